@@ -64,6 +64,11 @@ function firstLine(err: unknown): string {
 
 async function tryActivate(candidate: Candidate): Promise<void> {
   await candidate.load();
+  if (candidate.tfName === 'cpu') {
+    // The cpu backend prints a multi-line banner urging tfjs-node on first use; `doctor` already
+    // lists what was skipped and why, so the banner would only break our one-line output.
+    tf.env().set('PROD', true);
+  }
   if (!tf.findBackend(candidate.tfName) && !tf.engine().registryFactory[candidate.tfName]) {
     throw new Error(`the package loaded but registered no "${candidate.tfName}" backend`);
   }
