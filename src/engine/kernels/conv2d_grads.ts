@@ -1,0 +1,178 @@
+import { backend_util } from '@tensorflow/tfjs';
+import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import { type Backend, callKernel, withScratch } from './backend_calls.js';
+import { type CustomBackendName, allocateFloat32, float32View } from './raw_memory.js';
+
+/**
+ * Both gradients of a 2-D convolution written as forward convolutions, so that they run on the
+ * backend's fast Conv2D (XNNPACK on wasm) instead of the generic loops the backends ship:
+ *
+ * - filter gradient: dW[fh,fw,ci,co] = Σ_{n,oh,ow} x[n, oh·sh+fh−pt, ow·sw+fw−pl, ci] · dy[n,oh,ow,co].
+ *   Read x as a batch of Cin images with N channels ([Cin,H,W,N]) and dy as an OH×OW filter
+ *   mapping N to Cout channels ([OH,OW,N,Cout]): that is a stride-1 convolution whose dilation is
+ *   the forward stride, producing [Cin,FH,FW,Cout].
+ * - input gradient: dx = dy (zero-stuffed by the stride) convolved with the spatially flipped filter
+ *   whose in/out channels are swapped, padded by FH−1−pt on top.
+ *
+ * Shapes these formulations cannot express (NCHW data, negative padding after the rewrite) go to
+ * the fallback kernel the caller provides, so behaviour never depends on the rewrite applying.
+ */
+
+type Conv2DAttrs = {
+  strides: number | [number, number];
+  pad: 'same' | 'valid' | number | backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+type Shape4 = [number, number, number, number];
+
+export interface ConvGradKernels {
+  filter: KernelFunc;
+  input: KernelFunc;
+}
+
+/** Picks the original kernel to fall back on; undefined when the backend has none (stock wasm filter gradient). */
+export interface Fallbacks {
+  filter?: KernelFunc;
+  input?: KernelFunc;
+}
+
+function assertFourD(info: TensorInfo, what: string): Shape4 {
+  if (info.shape.length !== 4) throw new Error(`${what} must be rank 4, got shape [${info.shape.join(', ')}]`);
+  return info.shape as Shape4;
+}
+
+function explicitPadding(top: number, bottom: number, left: number, right: number): backend_util.ExplicitPadding {
+  return [[0, 0], [top, bottom], [left, right], [0, 0]];
+}
+
+export function makeConvGradKernels(backendName: CustomBackendName, fallbacks: Fallbacks): ConvGradKernels {
+  const filter: KernelFunc = ({ inputs, backend, attrs }) => {
+    const x = inputs.x!;
+    const dy = inputs.dy!;
+    const a = attrs as unknown as Conv2DAttrs & { filterShape: Shape4 };
+    const run = () => conv2dBackpropFilterViaConv(backendName, backend as Backend, x, dy, a);
+    if ((a.dataFormat ?? 'NHWC') !== 'NHWC' || x.dtype !== 'float32' || dy.dtype !== 'float32') {
+      if (fallbacks.filter) return fallbacks.filter({ inputs, backend, attrs });
+      throw new Error(`Conv2DBackpropFilter on ${backendName} supports only float32 NHWC tensors (got ${a.dataFormat}, ${x.dtype})`);
+    }
+    return run();
+  };
+  const input: KernelFunc = ({ inputs, backend, attrs }) => {
+    const dy = inputs.dy!;
+    const weights = inputs.filter!;
+    const a = attrs as unknown as Conv2DAttrs & { inputShape: Shape4 };
+    const supported = (a.dataFormat ?? 'NHWC') === 'NHWC' && dy.dtype === 'float32' && weights.dtype === 'float32';
+    const result = supported ? conv2dBackpropInputViaConv(backendName, backend as Backend, dy, weights, a) : undefined;
+    if (result) return result;
+    if (fallbacks.input) return fallbacks.input({ inputs, backend, attrs });
+    throw new Error(`Conv2DBackpropInput on ${backendName}: unsupported configuration and no fallback kernel`);
+  };
+  return { filter, input };
+}
+
+export function conv2dBackpropFilterViaConv(
+  backendName: CustomBackendName,
+  backend: Backend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  attrs: Conv2DAttrs & { filterShape: Shape4 },
+): TensorInfo {
+  const xShape = assertFourD(x, 'Conv2DBackpropFilter x');
+  assertFourD(dy, 'Conv2DBackpropFilter dy');
+  const info = backend_util.computeConv2DInfo(xShape, attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  if (dy.shape[0] !== batchSize || dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
+    throw new Error(`Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`);
+  }
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  // Rows/columns the forward pass never reached (e.g. 'valid' with a stride that does not divide
+  // the input) would make the rewritten bottom/right padding negative: drop them from x instead.
+  const bottom = filterHeight + (outHeight - 1) * strideHeight - inHeight - top;
+  const right = filterWidth + (outWidth - 1) * strideWidth - inWidth - left;
+  return withScratch(backend, (scratch) => {
+    let usedX = x;
+    if (bottom < 0 || right < 0) {
+      usedX = scratch(callKernel('Slice', backendName, backend, { x }, {
+        begin: [0, 0, 0, 0],
+        size: [batchSize, inHeight + Math.min(0, bottom), inWidth + Math.min(0, right), inChannels],
+      }));
+    }
+    const xT = scratch(callKernel('Transpose', backendName, backend, { x: usedX }, { perm: [3, 1, 2, 0] }));
+    const dyT = scratch(callKernel('Transpose', backendName, backend, { x: dy }, { perm: [1, 2, 0, 3] }));
+    const convAttrs: NamedAttrMap = {
+      strides: [1, 1],
+      pad: explicitPadding(top, Math.max(0, bottom), left, Math.max(0, right)),
+      dataFormat: 'NHWC',
+      dilations: [strideHeight, strideWidth],
+    };
+    const gradT = scratch(callKernel('Conv2D', backendName, backend, { x: xT, filter: dyT }, convAttrs));
+    const expected = [inChannels, filterHeight, filterWidth, outChannels];
+    if (gradT.shape.some((d, i) => d !== expected[i])) {
+      throw new Error(`Conv2DBackpropFilter rewrite produced [${gradT.shape.join(', ')}], expected [${expected.join(', ')}]`);
+    }
+    return callKernel('Transpose', backendName, backend, { x: gradT }, { perm: [1, 2, 0, 3] });
+  });
+}
+
+/** Returns undefined when the rewrite would need negative padding; the caller then falls back. */
+export function conv2dBackpropInputViaConv(
+  backendName: CustomBackendName,
+  backend: Backend,
+  dy: TensorInfo,
+  weights: TensorInfo,
+  attrs: Conv2DAttrs & { inputShape: Shape4 },
+): TensorInfo | undefined {
+  const filterShape = assertFourD(weights, 'Conv2DBackpropInput filter');
+  assertFourD(dy, 'Conv2DBackpropInput dy');
+  const info = backend_util.computeConv2DInfo(attrs.inputShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  if (dy.shape[0] !== batchSize || dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
+    throw new Error(`Conv2DBackpropInput: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`);
+  }
+  const stuffedHeight = (outHeight - 1) * strideHeight + 1;
+  const stuffedWidth = (outWidth - 1) * strideWidth + 1;
+  const top = filterHeight - 1 - info.padInfo.top;
+  const left = filterWidth - 1 - info.padInfo.left;
+  const bottom = inHeight + filterHeight - 1 - stuffedHeight - top;
+  const right = inWidth + filterWidth - 1 - stuffedWidth - left;
+  if (top < 0 || left < 0 || bottom < 0 || right < 0) return undefined;
+  return withScratch(backend, (scratch) => {
+    const flipped = scratch(callKernel('Reverse', backendName, backend, { x: weights }, { dims: [0, 1] }));
+    const swapped = scratch(callKernel('Transpose', backendName, backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
+    const spread = strideHeight === 1 && strideWidth === 1 ? dy : scratch(zeroStuff(backendName, backend, dy, strideHeight, strideWidth));
+    const convAttrs: NamedAttrMap = {
+      strides: [1, 1],
+      pad: explicitPadding(top, bottom, left, right),
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+    };
+    return callKernel('Conv2D', backendName, backend, { x: spread, filter: swapped }, convAttrs);
+  });
+}
+
+/** Spreads dy so that consecutive output positions sit `stride` apart with zeros between them. */
+function zeroStuff(backendName: CustomBackendName, backend: Backend, dy: TensorInfo, strideHeight: number, strideWidth: number): TensorInfo {
+  const [n, rows, cols, channels] = dy.shape as Shape4;
+  const outRows = (rows - 1) * strideHeight + 1;
+  const outCols = (cols - 1) * strideWidth + 1;
+  const out = allocateFloat32(backendName, backend, [n, outRows, outCols, channels]);
+  // Views only after the allocation: on wasm an allocation may grow (and detach) the heap.
+  const source = float32View(backendName, backend, dy);
+  const target = float32View(backendName, backend, out);
+  target.fill(0);
+  const rowStride = outCols * channels;
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < rows; r++) {
+      const targetRow = (b * outRows + r * strideHeight) * rowStride;
+      const sourceRow = (b * rows + r) * cols * channels;
+      for (let c = 0; c < cols; c++) {
+        const from = sourceRow + c * channels;
+        target.set(source.subarray(from, from + channels), targetRow + c * strideWidth * channels);
+      }
+    }
+  }
+  return out;
+}
