@@ -1,12 +1,21 @@
 import type { Command } from 'commander';
-import { UserError } from '../util/errors.js';
+import { reportCommand } from '../bench/command.js';
+import { paint, paintErr } from './output.js';
 
 export function registerReportCommand(program: Command): void {
   program
     .command('report')
-    .description('write leaderboard CSVs and an HTML report from run folders')
-    .argument('[dirs...]', 'run folders')
-    .action(() => {
-      throw new UserError('report: not implemented yet (issue 5)');
+    .description('write leaderboard.csv, summary.csv and report.html from run folders (one run, several shards, or a runs/ root)')
+    .argument('[dirs...]', 'run folders (default: runs)')
+    .option('--out <dir>', 'where the reports go (default: the folder given; required when merging several)')
+    .option('--json', 'print the summary as one JSON object instead of a table')
+    .action(async (dirs: string[], opts: { out?: string; json?: boolean }) => {
+      await reportCommand(dirs, opts, {
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+        paint,
+        paintErr,
+        interactive: Boolean(process.stderr.isTTY),
+      });
     });
 }

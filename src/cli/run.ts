@@ -1,12 +1,49 @@
 import type { Command } from 'commander';
-import { UserError } from '../util/errors.js';
+import { runCommand, runVerdict, type RunCommandOptions } from '../bench/command.js';
+import { defaultBenchDeps } from '../bench/deps.js';
+import { paint, paintErr } from './output.js';
+import { commaList, positiveInt } from './parse.js';
 
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
-    .description('run a benchmark matrix (default: the built-in quick study)')
-    .argument('[files...]', 'benchmark YAML files')
-    .action(() => {
-      throw new UserError('run: not implemented yet (issue 5)');
+    .description('run a benchmark matrix (default: the built-in quick study), then write its reports')
+    .argument('[files...]', 'benchmark YAML files (default: benchmarks/quick.yaml of the package)')
+    .option('--out <dir>', 'parent folder of the run folders: cells go to DIR/<benchmark>/<cell>/', 'runs')
+    .option('--settings <list>', 'only these settings, e.g. stl,mtl+sca+dm', commaList)
+    .option('--regimes <list>', "only these of the benchmark's regimes", commaList)
+    .option('--seeds <list>', 'these seeds instead of the benchmark\'s, e.g. 1,2', commaList)
+    .option('--epochs <n>', 'train this many epochs instead of the benchmark\'s', positiveInt)
+    .option('--shard <i/n>', 'run only shard I of N (1 ≤ I ≤ N) of the cells; merge the folders with `mtl-bench report`')
+    .option('--backend <name>', 'tensorflow-gpu, tensorflow, wasm or cpu (default: MTL_BENCH_BACKEND, else the first that loads)')
+    .option('--manifest <file>', 'extra dataset manifest (adds or overrides datasets.yaml entries); repeatable', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--json', 'JSON lines on stdout (progress, results, summary) instead of text')
+    .option('--check', "compare the results with the benchmark's check block; exit non-zero naming each value out of tolerance")
+    .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[] }) => {
+      const controller = new AbortController();
+      let interrupts = 0;
+      // First Ctrl-C: finish cleanly (the running cell keeps its checkpoint, reports are written);
+      // second: leave at once.
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts > 1) process.exit(130);
+        process.stderr.write('\nstopping after the current step (Ctrl-C again to quit now); run the same command to resume\n');
+        controller.abort(new Error('interrupted by the user'));
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const result = await runCommand(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), {
+          stdout: (text) => process.stdout.write(text),
+          stderr: (text) => process.stderr.write(text),
+          paint,
+          paintErr,
+          interactive: Boolean(process.stderr.isTTY),
+          signal: controller.signal,
+        });
+        const verdict = runVerdict(result);
+        if (verdict) throw verdict;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
     });
 }

@@ -1,0 +1,75 @@
+import type { ChalkInstance } from 'chalk';
+import type { CellOutcome, RunReporter } from './runner.js';
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+function headline(outcome: CellOutcome): string {
+  const metrics = outcome.metrics;
+  if (!metrics) return '';
+  return outcome.cell.config.tasks
+    .map((t) => {
+      const v = metrics.test[t.name]?.[t.primary];
+      return `${t.name} ${t.primary} ${typeof v === 'number' ? (v * 100).toFixed(1) : '?'}`;
+    })
+    .join(', ');
+}
+
+/** One line per cell on stderr, so stdout keeps only the summary table. */
+export function textReporter(write: (line: string) => void, paint: ChalkInstance): RunReporter {
+  return {
+    benchmarkStart({ benchmark, dir, cells, toRun, skipped, shard }) {
+      const shardText = shard ? ` (shard ${shard.index}/${shard.count})` : '';
+      write(`${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done, ${toRun} to run → ${dir}`);
+    },
+    cellStart({ cell, position, toRun, etaSeconds }) {
+      const eta = etaSeconds !== undefined ? paint.dim(` (about ${duration(etaSeconds)} left)`) : '';
+      write(`[${position}/${toRun}] ${paint.cyan(cell.id)} …${eta}`);
+    },
+    cellEnd(outcome) {
+      const where = `[${outcome.position}/${outcome.toRun}] ${paint.cyan(outcome.cell.id)}`;
+      if (outcome.status === 'done') write(`${where} ${paint.green('done')} in ${duration(outcome.wallSeconds ?? 0)}: ${headline(outcome)}`);
+      else if (outcome.status === 'failed') write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);
+      else if (outcome.status === 'interrupted') write(`${where} ${paint.yellow('interrupted')}: run the same command again to resume`);
+    },
+    benchmarkEnd({ benchmark, outcomes }) {
+      const count = (s: string) => outcomes.filter((o) => o.status === s).length;
+      const failed = count('failed');
+      write(`${paint.bold(benchmark)}: ${count('done')} trained, ${count('skipped')} already done, ${failed > 0 ? paint.red(`${failed} failed`) : '0 failed'}`);
+    },
+  };
+}
+
+/** JSON lines on stdout for scripts and CI: one event object per line. */
+export function jsonReporter(write: (line: string) => void): RunReporter {
+  const emit = (event: Record<string, unknown>) => write(JSON.stringify(event));
+  return {
+    benchmarkStart({ benchmark, dir, cells, toRun, skipped, shard }) {
+      emit({ event: 'benchmark-start', benchmark, dir, cells, toRun, skipped, shard: shard ? `${shard.index}/${shard.count}` : null });
+    },
+    cellStart({ benchmark, cell, position, toRun, etaSeconds }) {
+      emit({ event: 'cell-start', benchmark, cell: cell.id, hash: cell.hash, position, toRun, etaSeconds: etaSeconds ?? null });
+    },
+    cellEnd(o) {
+      emit({
+        event: `cell-${o.status}`,
+        benchmark: o.benchmark,
+        cell: o.cell.id,
+        dir: o.dir,
+        position: o.position,
+        toRun: o.toRun,
+        wallSeconds: o.wallSeconds ?? null,
+        test: o.metrics?.test ?? null,
+        error: o.error?.message ?? null,
+      });
+    },
+    benchmarkEnd({ benchmark, dir, outcomes }) {
+      const count = (s: string) => outcomes.filter((o) => o.status === s).length;
+      emit({ event: 'benchmark-end', benchmark, dir, done: count('done'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted') });
+    },
+  };
+}

@@ -1,0 +1,201 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CellConfig, CellResult, EpochRecord } from '../train/types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError, errorMessage } from '../util/errors.js';
+
+/**
+ * One folder per cell. metrics.json is written last and carries the config hash: its presence
+ * with the current hash is what "this cell is done" means, so a cell killed half-way, or run
+ * under an older config, is simply run again.
+ */
+export const CELL_FILES = {
+  config: 'config.json',
+  hash: 'config.sha256',
+  metrics: 'metrics.json',
+  relatedness: 'relatedness.json',
+  history: 'history.json',
+  timings: 'timings.json',
+  provenance: 'provenance.json',
+  error: 'error.json',
+} as const;
+
+/** Describes the benchmark a folder of cells belongs to: names, order, the paper's values, checks. */
+export const BENCHMARK_FILE = 'benchmark.json';
+
+export interface MetricsFile {
+  configHash: string;
+  test: CellResult['test'];
+  val: CellResult['val'];
+  bestEpoch: number;
+  selectionRule: string;
+  labelCounts: CellResult['labelCounts'];
+  trainSeconds: number;
+}
+
+export interface TimingsFile {
+  startedAt: string;
+  finishedAt: string;
+  /** Wall time of the whole cell, including data preparation and evaluation. */
+  wallSeconds: number;
+  /** Training time as the trainer measured it. */
+  trainSeconds: number;
+}
+
+export interface ErrorFile {
+  configHash: string;
+  failedAt: string;
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export interface Provenance {
+  package: { name: string; version: string };
+  gitCommit: string | null;
+  gitDirty: boolean | null;
+  backend: string;
+  tfjs: string;
+  node: string;
+  platform: string;
+  cpu: { model: string; count: number };
+  gpu: string | null;
+}
+
+export interface BenchmarkInfo {
+  name: string;
+  description: string;
+  file: string;
+  dataset: string;
+  tasks: { name: string; kind: string; primary: string }[];
+  regimes: string[];
+  settings: string[];
+  seeds: number[];
+  /** task → metric → the paper's value, in percent. */
+  reference: Record<string, Record<string, number>>;
+  check: { regime: string; setting: string; task: string; metric: string; expected: number; tolerance: number }[];
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export function readJson<T>(file: string): T | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UserError(`${file}: cannot read: ${errorMessage(err)}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new UserError(`${file}: not valid JSON: ${errorMessage(err)}`);
+  }
+}
+
+/** True when the folder already holds a finished result for exactly this config. */
+export function hasResult(cellDir: string, hash: string): boolean {
+  const metrics = readJsonQuietly<MetricsFile>(path.join(cellDir, CELL_FILES.metrics));
+  return metrics?.configHash === hash;
+}
+
+/** A damaged file from an older run must not stop a resume: it just means "not done". */
+function readJsonQuietly<T>(file: string): T | undefined {
+  try {
+    return readJson<T>(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Prepares the folder for a (re)run: results of another config are removed first, so no reader
+ * can pair the new config.json with old metrics; then the config and its hash are written.
+ */
+export async function beginCell(cellDir: string, config: CellConfig, hash: string): Promise<void> {
+  await fs.promises.mkdir(cellDir, { recursive: true });
+  for (const name of [CELL_FILES.metrics, CELL_FILES.error]) {
+    await fs.promises.rm(path.join(cellDir, name), { force: true });
+  }
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.config), json(config));
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.hash), `${hash}\n`);
+}
+
+export async function finishCell(cellDir: string, hash: string, result: CellResult, timings: TimingsFile, provenance: Provenance): Promise<MetricsFile> {
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.relatedness), json(result.relatedness));
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.history), json(result.history));
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.timings), json(timings));
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.provenance), json(provenance));
+  const metrics: MetricsFile = {
+    configHash: hash,
+    test: result.test,
+    val: result.val,
+    bestEpoch: result.bestEpoch,
+    selectionRule: result.selectionRule,
+    labelCounts: result.labelCounts,
+    trainSeconds: result.trainSeconds,
+  };
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.metrics), json(metrics));
+  return metrics;
+}
+
+export async function recordFailure(cellDir: string, hash: string, err: unknown, provenance: Provenance): Promise<ErrorFile> {
+  const error: ErrorFile = {
+    configHash: hash,
+    failedAt: new Date().toISOString(),
+    name: err instanceof Error ? err.name : 'Error',
+    message: errorMessage(err),
+    stack: err instanceof Error ? err.stack : undefined,
+  };
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.error), json(error));
+  await writeFileAtomic(path.join(cellDir, CELL_FILES.provenance), json(provenance));
+  return error;
+}
+
+export async function writeBenchmarkInfo(benchmarkDir: string, info: BenchmarkInfo): Promise<void> {
+  await writeFileAtomic(path.join(benchmarkDir, BENCHMARK_FILE), json(info));
+}
+
+/** Everything the report needs from one cell folder. */
+export interface CellRecord {
+  dir: string;
+  config: CellConfig;
+  hash: string;
+  metrics?: MetricsFile;
+  error?: ErrorFile;
+  history?: EpochRecord[];
+  timings?: TimingsFile;
+  provenance?: Provenance;
+}
+
+/**
+ * Reads a cell folder; undefined when it holds no config (not a cell). Metrics or an error of
+ * another config hash are stale and left out.
+ */
+export function readCell(cellDir: string): CellRecord | undefined {
+  const config = readJson<CellConfig>(path.join(cellDir, CELL_FILES.config));
+  if (!config) return undefined;
+  const hashText = readJsonText(path.join(cellDir, CELL_FILES.hash));
+  const hash = hashText?.trim() ?? '';
+  const record: CellRecord = { dir: cellDir, config, hash };
+  const metrics = readJson<MetricsFile>(path.join(cellDir, CELL_FILES.metrics));
+  if (metrics && metrics.configHash === hash) {
+    record.metrics = metrics;
+    record.history = readJson<EpochRecord[]>(path.join(cellDir, CELL_FILES.history));
+    record.timings = readJson<TimingsFile>(path.join(cellDir, CELL_FILES.timings));
+  }
+  const error = readJson<ErrorFile>(path.join(cellDir, CELL_FILES.error));
+  if (error && error.configHash === hash && !record.metrics) record.error = error;
+  record.provenance = readJson<Provenance>(path.join(cellDir, CELL_FILES.provenance));
+  return record;
+}
+
+function readJsonText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Small SVG chart builders for the HTML report. Hand-made because the report must be one
+ * offline file: no chart library, no script, nothing fetched. Inline SVG in HTML5 needs no
+ * namespace attribute, so the file carries no URL at all.
+ */
+
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+export const SETTING_COLORS: Record<string, string> = {
+  stl: '#7f7f7f',
+  mtl: '#1f77b4',
+  'mtl+sca': '#ff7f0e',
+  'mtl+dm': '#2ca02c',
+  'mtl+sca+dm': '#9467bd',
+};
+
+export function colorOf(setting: string): string {
+  return SETTING_COLORS[setting] ?? '#17becf';
+}
+
+/** Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten. */
+export function niceTicks(lo: number, hi: number, target = 5): number[] {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
+  if (hi - lo < 1e-12) {
+    const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.05 : 1;
+    lo -= pad;
+    hi += pad;
+  }
+  const raw = (hi - lo) / target;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power;
+  const ticks: number[] = [];
+  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toFixed(10)));
+  if (ticks[ticks.length - 1]! < hi) ticks.push(Number((ticks[ticks.length - 1]! + step).toFixed(10)));
+  return ticks;
+}
+
+function fmt(value: number): string {
+  return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+interface Frame {
+  width: number;
+  height: number;
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+function yAxis(frame: Frame, ticks: number[], y: (v: number) => number, label: string): string {
+  const parts = ticks.map(
+    (t) =>
+      `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" class="grid"/>` +
+      `<text x="${frame.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${escapeXml(fmt(t))}</text>`,
+  );
+  const mid = (frame.top + frame.height - frame.bottom) / 2;
+  parts.push(`<text transform="translate(12 ${mid.toFixed(1)}) rotate(-90)" text-anchor="middle" class="axis">${escapeXml(label)}</text>`);
+  return parts.join('');
+}
+
+function legend(frame: Frame, series: string[]): string {
+  let x = frame.left;
+  return series
+    .map((name) => {
+      const item = `<rect x="${x}" y="6" width="10" height="10" fill="${colorOf(name)}"/><text x="${x + 14}" y="15" class="tick">${escapeXml(name)}</text>`;
+      x += 22 + name.length * 7;
+      return item;
+    })
+    .join('');
+}
+
+function svg(frame: Frame, title: string, body: string): string {
+  return `<svg class="chart" width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title>${body}</svg>`;
+}
+
+/** Grouped bars around zero: one group per category (regime), one bar per series (setting). */
+export function groupedBars(options: { title: string; yLabel: string; groups: string[]; series: string[]; value: (group: string, series: string) => number | undefined }): string {
+  const frame: Frame = { width: Math.max(360, 110 + options.groups.length * (options.series.length * 26 + 30)), height: 280, left: 60, right: 20, top: 30, bottom: 40 };
+  const all = options.groups.flatMap((g) => options.series.map((s) => options.value(g, s))).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const ticks = niceTicks(Math.min(0, ...all), Math.max(0, ...all));
+  if (ticks.length === 0) return '';
+  const lo = ticks[0]!;
+  const hi = ticks[ticks.length - 1]!;
+  const plotHeight = frame.height - frame.top - frame.bottom;
+  const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
+  const groupWidth = (frame.width - frame.left - frame.right) / options.groups.length;
+  const barWidth = Math.min(24, (groupWidth - 20) / options.series.length);
+  let body = yAxis(frame, ticks, y, options.yLabel);
+  options.groups.forEach((group, g) => {
+    const x0 = frame.left + g * groupWidth + (groupWidth - barWidth * options.series.length) / 2;
+    options.series.forEach((series, s) => {
+      const v = options.value(group, series);
+      if (v === undefined || !Number.isFinite(v)) return;
+      const top = Math.min(y(v), y(0));
+      const h = Math.max(1, Math.abs(y(v) - y(0)));
+      const x = x0 + s * barWidth;
+      body += `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${colorOf(series)}"><title>${escapeXml(`${group} · ${series}: ${v.toFixed(2)}`)}</title></rect>`;
+      const labelY = v >= 0 ? top - 3 : top + h + 11;
+      body += `<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(v.toFixed(1))}</text>`;
+    });
+    body += `<text x="${(frame.left + (g + 0.5) * groupWidth).toFixed(1)}" y="${frame.height - frame.bottom + 18}" text-anchor="middle" class="axis">${escapeXml(group)}</text>`;
+  });
+  body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="zero"/>`;
+  body += legend(frame, options.series);
+  return svg(frame, options.title, body);
+}
+
+/**
+ * Mean ± std per setting as dots with whiskers, with the stl baseline and the paper's value as
+ * horizontal lines. Dots, not bars, because the axis does not start at zero.
+ */
+export function dotsWithBaselines(options: {
+  title: string;
+  yLabel: string;
+  points: { setting: string; mean: number; std?: number }[];
+  stl?: number;
+  paper?: number;
+}): string {
+  const frame: Frame = { width: Math.max(320, 130 + options.points.length * 78), height: 240, left: 60, right: 70, top: 24, bottom: 36 };
+  const extents = options.points.flatMap((p) => [p.mean - (p.std ?? 0), p.mean + (p.std ?? 0)]);
+  if (options.stl !== undefined) extents.push(options.stl);
+  if (options.paper !== undefined) extents.push(options.paper);
+  if (extents.length === 0) return '';
+  const ticks = niceTicks(Math.min(...extents), Math.max(...extents));
+  const lo = ticks[0]!;
+  const hi = ticks[ticks.length - 1]!;
+  const plotHeight = frame.height - frame.top - frame.bottom;
+  const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
+  const step = (frame.width - frame.left - frame.right) / Math.max(1, options.points.length);
+  let body = yAxis(frame, ticks, y, options.yLabel);
+  const hline = (value: number, cls: string, label: string) =>
+    `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(value).toFixed(1)}" y2="${y(value).toFixed(1)}" class="${cls}"/>` +
+    `<text x="${frame.width - frame.right + 4}" y="${(y(value) + 4).toFixed(1)}" class="tick">${escapeXml(label)}</text>`;
+  if (options.stl !== undefined) body += hline(options.stl, 'stl', 'stl');
+  if (options.paper !== undefined) body += hline(options.paper, 'paper', `paper ${options.paper}`);
+  options.points.forEach((p, i) => {
+    const x = frame.left + (i + 0.5) * step;
+    if (p.std !== undefined && p.std > 0) {
+      body += `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${y(p.mean + p.std).toFixed(1)}" y2="${y(p.mean - p.std).toFixed(1)}" stroke="${colorOf(p.setting)}" stroke-width="2"/>`;
+    }
+    const tip = `${p.setting}: ${p.mean.toFixed(2)}${p.std !== undefined ? ` ± ${p.std.toFixed(2)}` : ''}`;
+    body += `<circle cx="${x.toFixed(1)}" cy="${y(p.mean).toFixed(1)}" r="5" fill="${colorOf(p.setting)}"><title>${escapeXml(tip)}</title></circle>`;
+    body += `<text x="${x.toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(p.setting)}</text>`;
+  });
+  return svg(frame, options.title, body);
+}
+
+/** One polyline per series over epochs. */
+export function lineChart(options: { title: string; yLabel: string; series: { name: string; points: { x: number; y: number }[] }[] }): string {
+  const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+  if (series.length === 0) return '';
+  const frame: Frame = { width: 420, height: 260, left: 60, right: 20, top: 30, bottom: 40 };
+  const xs = series.flatMap((s) => s.points.map((p) => p.x));
+  const ys = series.flatMap((s) => s.points.map((p) => p.y));
+  const ticks = niceTicks(Math.min(...ys), Math.max(...ys));
+  const lo = ticks[0]!;
+  const hi = ticks[ticks.length - 1]!;
+  const xMin = Math.min(...xs);
+  const xMax = Math.max(...xs);
+  const plotWidth = frame.width - frame.left - frame.right;
+  const plotHeight = frame.height - frame.top - frame.bottom;
+  const x = (v: number) => frame.left + (xMax === xMin ? plotWidth / 2 : ((v - xMin) / (xMax - xMin)) * plotWidth);
+  const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
+  let body = yAxis(frame, ticks, y, options.yLabel);
+  for (const epoch of niceTicks(xMin, xMax, Math.min(8, Math.max(1, xMax - xMin))).filter((e) => e >= xMin && e <= xMax && Number.isInteger(e))) {
+    body += `<text x="${x(epoch).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
+  }
+  body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
+  for (const s of series) {
+    const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
+    body += `<path d="${d}" fill="none" stroke="${colorOf(s.name)}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;
+    if (s.points.length === 1) body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${colorOf(s.name)}"/>`;
+  }
+  body += legend(frame, series.map((s) => s.name));
+  return svg(frame, options.title, body);
+}

@@ -1,0 +1,55 @@
+import type { ChalkInstance } from 'chalk';
+import type { Report, SummaryRow } from './aggregate.js';
+
+/**
+ * The summary as a terminal table. Cells are padded before they are painted, so the columns line
+ * up whether or not colour is on (it is off when piped or under NO_COLOR).
+ */
+export function summaryTable(report: Report, paint: ChalkInstance): string {
+  const lines: string[] = [];
+  for (const b of report.benchmarks) {
+    lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  ${b.description}`) : ''));
+    const header = ['regime', 'setting', 'Δm%', 'worse/T', 'negative transfer', 'train s', 'seeds'];
+    const T = b.tasks.length;
+    const cells = b.summary.map((r) => rowCells(r, T));
+    const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.text.length)));
+    const rightAligned = new Set([2, 3, 5, 6]);
+    const pad = (text: string, i: number) => (rightAligned.has(i) ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
+    lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  '));
+    for (const row of cells) lines.push('  ' + row.map((c, i) => c.style(paint)(pad(c.text, i))).join('  ').trimEnd());
+    const hurting = b.summary.filter((r) => r.negative_transfer);
+    if (hurting.length > 0) {
+      lines.push(paint.red(`  Negative transfer: ${hurting.map((r) => `${r.setting} in ${r.regime} is worse than stl on ${r.worse_tasks.join(', ')}`).join('; ')}.`));
+    } else if (b.summary.some((r) => r.negative_transfer === false)) {
+      lines.push(paint.green('  No multi-task setting is worse than stl on any task.'));
+    }
+    if (b.failures.length > 0) lines.push(paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`));
+    lines.push('');
+  }
+  for (const w of report.warnings) lines.push(paint.yellow(`warning: ${w}`));
+  return lines.join('\n').replace(/\n+$/, '') + '\n';
+}
+
+interface Cell {
+  text: string;
+  style: (p: ChalkInstance) => (s: string) => string;
+}
+
+const plain = () => (s: string) => s;
+
+function rowCells(r: SummaryRow, taskCount: number): Cell[] {
+  const dm = r.delta_m_pct;
+  const dmText = dm === undefined ? '–' : `${dm > 0 ? '+' : ''}${dm.toFixed(2)}`;
+  const dmStyle = dm === undefined ? (p: ChalkInstance) => p.dim : dm < 0 ? (p: ChalkInstance) => p.red : dm > 0 ? (p: ChalkInstance) => p.green : plain;
+  const nt = r.setting === 'stl' ? 'baseline' : r.negative_transfer === undefined ? '–' : r.negative_transfer ? `yes: ${r.worse_tasks.join(', ')}` : 'no';
+  const ntStyle = r.negative_transfer ? (p: ChalkInstance) => p.red.bold : r.negative_transfer === false ? (p: ChalkInstance) => p.green : (p: ChalkInstance) => p.dim;
+  return [
+    { text: r.regime, style: plain },
+    { text: r.setting, style: (p) => p.cyan },
+    { text: dmText, style: dmStyle },
+    { text: r.tasks_worse_than_stl === undefined ? '–' : `${r.tasks_worse_than_stl}/${taskCount}`, style: r.tasks_worse_than_stl ? (p) => p.red : plain },
+    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : ''), style: ntStyle },
+    { text: r.train_seconds === undefined ? '–' : r.train_seconds.toFixed(1), style: plain },
+    { text: String(r.n), style: plain },
+  ];
+}

@@ -1,0 +1,235 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Chalk } from 'chalk';
+import { evaluateChecks } from '../../src/bench/check.js';
+import { reportCommand, runCommand, runVerdict } from '../../src/bench/command.js';
+import { configHash } from '../../src/bench/matrix.js';
+import { beginCell, finishCell, recordFailure, writeBenchmarkInfo, type BenchmarkInfo } from '../../src/bench/store.js';
+import { LEADERBOARD_COLUMNS, SUMMARY_COLUMNS, deltaM, buildReport } from '../../src/report/aggregate.js';
+import { collectRuns } from '../../src/report/collect.js';
+import { writeReports } from '../../src/report/index.js';
+import { summaryTable } from '../../src/report/terminal.js';
+import type { CellConfig, CellResult, Setting } from '../../src/train/types.js';
+import { FAKE_PROVENANCE, captureIO, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from '../bench/doubles.js';
+
+const INFO: BenchmarkInfo = {
+  name: 'hand',
+  description: 'hand-computed values',
+  file: 'hand.yaml',
+  dataset: 'toy',
+  tasks: [
+    { name: 'group', kind: 'categorical', primary: 'accuracy' },
+    { name: 'tags', kind: 'multilabel', primary: 'macro_f1' },
+  ],
+  regimes: ['full'],
+  settings: ['stl', 'mtl', 'mtl+sca', 'mtl+dm'],
+  seeds: [1, 2],
+  reference: { group: { accuracy: 70 } },
+  check: [],
+};
+
+function handConfig(setting: Setting, seed: number): CellConfig {
+  return {
+    benchmark: 'hand',
+    dataset: 'toy',
+    tasks: [
+      { name: 'group', primary: 'accuracy' },
+      { name: 'tags', primary: 'macro_f1' },
+    ],
+    inputSize: 8,
+    backbone: 'convnet-s',
+    train: { epochs: 2, batchSize: 4, learningRate: 0.001, optimizer: 'adam', momentum: 0.9, schedule: 'cosine', stepEvery: 30, stepGamma: 0.1, weightDecay: 0, cropPadding: 0, flip: false, classBalanced: false },
+    method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
+    relatedness: [],
+    regime: { name: 'full', spec: { kind: 'full' } },
+    setting,
+    seed,
+  };
+}
+
+function handResult(group: number, tags: number, trainSeconds: number): CellResult {
+  return {
+    test: { group: { accuracy: group, macro_f1: group - 0.1 }, tags: { macro_f1: tags, label_accuracy: 0.9 } },
+    val: { group: { accuracy: group }, tags: { macro_f1: tags } },
+    bestEpoch: 2,
+    selectionRule: 'best mean primary metric on val',
+    history: [
+      { epoch: 1, loss: 1.5, terms: {}, val: {}, valPrimaryMean: 0.3, seconds: 1, imagesPerSecond: 10 },
+      { epoch: 2, loss: 1.0, terms: {}, val: {}, valPrimaryMean: 0.5, seconds: 1, imagesPerSecond: 10 },
+    ],
+    relatedness: {},
+    labelCounts: { group: 10, tags: 10 },
+    trainSeconds,
+  };
+}
+
+/** setting → per seed [group accuracy, tags macro-F1] as fractions. */
+const HAND: Record<string, [number, number][]> = {
+  stl: [[0.58, 0.4], [0.62, 0.4]],
+  mtl: [[0.66, 0.38], [0.66, 0.38]],
+  'mtl+sca': [[0.6, 0.4], [0.6, 0.4]],
+  'mtl+dm': [[0.63, 0.42], [0.63, 0.44]],
+};
+
+async function writeHandRuns(root: string, options: { failing?: boolean } = {}): Promise<string> {
+  const dir = path.join(root, 'hand');
+  await writeBenchmarkInfo(dir, INFO);
+  for (const [setting, seeds] of Object.entries(HAND)) {
+    for (const [i, [group, tags]] of seeds.entries()) {
+      const config = handConfig(setting as Setting, i + 1);
+      const cellDir = path.join(dir, `full.${setting}.seed${i + 1}`);
+      await beginCell(cellDir, config, configHash(config));
+      const timings = { startedAt: '', finishedAt: '', wallSeconds: 1, trainSeconds: 10 + i };
+      await finishCell(cellDir, configHash(config), handResult(group, tags, 10 + i * 2), timings, FAKE_PROVENANCE);
+    }
+  }
+  if (options.failing) {
+    const config = handConfig('mtl+sca+dm', 1);
+    const cellDir = path.join(dir, 'full.mtl+sca+dm.seed1');
+    await beginCell(cellDir, config, configHash(config));
+    await recordFailure(cellDir, configHash(config), new Error('out of memory'), FAKE_PROVENANCE);
+  }
+  return dir;
+}
+
+function csvRows(text: string): string[][] {
+  return text.trim().split('\n').map((line) => line.split(','));
+}
+
+test('Δm% follows method.md: (100/T) Σ (M − M_stl) / M_stl', () => {
+  assert.equal(deltaM([66, 38], [60, 40]), 2.5);
+  assert.equal(deltaM([63, 43], [60, 40]), 6.25);
+  assert.equal(deltaM([60], [0]), undefined, 'undefined, not infinite, against a zero baseline');
+});
+
+test('leaderboard and summary: exact leading columns and hand-computed values', async () => {
+  const root = tempDir('hand');
+  const dir = await writeHandRuns(root, { failing: true });
+  await writeReports([dir], dir);
+  const leaderboard = csvRows(fs.readFileSync(path.join(dir, 'leaderboard.csv'), 'utf8'));
+  assert.deepEqual(leaderboard[0]!.slice(0, LEADERBOARD_COLUMNS.length), [
+    'benchmark', 'regime', 'setting', 'task', 'metric', 'mean', 'std', 'n', 'stl_mean', 'delta_vs_stl', 'paper', 'gap_to_paper', 'rank',
+  ]);
+  const row = (setting: string, task: string, metric: string) => {
+    const found = leaderboard.find((r) => r[2] === setting && r[3] === task && r[4] === metric);
+    assert.ok(found, `${setting} ${task} ${metric}`);
+    return Object.fromEntries(leaderboard[0]!.map((h, i) => [h, found[i]]));
+  };
+  assert.deepEqual(row('stl', 'group', 'accuracy'), {
+    benchmark: 'hand', regime: 'full', setting: 'stl', task: 'group', metric: 'accuracy',
+    mean: '60.0000', std: '2.8284', n: '2', stl_mean: '60.0000', delta_vs_stl: '0.0000', paper: '70.00', gap_to_paper: '-10.0000', rank: '3', primary: 'true', seeds: '1 2',
+  });
+  assert.equal(row('mtl', 'group', 'accuracy').rank, '1');
+  assert.equal(row('mtl', 'group', 'accuracy').delta_vs_stl, '6.0000');
+  assert.equal(row('mtl', 'group', 'accuracy').gap_to_paper, '-4.0000');
+  assert.equal(row('mtl+dm', 'group', 'accuracy').rank, '2');
+  assert.equal(row('mtl+sca', 'group', 'accuracy').rank, '3', 'ties share a rank');
+  assert.equal(row('mtl', 'tags', 'macro_f1').delta_vs_stl, '-2.0000');
+  assert.equal(row('mtl', 'tags', 'macro_f1').paper, '', 'no paper value, empty cell');
+  assert.equal(row('mtl+dm', 'tags', 'macro_f1').std, '1.4142');
+  assert.equal(row('mtl', 'group', 'macro_f1').primary, 'false');
+
+  const summary = csvRows(fs.readFileSync(path.join(dir, 'summary.csv'), 'utf8'));
+  assert.deepEqual(summary[0]!.slice(0, SUMMARY_COLUMNS.length), ['benchmark', 'regime', 'setting', 'delta_m_pct', 'tasks_worse_than_stl', 'negative_transfer', 'train_seconds']);
+  const s = (setting: string) => summary.find((r) => r[2] === setting)!.slice(0, 7);
+  assert.deepEqual(s('stl'), ['hand', 'full', 'stl', '', '', '', '11.00']);
+  assert.deepEqual(s('mtl'), ['hand', 'full', 'mtl', '2.5000', '1', 'true', '11.00']);
+  assert.deepEqual(s('mtl+sca'), ['hand', 'full', 'mtl+sca', '0.0000', '0', 'false', '11.00'], 'equal to stl is not worse');
+  assert.deepEqual(s('mtl+dm'), ['hand', 'full', 'mtl+dm', '6.2500', '0', 'false', '11.00']);
+  const failedRow = summary.find((r) => r[2] === 'mtl+sca+dm')!;
+  assert.equal(failedRow[3], '');
+  assert.match(failedRow.join(','), /1 cell failed/);
+  const report = buildReport(collectRuns([dir]));
+  const mtl = report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl')!;
+  assert.deepEqual(mtl.worse_tasks, ['tags']);
+  assert.match(mtl.verdict, /^HURTS: worse than stl on tags macro_f1 -2\.00 pts; Δm \+2\.50%$/);
+});
+
+test('report.html is one self-contained file with the charts', async () => {
+  const root = tempDir('html');
+  const dir = await writeHandRuns(root);
+  await writeReports([dir], dir);
+  const html = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
+  assert.match(html, /^<!DOCTYPE html>/);
+  for (const forbidden of [/https?:/i, /<script/i, /<link/i, /\bsrc\s*=/i, /url\(/i, /@import/i, /<iframe/i, /<object/i, /xlink:href/i, /\bhref\s*=/i]) {
+    assert.doesNotMatch(html, forbidden, `no external reference: ${forbidden}`);
+  }
+  const charts = html.match(/<svg /g) ?? [];
+  // Δm% chart, one chart per (regime, task), and validation + loss curves per regime.
+  assert.equal(charts.length, 1 + 2 + 2);
+  assert.match(html, /Δm% per setting and regime/);
+  assert.match(html, /class="paper"/, 'the paper value is drawn');
+  assert.match(html, /class="stl"/, 'the stl baseline is drawn');
+  assert.match(html, /Negative transfer in 1 of 3 multi-task rows: mtl in full \(tags\)/);
+  assert.match(html, /<path d="M/, 'training curves');
+});
+
+test('the terminal table is plain when colour is off and says when a setting hurts', async () => {
+  const root = tempDir('term');
+  const dir = await writeHandRuns(root);
+  const report = buildReport(collectRuns([dir]));
+  const plain = summaryTable(report, new Chalk({ level: 0 }));
+  assert.doesNotMatch(plain, /\u001b\[/);
+  assert.match(plain, /full\s+mtl\s+\+2\.50\s+1\/2\s+yes: tags/);
+  assert.match(plain, /Negative transfer: mtl in full is worse than stl on tags\./);
+  const coloured = summaryTable(report, new Chalk({ level: 1 }));
+  assert.match(coloured, /\u001b\[31m/, 'red for harm');
+  // Same columns: removing the colour codes gives the plain table back.
+  assert.equal(coloured.replace(/\u001b\[\d+m/g, ''), plain);
+});
+
+test('reports from the folders of two shards equal the report of one run', async () => {
+  const dir = tempDir('shards');
+  const file = writeBenchmark(dir, toyBenchmarkYaml());
+  const single = path.join(dir, 'single');
+  await runCommand([file], { out: single }, fakeDeps(fakeTrainer()), captureIO());
+  const shardDirs = ['1/2', '2/2'].map((shard, i) => path.join(dir, `shard${i + 1}`));
+  const trainers = [fakeTrainer(), fakeTrainer()];
+  for (const [i, shard] of ['1/2', '2/2'].entries()) await runCommand([file], { out: shardDirs[i], shard }, fakeDeps(trainers[i]!), captureIO());
+  assert.equal(trainers[0]!.calls.length + trainers[1]!.calls.length, 20);
+  assert.ok(trainers[0]!.calls.length > 0 && trainers[1]!.calls.length > 0);
+  const merged = path.join(dir, 'merged');
+  const io = captureIO();
+  await reportCommand(shardDirs.map((d) => path.join(d, 'toy-study')), { out: merged }, io);
+  for (const name of ['leaderboard.csv', 'summary.csv', 'report.html']) {
+    assert.equal(fs.readFileSync(path.join(merged, name), 'utf8'), fs.readFileSync(path.join(single, 'toy-study', name), 'utf8'), name);
+  }
+  // A runs/ root with both shard folders inside gives the same result too.
+  await reportCommand([dir + '/shard1', dir + '/shard2'], { out: path.join(dir, 'merged2') }, captureIO());
+  assert.equal(fs.readFileSync(path.join(dir, 'merged2', 'summary.csv'), 'utf8'), fs.readFileSync(path.join(merged, 'summary.csv'), 'utf8'));
+  await assert.rejects(reportCommand(shardDirs, {}, captureIO()), /several folders are merged into one report; say where it goes with --out DIR/);
+  await assert.rejects(reportCommand([path.join(dir, 'nothing')], {}, captureIO()), /nothing: no such folder/);
+});
+
+test('two folders holding the same cell under different configs cannot be merged', async () => {
+  const dir = tempDir('conflict');
+  const file = writeBenchmark(dir, toyBenchmarkYaml());
+  await runCommand([file], { out: path.join(dir, 'a'), regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
+  await runCommand([file], { out: path.join(dir, 'b'), regimes: ['full'], seeds: ['1'], epochs: 3 }, fakeDeps(fakeTrainer()), captureIO());
+  await assert.rejects(reportCommand([path.join(dir, 'a'), path.join(dir, 'b')], { out: path.join(dir, 'm') }, captureIO()), /hold the same cell trained with different configs/);
+});
+
+test('--check names each value out of tolerance and fails the run', async () => {
+  const dir = tempDir('check');
+  const checks = `check:
+  - { regime: full, setting: mtl, task: group, metric: accuracy, expected: 61.5, tolerance: 3 }
+  - { regime: full, setting: mtl, task: tags, metric: macro_f1, expected: 80, tolerance: 5 }
+  - { regime: disjoint, setting: stl, task: group, metric: accuracy, expected: 20, tolerance: 2 }
+`;
+  const file = writeBenchmark(dir, toyBenchmarkYaml(checks));
+  const io = captureIO();
+  const result = await runCommand([file], { out: path.join(dir, 'runs'), check: true }, fakeDeps(fakeTrainer()), io);
+  assert.equal(result.checkFailures.length, 2);
+  assert.match(result.checkFailures[0]!.message, /^toy-study: full\/mtl\/tags macro_f1 = \d+\.\d\d, expected 80 ± 5 \(off by -\d+\.\d\d\)$/);
+  assert.match(result.checkFailures[1]!.message, /^toy-study: disjoint\/stl\/group accuracy = \d+\.\d\d, expected 20 ± 2/);
+  assert.match(io.err.join(''), /check failed: toy-study: full\/mtl\/tags macro_f1/);
+  assert.match(runVerdict(result)!.message, /--check: 2 values out of tolerance/);
+
+  // A value with no result fails as well.
+  const info = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'toy-study', 'benchmark.json'), 'utf8')) as BenchmarkInfo;
+  const empty = evaluateChecks(info, { benchmarks: [], warnings: [] });
+  assert.equal(empty.failures.length, 3);
+  assert.match(empty.failures[0]!.message, /no result/);
+});
