@@ -1,0 +1,139 @@
+import * as tf from '@tensorflow/tfjs';
+import type { TaskKind } from '../datasets/types.js';
+import { UserError } from '../util/errors.js';
+import { buildBackbone } from './backbones.js';
+import { loadLayersModelFrom } from './io.js';
+import { hashString } from '../train/random.js';
+
+/** One output head: a dense layer giving K softmax logits (categorical) or M sigmoid logits (multi-label). */
+export interface HeadSpec {
+  task: string;
+  kind: TaskKind;
+  units: number;
+}
+
+export interface NetworkSpec {
+  backbone: string;
+  inputSize: number;
+  channels: number;
+  seed: number;
+  heads: HeadSpec[];
+  /** A tfjs Layers model (folder, model.json, file:// or http(s) URL) used as the backbone instead of `backbone`. */
+  pretrained?: string;
+}
+
+/** A weight of the network by position: names differ between builds (tfjs makes variable names unique per process), order and shape do not. */
+export interface WeightSnapshot {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * A shared backbone with one dense head per task. The heads output logits; the softmax or sigmoid
+ * lives in the losses and in prediction, where it can be taken in log space.
+ */
+export class MultiTaskNetwork {
+  readonly model: tf.LayersModel;
+  readonly heads: readonly HeadSpec[];
+  readonly featureSize: number;
+
+  constructor(model: tf.LayersModel, heads: HeadSpec[], featureSize: number) {
+    this.model = model;
+    this.heads = heads;
+    this.featureSize = featureSize;
+  }
+
+  /** Logits per task for a batch of images [N, S, S, C] in [0, 1]. `training` switches batch-norm to batch statistics (and updates its moving averages). */
+  forward(images: tf.Tensor4D, training: boolean): Record<string, tf.Tensor2D> {
+    const outputs = this.model.apply(images, { training }) as tf.Tensor | tf.Tensor[];
+    const list = Array.isArray(outputs) ? outputs : [outputs];
+    const byTask: Record<string, tf.Tensor2D> = {};
+    this.heads.forEach((head, i) => {
+      byTask[head.task] = list[i] as tf.Tensor2D;
+    });
+    return byTask;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+  }
+
+  /** Which trainable variables take weight decay: convolution and dense kernels, not biases or batch-norm scales and shifts. */
+  decayMask(): boolean[] {
+    return this.model.trainableWeights.map((w) => /(^|\/)(kernel|depthwise_kernel)(_\d+)?$/.test(w.originalName));
+  }
+
+  /** Every weight, trainable or not (batch-norm moving statistics included), in a stable order. */
+  snapshot(): WeightSnapshot[] {
+    return this.model.weights.map((w) => ({ name: w.originalName, shape: w.shape.map((d) => d ?? 0), data: Float32Array.from(w.read().dataSync() as Float32Array) }));
+  }
+
+  restore(weights: readonly WeightSnapshot[], origin: string): void {
+    const targets = this.model.weights;
+    if (weights.length !== targets.length) throw new UserError(`${origin}: holds ${weights.length} weights, the network has ${targets.length}`);
+    targets.forEach((target, i) => {
+      const source = weights[i]!;
+      const expected = target.shape.reduce((a: number, b) => a * (b ?? 0), 1);
+      if (source.data.length !== expected || source.shape.join('x') !== target.shape.join('x')) {
+        throw new UserError(`${origin}: weight ${i} (${source.name}) has shape [${source.shape}], the network expects [${target.shape}] (${target.originalName})`);
+      }
+    });
+    tf.tidy(() => {
+      targets.forEach((target, i) => target.write(tf.tensor(weights[i]!.data, weights[i]!.shape, 'float32')));
+    });
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+function safeLayerName(task: string, index: number): string {
+  return `head${index}_${task.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/** Builds (or loads) the backbone and attaches the heads; every initializer is seeded from `spec.seed`. */
+export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork> {
+  if (spec.heads.length === 0) throw new Error('a network needs at least one head');
+  let backbone: tf.LayersModel;
+  if (spec.pretrained) {
+    backbone = await loadLayersModelFrom(spec.pretrained);
+    const inputShape = backbone.inputs[0]!.shape;
+    const expected = [spec.inputSize, spec.inputSize, spec.channels];
+    const mismatch = inputShape.length !== 4 || inputShape.slice(1).some((d, i) => d !== null && d !== expected[i]);
+    if (backbone.inputs.length !== 1 || mismatch) {
+      backbone.dispose();
+      throw new UserError(`pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], the data gives [?, ${expected.join(', ')}]`);
+    }
+  } else {
+    backbone = buildBackbone({ name: spec.backbone, inputSize: spec.inputSize, channels: spec.channels, seed: spec.seed });
+  }
+  const input = tf.input({ shape: [spec.inputSize, spec.inputSize, spec.channels], name: 'images' });
+  let features = backbone.apply(input) as tf.SymbolicTensor | tf.SymbolicTensor[];
+  if (Array.isArray(features)) {
+    if (features.length !== 1) {
+      backbone.dispose();
+      throw new UserError(`pretrained model ${spec.pretrained}: has ${features.length} outputs, a backbone needs exactly one`);
+    }
+    features = features[0]!;
+  }
+  // A pretrained feature extractor often ends in a feature map; pool it to one vector per image.
+  if (features.shape.length === 4) features = tf.layers.globalAveragePooling2d({ name: 'pretrained_pool' }).apply(features) as tf.SymbolicTensor;
+  else if (features.shape.length !== 2) features = tf.layers.flatten({ name: 'pretrained_flatten' }).apply(features) as tf.SymbolicTensor;
+  const featureSize = features.shape[1] as number;
+  const outputs = spec.heads.map(
+    (head, i) =>
+      tf.layers
+        .dense({
+          units: head.units,
+          // Seeded by task name, so a task's head starts the same in its stl network and in every mtl network.
+          kernelInitializer: tf.initializers.glorotUniform({ seed: hashString(head.task, spec.seed) }),
+          biasInitializer: 'zeros',
+          name: safeLayerName(head.task, i),
+        })
+        .apply(features) as tf.SymbolicTensor,
+  );
+  const model = tf.model({ inputs: input, outputs, name: 'multitask' });
+  return new MultiTaskNetwork(model, [...spec.heads], featureSize);
+}
