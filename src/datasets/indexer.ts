@@ -77,7 +77,6 @@ export async function buildIndex(entry: DatasetEntry, options: BuildIndexOptions
   if (!root) throw notFetched(entry);
   const notes: string[] = [];
   const adapter = ADAPTERS[entry.format];
-  if (!adapter) throw new UserError(`${entry.source}: entry "${entry.id}": format: no adapter for "${entry.format}" in this build`);
   const output = await adapter({
     entry,
     root,
