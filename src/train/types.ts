@@ -88,7 +88,10 @@ export interface CellResult {
   /** Test metrics of the checkpoint selected on validation: task → metric → value (fractions in [0, 1]). */
   test: Record<string, Record<string, number>>;
   val: Record<string, Record<string, number>>;
+  /** The selected epoch; for stl, where each task's network selects its own, the latest of them. */
   bestEpoch: number;
+  /** The epoch selected for each task (the same for every task of an mtl network). Added by the trainer. */
+  bestEpochByTask?: Record<string, number>;
   selectionRule: string;
   history: EpochRecord[];
   /** The relatedness matrices actually used, keyed "from->to". */

@@ -1,0 +1,486 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { DatasetView, ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
+import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
+import { couplingTensors, disposeCoupling, objective, objectiveTermNames } from '../method/losses.js';
+import type { RelatednessMatrix } from '../method/relatedness.js';
+import { pairKey, resolveRelatedness } from '../method/relatedness.js';
+import type { MultiTaskNetwork, WeightSnapshot } from '../model/network.js';
+import { buildNetwork } from '../model/network.js';
+import { UserError } from '../util/errors.js';
+import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batches.js';
+import type { EncodedTaskLabels } from './batches.js';
+import type { BestSoFar, CheckpointState } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { METRIC_CONVENTIONS, METRICS_BY_KIND, TaskMetrics, meanOfFinite } from './metrics.js';
+import { Optimizer, learningRateAt } from './optimizer.js';
+import type { ProgressMode, ProgressReporter } from './progress.js';
+import { createProgress } from './progress.js';
+import { Rng, deriveSeed } from './random.js';
+import { applyRegime, countLabelled, hasLabel } from './regimes.js';
+import type { CellConfig, CellResult, EpochRecord, MetricName } from './types.js';
+import { SETTINGS } from './types.js';
+
+export interface TrainCellOptions {
+  /** Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network). Without it nothing is written and nothing resumes. */
+  outDir?: string;
+  /** 'bar' (default): a cli-progress bar per epoch; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
+  progress?: ProgressMode;
+  /** Where progress goes; default process.stderr. */
+  progressStream?: NodeJS.WritableStream;
+  /** Checked before every step: an aborted cell stops with signal.reason and leaves its last checkpoint. */
+  signal?: AbortSignal;
+  /** Images per forward pass when evaluating; default max(64, batch size). */
+  evalBatchSize?: number;
+  /** Called after each epoch, once its checkpoint is on disk. */
+  onEpochEnd?: (unit: string, record: EpochRecord) => void;
+}
+
+/** A loss that is NaN or infinite: the cell stops before the step's update is applied. */
+export class NonFiniteLossError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/** A split (or a slice of one) to evaluate on. */
+interface EvalSet {
+  description: string;
+  images: ImageSource;
+  samples: Int32Array;
+  labels: Record<string, LabelColumn>;
+}
+
+/** What one network trains on: all the cell's tasks (mtl settings) or one task (each stl network). */
+interface Unit {
+  name: string;
+  tasks: TaskSpec[];
+  checkpointFile?: string;
+}
+
+interface UnitOutcome {
+  history: EpochRecord[];
+  best: BestSoFar;
+  test: Record<string, Record<string, number>>;
+  testSeconds: number;
+}
+
+interface CellContext {
+  config: CellConfig;
+  data: DatasetView;
+  trainImages: ImageSource;
+  trainLabels: Record<string, LabelColumn>;
+  trainPool: Int32Array;
+  val: EvalSet;
+  test: EvalSet;
+  relatedness: RelatednessMatrix[];
+  objective: Omit<ObjectiveOptions, 'method'>;
+  progress: ProgressReporter;
+  options: TrainCellOptions;
+  evalBatchSize: number;
+  fingerprintBase: string;
+}
+
+const VAL_SLICE_FRACTION = 0.1;
+
+// ---- configuration checks -----------------------------------------------------------------
+
+function requireNumber(value: number, name: string, check: (v: number) => boolean, expectation: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) throw new UserError(`cell config: ${name} must be ${expectation}, got ${String(value)}`);
+}
+
+function validateConfig(config: CellConfig, data: DatasetView): TaskSpec[] {
+  if (!(SETTINGS as readonly string[]).includes(config.setting)) throw new UserError(`cell config: unknown setting "${config.setting}"; expected one of ${SETTINGS.join(', ')}`);
+  if (config.tasks.length === 0) throw new UserError('cell config: no tasks');
+  const seen = new Set<string>();
+  const tasks = config.tasks.map(({ name, primary }) => {
+    if (seen.has(name)) throw new UserError(`cell config: task "${name}" is listed twice`);
+    seen.add(name);
+    const task = data.tasks.find((t) => t.name === name);
+    if (!task) throw new UserError(`cell config: dataset ${data.id} has no task "${name}"; it has ${data.tasks.map((t) => t.name).join(', ')}`);
+    const allowed: readonly MetricName[] = METRICS_BY_KIND[task.kind];
+    if (!allowed.includes(primary)) throw new UserError(`cell config: primary metric "${primary}" does not apply to ${task.kind} task "${name}"; use ${allowed.join(' or ')}`);
+    if (task.labels.length < (task.kind === 'categorical' ? 2 : 1)) throw new UserError(`dataset ${data.id}: task "${name}" has ${task.labels.length} labels`);
+    return task;
+  });
+  const t = config.train;
+  requireNumber(t.epochs, 'train.epochs', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  requireNumber(t.batchSize, 'train.batchSize', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  requireNumber(t.learningRate, 'train.learningRate', (v) => v > 0, 'a number > 0');
+  requireNumber(t.momentum, 'train.momentum', (v) => v >= 0 && v < 1, 'in [0, 1)');
+  requireNumber(t.weightDecay, 'train.weightDecay', (v) => v >= 0, 'a number >= 0');
+  requireNumber(t.cropPadding, 'train.cropPadding', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
+  requireNumber(t.stepEvery, 'train.stepEvery', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  requireNumber(t.stepGamma, 'train.stepGamma', (v) => v > 0, 'a number > 0');
+  if (!['adam', 'sgd'].includes(t.optimizer)) throw new UserError(`cell config: train.optimizer must be adam or sgd, got "${t.optimizer}"`);
+  if (!['cosine', 'step', 'constant'].includes(t.schedule)) throw new UserError(`cell config: train.schedule must be cosine, step or constant, got "${t.schedule}"`);
+  const m = config.method;
+  requireNumber(m.tau, 'method.tau', (v) => v > 0, 'a number > 0');
+  requireNumber(m.lambdaSca, 'method.lambdaSca', (v) => v >= 0, 'a number >= 0');
+  requireNumber(m.lambdaDm, 'method.lambdaDm', (v) => v >= 0, 'a number >= 0');
+  if (!['likelihood', 'prototypical'].includes(m.dmVariant)) throw new UserError(`cell config: method.dmVariant must be likelihood or prototypical, got "${m.dmVariant}"`);
+  if (!['all', 'missing'].includes(m.dmScope)) throw new UserError(`cell config: method.dmScope must be all or missing, got "${m.dmScope}"`);
+  for (const [name, w] of Object.entries(m.taskWeights)) {
+    if (!seen.has(name)) throw new UserError(`cell config: method.taskWeights names "${name}", which is not one of the cell's tasks`);
+    requireNumber(w, `method.taskWeights.${name}`, (v) => v >= 0, 'a number >= 0');
+  }
+  requireNumber(config.seed, 'seed', (v) => Number.isInteger(v), 'an integer');
+  for (const r of config.relatedness) {
+    for (const name of [r.from, r.to]) if (!seen.has(name)) throw new UserError(`cell config: relatedness ${pairKey(r.from, r.to)} names "${name}", which is not one of the cell's tasks`);
+  }
+  for (const split of ['train', 'val', 'test'] as const) {
+    const images = data.splits[split].images;
+    if (data.splits[split].count > 0 && images.size !== config.inputSize) {
+      throw new UserError(`cell config: input size ${config.inputSize} but dataset ${data.id} ${split} images are ${images.size}×${images.size}; load the dataset at the cell's input size`);
+    }
+  }
+  return tasks;
+}
+
+// ---- training and evaluation steps --------------------------------------------------------
+
+export interface TrainStep {
+  /** 'total' then the objective's terms, in the order `run` returns their values. */
+  termNames: string[];
+  /** Forward, backward and (when the loss is finite) the update, in one tf.tidy; returns the loss terms. */
+  run(images: Float32Array, labels: Record<string, EncodedTaskLabels>, learningRate: number): { values: Float32Array; finite: boolean };
+}
+
+export function createTrainStep(net: MultiTaskNetwork, optimizer: Optimizer, couplings: readonly CouplingTensors[], options: ObjectiveOptions, imageShape: [number, number, number]): TrainStep {
+  const variables = net.trainableVariables();
+  const termNames = ['total', ...objectiveTermNames(net.heads.map((h) => h.task), couplings, options)];
+  const pixels = imageShape[0] * imageShape[1] * imageShape[2];
+  return {
+    termNames,
+    run(images, labels, learningRate) {
+      let kept: tf.Tensor | undefined;
+      try {
+        return tf.tidy(() => {
+          const x = tf.tensor4d(images, [images.length / pixels, ...imageShape]);
+          const { grads } = tf.variableGrads(() => {
+            const logits = net.forward(x, true);
+            const { total, terms } = objective(labelTensors(labels, logits), couplings, options);
+            // The terms are read after the backward pass; keep them out of variableGrads' own tidy.
+            kept = tf.keep(tf.stack([total, ...terms.map((t) => t.value)]));
+            return total;
+          }, variables);
+          const values = Float32Array.from(kept!.dataSync() as Float32Array);
+          const finite = values.every((v) => Number.isFinite(v));
+          if (finite) optimizer.apply(variables.map((v) => grads[v.name]!), learningRate);
+          return { values, finite };
+        });
+      } finally {
+        kept?.dispose();
+      }
+    },
+  };
+}
+
+/** Metrics of `tasks` on a split: one forward pass and one dataSync per batch of hard predictions. */
+export function evaluate(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set: EvalSet, batchSize: number): Record<string, Record<string, number>> {
+  const metrics = tasks.map((t) => new TaskMetrics(t));
+  const rowWidth = metrics.reduce((sum, m) => sum + m.predictionWidth, 0);
+  const size = set.images.size;
+  const channels = set.images.channels;
+  for (let start = 0; start < set.samples.length; start += batchSize) {
+    const samples = set.samples.subarray(start, start + batchSize);
+    const images = readImageBatch(set.images, samples);
+    const predictions = tf.tidy(() => {
+      const logits = net.forward(tf.tensor4d(images, [samples.length, size, size, channels]), false);
+      const columns = tasks.map((task) =>
+        task.kind === 'categorical' ? tf.expandDims(tf.cast(tf.argMax(logits[task.name]!, 1), 'float32'), 1) : tf.cast(tf.greater(logits[task.name]!, 0), 'float32'),
+      );
+      return (columns.length === 1 ? columns[0]! : tf.concat(columns, 1)).dataSync() as Float32Array;
+    });
+    let offset = 0;
+    metrics.forEach((m) => {
+      m.add(predictions, rowWidth, offset, set.labels[m.task.name]!, samples);
+      offset += m.predictionWidth;
+    });
+  }
+  const result: Record<string, Record<string, number>> = {};
+  metrics.forEach((m) => {
+    result[m.task.name] = m.result();
+  });
+  return result;
+}
+
+function primaryScore(config: CellConfig, tasks: readonly TaskSpec[], val: Record<string, Record<string, number>>): number {
+  return meanOfFinite(tasks.map((task) => val[task.name]![config.tasks.find((t) => t.name === task.name)!.primary]!));
+}
+
+function describeTerms(names: readonly string[], values: Float32Array): string {
+  return names.map((name, i) => `${name}=${values[i]}`).join(', ');
+}
+
+// ---- one network ---------------------------------------------------------------------------
+
+async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
+  const { config, options, progress } = ctx;
+  const train = config.train;
+  const channels = ctx.trainImages.channels;
+  const net = await buildNetwork({
+    backbone: config.backbone,
+    inputSize: config.inputSize,
+    channels,
+    // Every setting of a seed starts its backbone from the same weights, so settings differ only in what they train on.
+    seed: deriveSeed(config.seed, 'init'),
+    heads: unit.tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
+    ...(config.pretrained ? { pretrained: config.pretrained } : {}),
+  });
+  const optimizer = new Optimizer({ kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay }, net.trainableVariables(), net.decayMask());
+  const unitTaskNames = new Set(unit.tasks.map((t) => t.name));
+  const couplings = ctx.relatedness.filter((r) => unitTaskNames.has(r.from) && unitTaskNames.has(r.to)).map(couplingTensors);
+  try {
+    // stl networks and uncoupled settings train on the samples that carry one of their labels;
+    // distribution matching also learns from samples with no label at all.
+    const samples = ctx.objective.dm ? ctx.trainPool : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
+    if (samples.length === 0) throw new UserError(`${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`);
+    const stepsPerEpoch = samples.length >= train.batchSize ? Math.floor(samples.length / train.batchSize) : 1;
+    const batchSize = Math.min(train.batchSize, samples.length);
+    const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
+    const balanceColumn = balanceTask ? (ctx.trainLabels[balanceTask.name] as LabelColumn & { kind: 'categorical' }) : undefined;
+    const step = createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, [config.inputSize, config.inputSize, channels]);
+    const augmentation = { padding: train.cropPadding, flip: train.flip };
+
+    const fingerprint = createHash('sha256').update(ctx.fingerprintBase).update(`\0${unit.name}`).digest('hex');
+    let rng = Rng.fromSeed(config.seed, 'train', unit.name);
+    let epochsDone = 0;
+    let globalStep = 0;
+    let history: EpochRecord[] = [];
+    let best: BestSoFar | null = null;
+    let bestWeights: WeightSnapshot[] | null = null;
+    const saved = unit.checkpointFile ? await readCheckpoint(unit.checkpointFile) : undefined;
+    if (saved && saved.fingerprint === fingerprint) {
+      net.restore(saved.weights, `checkpoint ${unit.checkpointFile}`);
+      optimizer.restore(saved.optimizer, `checkpoint ${unit.checkpointFile}`);
+      rng = Rng.fromState(saved.rng);
+      epochsDone = saved.epochsDone;
+      globalStep = saved.globalStep;
+      history = saved.history;
+      best = saved.best;
+      bestWeights = saved.bestWeights ?? saved.weights;
+      progress.note(unit.name, `resuming from ${unit.checkpointFile} after epoch ${epochsDone}`);
+    } else if (saved) {
+      progress.note(unit.name, `${unit.checkpointFile} belongs to a different configuration or dataset; starting over`);
+    }
+
+    for (let epoch = epochsDone; epoch < train.epochs; epoch++) {
+      options.signal?.throwIfAborted();
+      const epochStart = performance.now();
+      let trainMs = 0;
+      const order = epochOrder(samples, rng, balanceColumn ? { column: balanceColumn } : undefined);
+      const sums = new Float64Array(step.termNames.length);
+      progress.startEpoch({ unit: unit.name, epoch: epoch + 1, epochs: train.epochs, steps: stepsPerEpoch });
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        options.signal?.throwIfAborted();
+        const stepStart = performance.now();
+        const batch = order.subarray(s * batchSize, (s + 1) * batchSize);
+        const images = readImageBatch(ctx.trainImages, batch, augmentation, rng);
+        const labels = encodeLabels(unit.tasks, ctx.trainLabels, batch);
+        const learningRate = learningRateAt(train, epoch, s, stepsPerEpoch);
+        const { values, finite } = step.run(images, labels, learningRate);
+        if (!finite) {
+          const where = unit.checkpointFile
+            ? epochsDone > 0 || epoch > 0
+              ? `the last checkpoint (${unit.checkpointFile}, after epoch ${epoch}) is left as it was`
+              : 'no checkpoint had been written yet'
+            : 'no checkpoint folder was given';
+          throw new NonFiniteLossError(
+            `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${s + 1}/${stepsPerEpoch} (global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(step.termNames, values)}; the update was not applied and ${where}`,
+          );
+        }
+        globalStep++;
+        values.forEach((v, i) => {
+          sums[i]! += v;
+        });
+        trainMs += performance.now() - stepStart;
+        progress.step(s + 1, sums[0]! / (s + 1), ((s + 1) * batchSize * 1000) / trainMs);
+      }
+      const val = evaluate(net, unit.tasks, ctx.val, ctx.evalBatchSize);
+      const terms: Record<string, number> = {};
+      step.termNames.slice(1).forEach((name, i) => {
+        terms[name] = sums[i + 1]! / stepsPerEpoch;
+      });
+      for (const group of ['sca', 'dm']) {
+        const parts = Object.entries(terms).filter(([name]) => name.startsWith(`${group}:`));
+        if (parts.length > 0) terms[group] = parts.reduce((a, [, v]) => a + v, 0);
+      }
+      const valPrimaryMean = primaryScore(config, unit.tasks, val);
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        loss: sums[0]! / stepsPerEpoch,
+        terms,
+        val,
+        valPrimaryMean,
+        seconds: (performance.now() - epochStart) / 1000,
+        imagesPerSecond: (stepsPerEpoch * batchSize * 1000) / trainMs,
+      };
+      history.push(record);
+      const score = Number.isFinite(valPrimaryMean) ? valPrimaryMean : Number.NEGATIVE_INFINITY;
+      const bestScore = best?.value ?? Number.NEGATIVE_INFINITY;
+      if (!best || score > bestScore) {
+        best = { epoch: epoch + 1, value: Number.isFinite(valPrimaryMean) ? valPrimaryMean : null, val };
+        bestWeights = net.snapshot();
+      }
+      epochsDone = epoch + 1;
+      if (unit.checkpointFile) {
+        const weights = best.epoch === epochsDone ? bestWeights! : net.snapshot();
+        const state: CheckpointState = {
+          fingerprint,
+          unit: unit.name,
+          epochsDone,
+          globalStep,
+          rng: rng.state(),
+          history,
+          best,
+          weights,
+          optimizer: optimizer.state(),
+          bestWeights: best.epoch === epochsDone ? null : bestWeights,
+        };
+        await writeCheckpoint(unit.checkpointFile, state);
+      }
+      progress.endEpoch(unit.name, record);
+      options.onEpochEnd?.(unit.name, record);
+    }
+
+    if (!best || !bestWeights) throw new Error(`${unit.name}: training ended without a selected epoch`);
+    const testStart = performance.now();
+    net.restore(bestWeights, `best weights of ${unit.name}`);
+    const test = evaluate(net, unit.tasks, ctx.test, ctx.evalBatchSize);
+    const testSeconds = (performance.now() - testStart) / 1000;
+    progress.finish(unit.name, test, best.epoch);
+    return { history, best, test, testSeconds };
+  } finally {
+    couplings.forEach(disposeCoupling);
+    optimizer.dispose();
+    net.dispose();
+  }
+}
+
+// ---- the cell ------------------------------------------------------------------------------
+
+function fingerprintBase(config: CellConfig, data: DatasetView): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(config));
+  hash.update(`\0${data.id}\0${data.splits.train.count}/${data.splits.val.count}/${data.splits.test.count}\0${tf.getBackend()}`);
+  for (const id of data.splits.train.ids) hash.update(`${id}\n`);
+  return hash.digest('hex');
+}
+
+function safeFileName(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Merges the per-network histories of an stl cell into one record per epoch. */
+function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
+  if (histories.length === 1) return histories[0]!;
+  const epochs = Math.min(...histories.map((h) => h.length));
+  const merged: EpochRecord[] = [];
+  for (let e = 0; e < epochs; e++) {
+    const records = histories.map((h) => h[e]!);
+    const seconds = records.reduce((a, r) => a + r.seconds, 0);
+    const trainSeconds = records.reduce((a, r) => a + (r.imagesPerSecond > 0 ? 1 / r.imagesPerSecond : 0), 0);
+    merged.push({
+      epoch: e + 1,
+      loss: records.reduce((a, r) => a + r.loss, 0),
+      terms: Object.assign({}, ...records.map((r) => r.terms)),
+      val: Object.assign({}, ...records.map((r) => r.val)),
+      valPrimaryMean: meanOfFinite(records.map((r) => r.valPrimaryMean)),
+      seconds,
+      // Harmonic combination: the networks train one after another on their own samples.
+      imagesPerSecond: trainSeconds > 0 ? records.length / trainSeconds : 0,
+    });
+  }
+  return merged;
+}
+
+/**
+ * Trains and tests one cell: one dataset view, one annotation regime, one setting, one seed.
+ * Deterministic for a given seed, backend and data; resumable from `options.outDir`.
+ */
+export async function trainCell(config: CellConfig, data: DatasetView, options: TrainCellOptions = {}): Promise<CellResult> {
+  const tasks = validateConfig(config, data);
+  const train = data.splits.train;
+  if (train.count === 0) throw new UserError(`dataset ${data.id} has no training samples`);
+  const regime = applyRegime(train, tasks, config.regime.spec, config.seed);
+
+  let trainPool = Int32Array.from(train.ids.keys());
+  let val: EvalSet;
+  if (data.splits.val.count > 0) {
+    const split = data.splits.val;
+    val = { description: `the validation split (${split.count} samples)`, images: split.images, samples: Int32Array.from(split.ids.keys()), labels: split.labels };
+  } else {
+    // No validation split: hold out a seeded slice of train, with all its labels, and never train on it.
+    const shuffled = Rng.fromSeed(config.seed, 'val-slice').shuffle(Int32Array.from(train.ids.keys()));
+    const held = Math.max(1, Math.round(VAL_SLICE_FRACTION * train.count));
+    if (train.count - held < 1) throw new UserError(`dataset ${data.id} has no validation split and too few training samples (${train.count}) to hold some out`);
+    const heldSet = new Set(shuffled.subarray(0, held));
+    val = { description: `a seeded ${VAL_SLICE_FRACTION * 100}% slice of train (${held} samples; the dataset has no validation split)`, images: train.images, samples: Int32Array.from(shuffled.subarray(0, held)).sort(), labels: train.labels };
+    trainPool = trainPool.filter((s) => !heldSet.has(s));
+  }
+  const testSplit = data.splits.test;
+  if (testSplit.count === 0) throw new UserError(`dataset ${data.id} has no test samples`);
+  const test: EvalSet = { description: `the test split (${testSplit.count} samples)`, images: testSplit.images, samples: Int32Array.from(testSplit.ids.keys()), labels: testSplit.labels };
+  for (const set of [val, test]) for (const task of tasks) if (!set.labels[task.name]) throw new UserError(`dataset ${data.id}: ${set.description} has no labels for task "${task.name}"`);
+
+  const labelCounts: Record<string, number> = {};
+  for (const task of tasks) labelCounts[task.name] = countLabelled(regime.labels[task.name]!, trainPool);
+
+  const sca = config.setting.includes('sca');
+  const dm = config.setting.includes('dm');
+  const relatedness: RelatednessMatrix[] = [];
+  if (sca || dm) {
+    if (config.relatedness.length === 0) throw new UserError(`setting ${config.setting} couples tasks through relatedness, but the cell names no relatedness pair`);
+    if (tasks.length < 2) throw new UserError(`setting ${config.setting} needs at least two tasks`);
+    for (const spec of config.relatedness) relatedness.push(resolveRelatedness(spec, tasks, regime.labels, data.relatedness, trainPool));
+  }
+
+  const units: Unit[] =
+    config.setting === 'stl'
+      ? tasks.map((task) => ({ name: task.name, tasks: [task], ...(options.outDir ? { checkpointFile: path.join(options.outDir, `checkpoint-stl-${safeFileName(task.name)}.bin`) } : {}) }))
+      : [{ name: 'mtl', tasks, ...(options.outDir ? { checkpointFile: path.join(options.outDir, 'checkpoint.bin') } : {}) }];
+
+  const ctx: CellContext = {
+    config,
+    data,
+    trainImages: train.images,
+    trainLabels: regime.labels,
+    trainPool,
+    val,
+    test,
+    relatedness,
+    objective: { sca, dm },
+    progress: createProgress(options.progress ?? 'bar', options.progressStream),
+    options,
+    evalBatchSize: options.evalBatchSize ?? Math.max(64, config.train.batchSize),
+    fingerprintBase: fingerprintBase(config, data),
+  };
+
+  const outcomes: UnitOutcome[] = [];
+  for (const unit of units) outcomes.push(await runUnit(ctx, unit));
+
+  const result: CellResult = {
+    test: Object.assign({}, ...outcomes.map((o) => o.test)),
+    val: Object.assign({}, ...outcomes.map((o) => o.best.val)),
+    bestEpoch: Math.max(...outcomes.map((o) => o.best.epoch)),
+    bestEpochByTask: Object.fromEntries(units.flatMap((u, i) => u.tasks.map((t) => [t.name, outcomes[i]!.best.epoch]))),
+    selectionRule: selectionRule(config, tasks, val, data.splits.test.count),
+    history: mergeHistories(outcomes.map((o) => o.history)),
+    relatedness: Object.fromEntries(relatedness.map((r) => [pairKey(r.from, r.to), { source: r.source, matrix: r.matrix }])),
+    labelCounts,
+    trainSeconds: outcomes.reduce((a, o) => a + o.history.reduce((b, r) => b + r.seconds, 0) + o.testSeconds, 0),
+  };
+  return result;
+}
+
+function selectionRule(config: CellConfig, tasks: readonly TaskSpec[], val: EvalSet, testCount: number): string {
+  const primaries = tasks.map((t) => `${t.name} ${config.tasks.find((c) => c.name === t.name)!.primary}`).join(', ');
+  const scope =
+    config.setting === 'stl'
+      ? `each single-task network keeps its own epoch with the highest primary metric (${primaries}) on ${val.description}`
+      : `the epoch with the highest mean primary metric (${primaries}) on ${val.description}`;
+  return `${scope}, over epochs 1-${config.train.epochs}, the earlier epoch on ties; that checkpoint is tested once on the test split (${testCount} samples). Metrics: ${METRIC_CONVENTIONS}.`;
+}
