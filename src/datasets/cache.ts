@@ -10,6 +10,7 @@ import type { DatasetEntry } from './manifest.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import type { ImageSource, Split } from './types.js';
 import { noSpaceError } from './fs-errors.js';
+import { withLock } from './lock.js';
 
 /**
  * The preprocessed image cache: each split's images decoded once, resized and stored as raw uint8
@@ -111,14 +112,25 @@ export interface BuildCacheOptions {
   concurrency?: number;
   /** Shard size in bytes (tests use a small one to exercise several shards and resumption). */
   shardBytes?: number;
+  onWait?: (message: string) => void;
 }
 
 /** Builds (or resumes, or reuses) the cache of one split; returns its metadata. */
 export async function ensureSplitCache(folder: string, splitName: Split, split: IndexSplit, settings: CacheSettings, options: BuildCacheOptions): Promise<CacheMeta> {
   const digest = cacheDigest(split, settings);
-  const existing = readCacheMeta(folder);
-  if (existing?.version === CACHE_VERSION && existing.digest === digest) return existing;
+  const fresh = () => {
+    const existing = readCacheMeta(folder);
+    return existing?.version === CACHE_VERSION && existing.digest === digest ? existing : undefined;
+  };
+  const existing = fresh();
+  if (existing) return existing;
+  // Another process may be building this very cache: wait for it, then use its result.
+  return withLock(folder, async () => fresh() ?? buildSplitCache(folder, splitName, split, settings, digest, options), {
+    onWait: (pid) => options.onWait?.(`waiting for process ${pid}, which is building the ${settings.size}px cache of ${options.datasetId} ${splitName}`),
+  });
+}
 
+async function buildSplitCache(folder: string, splitName: Split, split: IndexSplit, settings: CacheSettings, digest: string, options: BuildCacheOptions): Promise<CacheMeta> {
   const started = Date.now();
   try {
     await fs.promises.mkdir(folder, { recursive: true });

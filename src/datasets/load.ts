@@ -43,6 +43,7 @@ export interface EnsureCacheOptions {
   progress?: ProgressFactory;
   concurrency?: number;
   shardBytes?: number;
+  onWait?: (message: string) => void;
 }
 
 /** Decodes every split at `size` once (or reuses the cache); returns each split's cache folder and metadata. */
@@ -57,6 +58,7 @@ export async function ensureCache(entry: DatasetEntry, index: DatasetIndex, size
       progress: options.progress,
       concurrency: options.concurrency,
       shardBytes: options.shardBytes,
+      onWait: options.onWait,
     });
     out[split] = { folder, meta };
   }
@@ -126,7 +128,7 @@ export async function loadDataset(id: string, options: LoadDatasetOptions): Prom
   const manifest = options.manifest ?? loadManifest({ extra: options.manifestFiles });
   const entry = getEntry(manifest, id);
   const index = await ensureIndex(entry, { home: options.home, onWarning: options.onWarning });
-  const caches = await ensureCache(entry, index, options.inputSize, { home: options.home, progress: options.progress ?? terminalProgress() });
+  const caches = await ensureCache(entry, index, options.inputSize, { home: options.home, progress: options.progress ?? terminalProgress(), onWait: options.onWarning });
   const splits = Object.fromEntries(SPLITS.map((s) => [s, splitView(s, index.splits[s], index.tasks, caches[s].folder, caches[s].meta, options.memoryLimitBytes)])) as Record<Split, SplitData>;
   return { id: entry.id, name: entry.name, tasks: index.tasks, splits, relatedness: resolveRelatedness(entry, manifest, index) };
 }

