@@ -249,8 +249,8 @@ export class ShardImageSource implements ImageSource {
       start += shard.count;
     }
     const inMemory = this.count * this.bytesPerImage <= (options.memoryLimitBytes ?? 256 * 1024 * 1024);
-    for (const file of this.files) {
-      const expected = meta.shards[this.files.indexOf(file)].count * this.bytesPerImage;
+    for (const [i, file] of this.files.entries()) {
+      const expected = meta.shards[i].count * this.bytesPerImage;
       const size = fs.statSync(file).size;
       if (size !== expected) throw new UserError(`${file}: image cache shard has ${size} bytes, expected ${expected}; delete ${folder} and load again`);
       this.memory.push(inMemory ? fs.readFileSync(file) : undefined);

@@ -7,7 +7,7 @@ import { noSpaceError } from '../fs-errors.js';
 import { type CacheMeta } from '../cache.js';
 import { buildIndex, notFetched, packageRoot } from '../indexer.js';
 import type { DatasetIndex } from '../index-file.js';
-import { datasetLayout, type DatasetLayout, type SourceRecord } from '../layout.js';
+import { datasetLayout, readSourceRecord, type DatasetLayout, type SourceRecord } from '../layout.js';
 import { ensureCache, ensureIndex } from '../load.js';
 import { fileName, getEntry, type DatasetEntry, type Manifest, type ManifestFile } from '../manifest.js';
 import { silentProgress, type ProgressFactory } from '../progress.js';
@@ -129,7 +129,7 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
           file = path.join(layout.downloads, name);
           if (options.force) await fs.promises.rm(file, { force: true });
           if (!fs.existsSync(file)) {
-            log(`downloading ${item}`);
+            log(`downloading ${item}${known ? '' : ' (no checksum in the manifest for this file: it is not verified)'}`);
             await downloadFile({ url: item, dest: file, expected: known, progress, ...options.network });
             downloaded.push(file);
           }
@@ -160,7 +160,7 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
         files.push({ file, extract: manifestFile.extract });
       }
     }
-    const record = fs.existsSync(layout.sourceFile) ? (JSON.parse(fs.readFileSync(layout.sourceFile, 'utf8')) as SourceRecord) : undefined;
+    const record = readSourceRecord(layout);
     if (options.force || downloaded.length > 0 || from.length > 0 || !fs.existsSync(layout.data) || record?.kind === 'folder') {
       await assembleData(layout, files, log);
       changed = true;
