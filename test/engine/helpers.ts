@@ -21,18 +21,27 @@ export function backendBuffers(): number {
 }
 
 export interface KernelCall {
-  inputs: Record<string, { values: Float32Array; shape: number[] }>;
+  inputs: Record<string, { values: Float32Array | Int32Array | Uint8Array; shape: number[]; dtype?: 'float32' | 'int32' | 'bool' }>;
   attrs: NamedAttrMap;
+}
+
+function makeInputs(call: KernelCall): Record<string, tf.Tensor> {
+  return Object.fromEntries(Object.entries(call.inputs).map(([name, t]) => [name, tf.tensor(t.values, t.shape, t.dtype ?? 'float32')]));
 }
 
 /** Runs the registered kernel `kernelName` on the active backend through the engine and returns its values. */
 export function runRegistered(kernelName: string, call: KernelCall): Float32Array {
-  const inputs = Object.fromEntries(Object.entries(call.inputs).map(([name, t]) => [name, tf.tensor(t.values, t.shape, 'float32')]));
+  return runRegisteredWithShape(kernelName, call).values;
+}
+
+/** Like runRegistered, also giving the output's shape and dtype. */
+export function runRegisteredWithShape(kernelName: string, call: KernelCall): { values: Float32Array; shape: number[]; dtype: string } {
+  const inputs = makeInputs(call);
   try {
     const out = tf.engine().runKernel(kernelName, inputs, call.attrs) as tf.Tensor;
-    const values = out.dataSync() as Float32Array;
+    const result = { values: Float32Array.from(out.dataSync() as ArrayLike<number>), shape: out.shape, dtype: out.dtype };
     out.dispose();
-    return Float32Array.from(values);
+    return result;
   } finally {
     for (const t of Object.values(inputs)) t.dispose();
   }
@@ -40,14 +49,19 @@ export function runRegistered(kernelName: string, call: KernelCall): Float32Arra
 
 /** Runs a kernelFunc we hold a reference to (e.g. the cpu backend's original) on the active backend. */
 export function runKernelFunc(kernelFunc: KernelFunc, call: KernelCall): Float32Array {
+  return runKernelFuncWithShape(kernelFunc, call).values;
+}
+
+/** Like runKernelFunc, also giving the output's shape and dtype. */
+export function runKernelFuncWithShape(kernelFunc: KernelFunc, call: KernelCall): { values: Float32Array; shape: number[]; dtype: string } {
   const backend = tf.backend();
-  const inputs = Object.fromEntries(Object.entries(call.inputs).map(([name, t]) => [name, tf.tensor(t.values, t.shape, 'float32')]));
+  const inputs = makeInputs(call);
   try {
     const out = kernelFunc({ inputs, backend, attrs: call.attrs }) as TensorInfo;
     const tensor = tf.engine().makeTensorFromTensorInfo(out);
-    const values = Float32Array.from(tensor.dataSync() as Float32Array);
+    const result = { values: Float32Array.from(tensor.dataSync() as ArrayLike<number>), shape: tensor.shape, dtype: tensor.dtype };
     tensor.dispose();
-    return values;
+    return result;
   } finally {
     for (const t of Object.values(inputs)) t.dispose();
   }

@@ -27,17 +27,6 @@ type Conv2DAttrs = {
 
 type Shape4 = [number, number, number, number];
 
-export interface ConvGradKernels {
-  filter: KernelFunc;
-  input: KernelFunc;
-}
-
-/** Picks the original kernel to fall back on; undefined when the backend has none (stock wasm filter gradient). */
-export interface Fallbacks {
-  filter?: KernelFunc;
-  input?: KernelFunc;
-}
-
 function assertFourD(info: TensorInfo, what: string): Shape4 {
   if (info.shape.length !== 4) throw new Error(`${what} must be rank 4, got shape [${info.shape.join(', ')}]`);
   return info.shape as Shape4;
@@ -47,29 +36,31 @@ function explicitPadding(top: number, bottom: number, left: number, right: numbe
   return [[0, 0], [top, bottom], [left, right], [0, 0]];
 }
 
-export function makeConvGradKernels(backendName: CustomBackendName, fallbacks: Fallbacks): ConvGradKernels {
-  const filter: KernelFunc = ({ inputs, backend, attrs }) => {
+/** `fallback` is the backend's own kernel (undefined where it has none, as wasm for this one). */
+export function makeConvFilterGradKernel(backendName: CustomBackendName, fallback: KernelFunc | undefined): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
     const x = inputs.x!;
     const dy = inputs.dy!;
     const a = attrs as unknown as Conv2DAttrs & { filterShape: Shape4 };
-    const run = () => conv2dBackpropFilterViaConv(backendName, backend as Backend, x, dy, a);
     if ((a.dataFormat ?? 'NHWC') !== 'NHWC' || x.dtype !== 'float32' || dy.dtype !== 'float32') {
-      if (fallbacks.filter) return fallbacks.filter({ inputs, backend, attrs });
+      if (fallback) return fallback({ inputs, backend, attrs });
       throw new Error(`Conv2DBackpropFilter on ${backendName} supports only float32 NHWC tensors (got ${a.dataFormat}, ${x.dtype})`);
     }
-    return run();
+    return conv2dBackpropFilterViaConv(backendName, backend as Backend, x, dy, a);
   };
-  const input: KernelFunc = ({ inputs, backend, attrs }) => {
+}
+
+export function makeConvInputGradKernel(backendName: CustomBackendName, fallback: KernelFunc | undefined): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
     const dy = inputs.dy!;
     const weights = inputs.filter!;
     const a = attrs as unknown as Conv2DAttrs & { inputShape: Shape4 };
     const supported = (a.dataFormat ?? 'NHWC') === 'NHWC' && dy.dtype === 'float32' && weights.dtype === 'float32';
     const result = supported ? conv2dBackpropInputViaConv(backendName, backend as Backend, dy, weights, a) : undefined;
     if (result) return result;
-    if (fallbacks.input) return fallbacks.input({ inputs, backend, attrs });
+    if (fallback) return fallback({ inputs, backend, attrs });
     throw new Error(`Conv2DBackpropInput on ${backendName}: unsupported configuration and no fallback kernel`);
   };
-  return { filter, input };
 }
 
 export function conv2dBackpropFilterViaConv(

@@ -3,7 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 // guarantees those registrations happen before ours, so ours win and we can keep the originals.
 import '@tensorflow/tfjs-backend-wasm';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { makeConvGradKernels } from './conv2d_grads.js';
+import { installThreadedWasm } from '../wasm_threads.js';
+import { makeConvFilterGradKernel, makeConvInputGradKernel } from './conv2d_grads.js';
+import { makeLeadingReductionKernel, makeMaxPoolGradKernel, makeSharingKernel, makeTileKernel } from './layout_kernels.js';
 import type { CustomBackendName } from './raw_memory.js';
 
 /**
@@ -12,8 +14,43 @@ import type { CustomBackendName } from './raw_memory.js';
  */
 export const CUSTOM_KERNEL_BACKENDS: readonly CustomBackendName[] = ['wasm', 'cpu'];
 
-export const CUSTOM_KERNEL_NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const;
-export type CustomKernelName = (typeof CUSTOM_KERNEL_NAMES)[number];
+interface Replacement {
+  kernelName: string;
+  /** Where it is registered (default: every custom backend). */
+  backends?: readonly CustomBackendName[];
+  /** Builds our kernelFunc; `original` is what the backend registered before (undefined: nothing). */
+  make(backendName: CustomBackendName, original: KernelFunc | undefined): KernelFunc;
+}
+
+function requireOriginal(
+  kernelName: string,
+  make: (backendName: CustomBackendName, original: KernelFunc) => KernelFunc,
+  backends?: readonly CustomBackendName[],
+): Replacement {
+  return {
+    kernelName,
+    backends,
+    make(backendName, original) {
+      if (!original) throw new Error(`backend "${backendName}" has no ${kernelName} kernel to fall back on`);
+      return make(backendName, original);
+    },
+  };
+}
+
+const REPLACEMENTS: Replacement[] = [
+  { kernelName: 'Conv2DBackpropFilter', make: makeConvFilterGradKernel },
+  { kernelName: 'Conv2DBackpropInput', make: makeConvInputGradKernel },
+  requireOriginal('Tile', makeTileKernel),
+  requireOriginal('Sum', (b, o) => makeLeadingReductionKernel('sum', b, o)),
+  requireOriginal('Mean', (b, o) => makeLeadingReductionKernel('mean', b, o)),
+  requireOriginal('MaxPoolGrad', makeMaxPoolGradKernel),
+  // The cpu backend already shares memory for these.
+  requireOriginal('Identity', (_, o) => makeSharingKernel('identity', o), ['wasm']),
+  requireOriginal('Cast', (_, o) => makeSharingKernel('cast', o), ['wasm']),
+];
+
+export const CUSTOM_KERNEL_NAMES: readonly string[] = REPLACEMENTS.map((r) => r.kernelName);
+export type CustomKernelName = 'Conv2DBackpropFilter' | 'Conv2DBackpropInput' | 'Tile' | 'Sum' | 'Mean' | 'MaxPoolGrad' | 'Identity' | 'Cast';
 
 /** The configs that were registered before ours (undefined: the backend had none), keyed backend_kernel. */
 const originals = new Map<string, KernelConfig | undefined>();
@@ -23,33 +60,31 @@ function key(kernelName: string, backendName: string): string {
   return `${backendName}_${kernelName}`;
 }
 
-function registerOver(kernelName: CustomKernelName, backendName: CustomBackendName, kernelFunc: KernelFunc): void {
+function registerOver(replacement: Replacement, backendName: CustomBackendName): void {
+  const { kernelName } = replacement;
   const current = tf.getKernel(kernelName, backendName);
   if (current && ours.has(current.kernelFunc)) return;
   if (!originals.has(key(kernelName, backendName))) originals.set(key(kernelName, backendName), current);
+  const kernelFunc = replacement.make(backendName, originals.get(key(kernelName, backendName))?.kernelFunc);
   if (current) tf.unregisterKernel(kernelName, backendName);
   ours.add(kernelFunc);
   // The original's setup/dispose hooks stay attached: the wasm backend binds its C entry points in
-  // setupFunc, and our fallback path still calls the original kernelFunc.
+  // setupFunc, and our fallback paths still call the original kernelFunc.
   tf.registerKernel({ ...current, kernelName, backendName, kernelFunc });
 }
 
 /**
- * Registers our convolution-gradient kernels for wasm and cpu. Safe to call any number of times:
- * a backend whose kernel is already ours is left alone, and the originals are captured once.
+ * Makes the CPU backends fast before the first op: registers our kernels for wasm and cpu, and
+ * (see ../wasm_threads.ts) has the wasm backend start tfjs's multi-threaded build when it first
+ * initialises. Safe to call any number of times: a kernel that is already ours is left alone, and
+ * the originals are captured once.
  */
 export function registerCustomKernels(): void {
+  installThreadedWasm();
   for (const backendName of CUSTOM_KERNEL_BACKENDS) {
-    const originalFilter = originals.has(key('Conv2DBackpropFilter', backendName))
-      ? originals.get(key('Conv2DBackpropFilter', backendName))
-      : tf.getKernel('Conv2DBackpropFilter', backendName);
-    const originalInput = originals.has(key('Conv2DBackpropInput', backendName))
-      ? originals.get(key('Conv2DBackpropInput', backendName))
-      : tf.getKernel('Conv2DBackpropInput', backendName);
-    if (originalFilter && ours.has(originalFilter.kernelFunc)) continue;
-    const kernels = makeConvGradKernels(backendName, { filter: originalFilter?.kernelFunc, input: originalInput?.kernelFunc });
-    registerOver('Conv2DBackpropFilter', backendName, kernels.filter);
-    registerOver('Conv2DBackpropInput', backendName, kernels.input);
+    for (const replacement of REPLACEMENTS) {
+      if (!replacement.backends || replacement.backends.includes(backendName)) registerOver(replacement, backendName);
+    }
   }
 }
 
@@ -64,18 +99,26 @@ export function originalKernelFunc(kernelName: CustomKernelName, backendName: Cu
   return originals.get(key(kernelName, backendName))?.kernelFunc;
 }
 
-/** The cpu backend's own Conv2DBackpropFilter: the reference our kernels are tested against. */
-export function originalCpuConv2DBackpropFilter(): KernelFunc {
-  const func = originalKernelFunc('Conv2DBackpropFilter', 'cpu');
-  if (!func) throw new Error('the cpu backend registered no Conv2DBackpropFilter');
+/** The cpu backend's own kernel: the reference our kernels are tested against. */
+export function originalCpuKernel(kernelName: CustomKernelName): KernelFunc {
+  const func = originalKernelFunc(kernelName, 'cpu');
+  if (!func) throw new Error(`the cpu backend registered no ${kernelName}`);
   return func;
+}
+
+/** The cpu backend's own Conv2DBackpropFilter. */
+export function originalCpuConv2DBackpropFilter(): KernelFunc {
+  return originalCpuKernel('Conv2DBackpropFilter');
 }
 
 /** The cpu backend's own Conv2DBackpropInput. */
 export function originalCpuConv2DBackpropInput(): KernelFunc {
-  const func = originalKernelFunc('Conv2DBackpropInput', 'cpu');
-  if (!func) throw new Error('the cpu backend registered no Conv2DBackpropInput');
-  return func;
+  return originalCpuKernel('Conv2DBackpropInput');
+}
+
+/** The kernels registerCustomKernels() replaces on `backendName`. */
+export function customKernelNamesFor(backendName: CustomBackendName): string[] {
+  return REPLACEMENTS.filter((r) => !r.backends || r.backends.includes(backendName)).map((r) => r.kernelName);
 }
 
 /** Which kernels are ours on which backend, for reports (`doctor`, the training benchmark). */

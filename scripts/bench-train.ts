@@ -1,0 +1,160 @@
+/**
+ * `npm run bench:train`: training and inference throughput of the CPU backbones on random data.
+ *
+ *   node dist/scripts/bench-train.js [--backend wasm] [--models convnet-s,convnet-4] [--batch 32]
+ *        [--steps 5] [--warmup 2] [--repeats 3] [--profile] [--json]
+ *
+ * Each network trains at the input size it is studied at (convnet-s 32×32, convnet-4 64×64). With
+ * --json every network is one JSON line; --profile adds the per-kernel times of one training step.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { initBackend } from '../src/engine/backend.js';
+import { customKernelsInUse } from '../src/engine/kernels/index.js';
+import { commaList, positiveInt } from '../src/cli/parse.js';
+import { createTrainingHarness, measureThroughput } from '../src/train/throughput.js';
+import { UserError, errorMessage } from '../src/util/errors.js';
+
+/** The networks of the CPU-speed study and the input size each is measured at. */
+const NETWORKS: Record<string, { inputSize: number }> = {
+  'convnet-s': { inputSize: 32 },
+  'convnet-4': { inputSize: 64 },
+};
+
+interface BenchOptions {
+  backend?: string;
+  models: string[];
+  batch: number;
+  steps: number;
+  warmup: number;
+  repeats: number;
+  profile?: boolean;
+  json?: boolean;
+}
+
+function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${value}"`);
+  return Number(value);
+}
+
+export interface KernelTime {
+  kernel: string;
+  calls: number;
+  ms: number;
+}
+
+/** Per-kernel time of one training step, largest first (tf.profile times each kernel the engine runs). */
+async function profileStep(step: () => void): Promise<{ wallMs: number; kernels: KernelTime[] }> {
+  const start = performance.now();
+  const info = await tf.profile(() => step());
+  const wallMs = performance.now() - start;
+  const byName = new Map<string, KernelTime>();
+  for (const k of info.kernels) {
+    const entry = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
+    entry.calls += 1;
+    entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byName.set(k.name, entry);
+  }
+  return { wallMs, kernels: [...byName.values()].sort((a, b) => b.ms - a.ms) };
+}
+
+async function bench(options: BenchOptions): Promise<void> {
+  for (const model of options.models) {
+    if (!NETWORKS[model]) throw new UserError(`--models: unknown network "${model}"; expected one of ${Object.keys(NETWORKS).join(', ')}`);
+  }
+  const backend = await initBackend({ requested: options.backend });
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
+  if (!options.json) {
+    process.stdout.write(`backend ${backend.choice} (tfjs "${backend.tfName}"), custom kernels: ${customKernelsInUse(backend.tfName).join(', ') || 'none'}\n`);
+    process.stdout.write(`machine ${machine}, Node ${process.version}, tfjs ${tf.version.tfjs}\n`);
+    process.stdout.write(`batch ${options.batch}, ${options.warmup} warm-up steps, ${options.repeats} rounds of ${options.steps} timed steps (medians)\n`);
+  }
+  for (const model of options.models) {
+    const { inputSize } = NETWORKS[model]!;
+    const result = await measureThroughput({
+      backbone: model, inputSize, batch: options.batch, steps: options.steps, warmup: options.warmup, repeats: options.repeats,
+    });
+    let profile: Awaited<ReturnType<typeof profileStep>> | undefined;
+    if (options.profile) {
+      const harness = createTrainingHarness({ backbone: model, inputSize, batch: options.batch });
+      try {
+        harness.step();
+        harness.step();
+        profile = await profileStep(() => harness.step());
+      } finally {
+        harness.dispose();
+      }
+    }
+    const record = {
+      model,
+      backend: backend.choice,
+      input_size: inputSize,
+      batch: options.batch,
+      steps: options.steps,
+      repeats: options.repeats,
+      train_images_per_s: round(result.trainImagesPerSecond, 2),
+      infer_images_per_s: round(result.inferImagesPerSecond, 2),
+      train_rounds: result.trainRounds.map((r) => round(r, 2)),
+      infer_rounds: result.inferRounds.map((r) => round(r, 2)),
+      peak_rss_mb: round(result.peakRssMb, 1),
+      forward_mflops_per_image: round((result.forwardMacsPerImage * 2) / 1e6, 2),
+      gflops_per_s: round(result.trainGflopsPerSecond, 3),
+      infer_gflops_per_s: round(result.inferGflopsPerSecond, 3),
+      machine,
+      ...(profile ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) } : {}),
+    };
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(record)}\n`);
+      continue;
+    }
+    process.stdout.write(
+      `${model} ${inputSize}×${inputSize}: train ${record.train_images_per_s} images/s (rounds ${record.train_rounds.join(', ')}), ` +
+        `inference ${record.infer_images_per_s} images/s, ${record.gflops_per_s} GFLOP/s training, peak RSS ${record.peak_rss_mb} MB\n`,
+    );
+    if (profile) {
+      const total = profile.kernels.reduce((s, k) => s + k.ms, 0);
+      process.stdout.write(`  one profiled training step: ${profile.wallMs.toFixed(0)} ms wall, ${total.toFixed(0)} ms in kernels\n`);
+      for (const k of profile.kernels.filter((k) => k.ms >= 0.5)) {
+        process.stdout.write(`  ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${(100 * k.ms / total).toFixed(1).padStart(5)}%  ${k.calls} calls\n`);
+      }
+    }
+  }
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('bench-train')
+    .description('training and inference throughput of the CPU backbones on random data')
+    .option('--backend <name>', 'backend: tensorflow-gpu, tensorflow, wasm or cpu (default: MTL_BENCH_BACKEND, else the first that loads)')
+    .option('--models <list>', `comma-separated networks (${Object.keys(NETWORKS).join(', ')})`, commaList, Object.keys(NETWORKS))
+    .option('--batch <n>', 'batch size', positiveInt, 32)
+    .option('--steps <n>', 'timed steps per round', positiveInt, 5)
+    .option('--warmup <n>', 'untimed steps before timing', nonNegativeInt, 2)
+    .option('--repeats <n>', 'timed rounds; rates are medians over rounds', positiveInt, 3)
+    .option('--profile', 'also print per-kernel times of one training step (tf.profile)')
+    .option('--json', 'one JSON object per network')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+  try {
+    program.parse(argv, { from: 'user' });
+    await bench(program.opts<BenchOptions>());
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0;
+      process.stderr.write(`bench-train: ${err.message.replace(/^error: /, '')}\n`);
+      return 2;
+    }
+    const message = errorMessage(err).split('\n')[0];
+    process.stderr.write(`bench-train: error: ${message}\n`);
+    if (!(err instanceof UserError) && err instanceof Error && process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
+import { UserError } from '../util/errors.js';
+
+/**
+ * Multi-threaded wasm backend under Node.
+ *
+ * tfjs-backend-wasm ships a threaded+SIMD build whose XNNPACK kernels (convolutions, matrix
+ * products) split their work over a pthread pool, but it only enables it in browsers: under Node
+ * its feature check answers "no threads", and its worker bootstrap is a Blob URL that Node's
+ * worker_threads cannot load. The build itself supports Node (Emscripten runs pthreads on
+ * worker_threads), so we register a 'wasm' backend factory that instantiates the threaded build
+ * with an on-disk worker script (wasm_pthread_worker.ts) and the stock BackendWasm class; every
+ * wasm kernel, ours included, runs unchanged on it.
+ *
+ * The backend sizes its pool as min(requested, logical cores / 2), assuming two hyper-threads per
+ * core; on a 2-vCPU machine that is one thread. We answer the build's core-count query with twice
+ * the thread count we want, so the pool has exactly that many threads.
+ *
+ * MTL_BENCH_WASM_THREADS=N picks N threads (1 = tfjs's own single-threaded factory); the default
+ * is every core the process may use, at most 8 (the size of the build's worker pool). If the
+ * threaded build cannot start, the stock factory takes over and the reason is kept for `doctor`.
+ */
+
+/** Emscripten module surface we touch. */
+interface EmscriptenThreadedModule {
+  cwrap(name: string, returnType: string | null, argTypes: string[]): (...args: number[]) => number;
+  PThread: { unusedWorkers: { unref(): void }[]; runningWorkers: { unref(): void }[] };
+}
+
+type ThreadedFactory = (config: Record<string, unknown>) => Promise<EmscriptenThreadedModule>;
+
+/** The slice of the WebAssembly API we need (the project's TypeScript lib has no DOM/wasm types). */
+interface WasmApi {
+  instantiate(binary: Uint8Array, imports: object): Promise<{ instance: object; module: object }>;
+}
+const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+export const MAX_WASM_THREADS = 8;
+
+export interface WasmThreadsStatus {
+  /** Threads the wasm backend's kernels use (1 when single-threaded). */
+  threads: number;
+  /** Which wasm build runs: the threaded one we start, or tfjs's own. */
+  build: 'threaded-simd' | 'stock';
+  /** Why the stock build runs, when it does. */
+  reason?: string;
+}
+
+let status: WasmThreadsStatus | undefined;
+let installed = false;
+
+/** What the wasm backend runs on, once it has started (undefined before). */
+export function wasmThreadsStatus(): WasmThreadsStatus | undefined {
+  return status;
+}
+
+/** Parses MTL_BENCH_WASM_THREADS; the default is the cores this process may use, capped at 8. */
+export function requestedWasmThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.MTL_BENCH_WASM_THREADS?.trim();
+  if (!raw) {
+    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    return Math.max(1, Math.min(MAX_WASM_THREADS, cores));
+  }
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_WASM_THREADS) {
+    throw new UserError(`MTL_BENCH_WASM_THREADS: expected a whole number from 1 to ${MAX_WASM_THREADS}, got "${env.MTL_BENCH_WASM_THREADS}"`);
+  }
+  return Number(raw);
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/** How long the threaded build may take to start its worker pool before we give up on it. */
+const START_TIMEOUT_MS = 60_000;
+
+async function startThreaded(threads: number): Promise<tf.KernelBackend> {
+  const require = createRequire(import.meta.url);
+  const factoryPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js');
+  const binaryPath = path.join(path.dirname(factoryPath), 'tfjs-backend-wasm-threaded-simd.wasm');
+  const workerPath = fileURLToPath(new URL('./wasm_pthread_worker.js', import.meta.url));
+  const factory = require(factoryPath) as ThreadedFactory;
+  let failInstantiation: (err: unknown) => void = () => {};
+  const instantiationFailed = new Promise<never>((_, reject) => {
+    failInstantiation = reject;
+  });
+  // Emscripten uses this object as the module itself, so after a failure it still holds the
+  // worker pool we must shut down.
+  const config: Record<string, unknown> = {
+    locateFile: (file: string, prefix: string) => (file.endsWith('.worker.js') ? workerPath : file.endsWith('.wasm') ? binaryPath : prefix + file),
+    // Each pthread re-evaluates the build's JavaScript from this path.
+    mainScriptUrlOrBlob: factoryPath,
+    instantiateWasm(imports: { env: Record<string, unknown> }, receiveInstance: (instance: object, module: object) => void) {
+      const env = { ...imports.env, emscripten_num_logical_cores: () => 2 * threads };
+      WebAssemblyApi.instantiate(readFileSync(binaryPath), { ...imports, env }).then(
+        ({ instance, module: compiled }) => receiveInstance(instance, compiled),
+        (err: unknown) => failInstantiation(err),
+      );
+      return {};
+    },
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its worker pool did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    timer.unref();
+  });
+  let module: EmscriptenThreadedModule;
+  try {
+    module = await Promise.race([factory(config), instantiationFailed, timedOut]);
+  } catch (err) {
+    (config.PThread as { terminateAllThreads?: () => void } | undefined)?.terminateAllThreads?.();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  // The same entry points tfjs's own initialiser binds; BackendWasm calls them by these names.
+  (module as unknown as { tfjs: Record<string, unknown> }).tfjs = {
+    init: module.cwrap('init', null, []),
+    initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
+    getThreadsCount: module.cwrap('get_threads_count', 'number', []),
+    registerTensor: module.cwrap('register_tensor', null, ['number', 'number', 'number']),
+    disposeData: module.cwrap('dispose_data', null, ['number']),
+    dispose: module.cwrap('dispose', null, []),
+  };
+  wasmBackend.setThreadsCount(threads);
+  const backend = new wasmBackend.BackendWasm(module as never);
+  // Pool threads park between kernels; they must not keep a finished CLI process alive.
+  for (const worker of [...module.PThread.unusedWorkers, ...module.PThread.runningWorkers]) worker.unref();
+  return backend;
+}
+
+/**
+ * Replaces the registered 'wasm' backend factory by one that starts the threaded build. Call before
+ * the wasm backend first initialises (tf.setBackend('wasm')); later calls do nothing.
+ */
+export function installThreadedWasm(env: NodeJS.ProcessEnv = process.env): void {
+  if (installed) return;
+  const threads = requestedWasmThreads(env);
+  const registry = tf.engine().registryFactory as Record<string, { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number } | undefined>;
+  const stock = registry.wasm;
+  if (!stock) throw new Error('the wasm backend must be imported before installThreadedWasm()');
+  installed = true;
+  if (tf.engine().registry.wasm) {
+    // Already running: too late to swap builds; report what runs.
+    status = { threads: wasmBackend.getThreadsCount(), build: 'stock', reason: 'the wasm backend was already running' };
+    return;
+  }
+  if (threads === 1) {
+    status = { threads: 1, build: 'stock', reason: 'MTL_BENCH_WASM_THREADS=1' };
+    return;
+  }
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', async () => {
+    try {
+      const backend = await startThreaded(threads);
+      status = { threads: wasmBackend.getThreadsCount(), build: 'threaded-simd' };
+      return backend;
+    } catch (err) {
+      status = { threads: 1, build: 'stock', reason: `threaded build failed: ${firstLine(err)}` };
+      return stock.factory();
+    }
+  }, stock.priority);
+}
