@@ -4,7 +4,6 @@ import { Command, CommanderError } from 'commander';
 import { UserError, errorMessage } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 import { registerDatasetsCommands } from './datasets.js';
-import { doctorCommand } from './doctor.js';
 import { paintErr } from './output.js';
 import { positiveInt } from './parse.js';
 import { registerReportCommand } from './report.js';
@@ -35,7 +34,8 @@ export function buildProgram(): Command {
     .option('--size <pixels>', 'input size of the throughput measurement', positiveInt, 32)
     .option('--steps <n>', 'timed training steps', positiveInt, 5)
     .option('--json', 'print one JSON object instead of text')
-    .action(async (opts) => doctorCommand(opts));
+    // Loaded on demand: TensorFlow.js takes seconds to import, and `--help` should not wait for it.
+    .action(async (opts) => (await import('./doctor.js')).doctorCommand(opts));
 
   return program;
 }
