@@ -90,6 +90,8 @@ export interface Report {
 }
 
 const METRIC_ORDER = ['accuracy', 'label_accuracy', 'macro_f1'];
+/** A baseline below this many percent makes Δm% (a relative change) swing wildly. */
+const SMALL_BASELINE = 5;
 
 export function mean(values: number[]): number {
   return values.reduce((s, v) => s + v, 0) / values.length;
@@ -270,6 +272,19 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
       }
       if (failedCells > 0) row.verdict += `; ${failedCells} cell${failedCells > 1 ? 's' : ''} failed`;
       summary.push(row);
+    }
+  }
+
+  // Δm% divides by the stl value: against a near-zero baseline a change of a point reads as tens
+  // of percent, so the reader is told which task drives it.
+  for (const regime of regimes) {
+    for (const task of taskList) {
+      const stl = leaderboard.find((r) => r.regime === regime && r.setting === 'stl' && r.task === task.name && r.metric === task.primary);
+      if (stl && stl.mean < SMALL_BASELINE && summary.some((r) => r.regime === regime && r.delta_m_pct !== undefined)) {
+        warnings.push(
+          `benchmark "${name}", regime ${regime}: stl's ${task.name} ${task.primary} is only ${stl.mean.toFixed(2)}%, so relative changes of that task dominate Δm%; read its rows in the leaderboard`,
+        );
+      }
     }
   }
 
