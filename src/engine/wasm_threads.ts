@@ -110,6 +110,17 @@ async function startThreaded(threads: number): Promise<tf.KernelBackend> {
     timer = setTimeout(() => reject(new Error(`its worker pool did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
     timer.unref();
   });
+  // Emscripten creates its pthread workers with `new (require('worker_threads').Worker)(script)`,
+  // so they would inherit this process's Node flags; some (--input-type, --eval) make a worker
+  // fail to start. The workers only run wasm, so they start without flags.
+  const workerThreads = require('node:worker_threads') as typeof import('node:worker_threads');
+  const NodeWorker = workerThreads.Worker;
+  class PthreadWorker extends NodeWorker {
+    constructor(filename: string | URL, options: import('node:worker_threads').WorkerOptions = {}) {
+      super(filename, { ...options, execArgv: [] });
+    }
+  }
+  workerThreads.Worker = PthreadWorker;
   let module: EmscriptenThreadedModule;
   try {
     module = await Promise.race([factory(config), instantiationFailed, timedOut]);
@@ -118,6 +129,7 @@ async function startThreaded(threads: number): Promise<tf.KernelBackend> {
     throw err;
   } finally {
     clearTimeout(timer);
+    workerThreads.Worker = NodeWorker;
   }
   // The same entry points tfjs's own initialiser binds; BackendWasm calls them by these names.
   (module as unknown as { tfjs: Record<string, unknown> }).tfjs = {
@@ -136,6 +148,28 @@ async function startThreaded(threads: number): Promise<tf.KernelBackend> {
 }
 
 /**
+ * Runs `start` and removes the process-wide 'uncaughtException' / 'unhandledRejection' listeners
+ * it added. Emscripten's Node glue installs listeners that rethrow; Node then reports the rethrow
+ * site, a single minified line of several hundred kilobytes, instead of the real error. Without
+ * them Node's default handling (print the error, exit non-zero) applies as before.
+ */
+async function withoutEmscriptenProcessHandlers<T>(start: () => Promise<T>): Promise<T> {
+  type Listener = (...args: unknown[]) => void;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const listeners = (event: string) => process.listeners(event as 'uncaughtException') as unknown as Listener[];
+  const before = new Map(events.map((event) => [event, new Set(listeners(event))]));
+  try {
+    return await start();
+  } finally {
+    for (const event of events) {
+      for (const listener of listeners(event)) {
+        if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+      }
+    }
+  }
+}
+
+/**
  * Replaces the registered 'wasm' backend factory by one that starts the threaded build. Call before
  * the wasm backend first initialises (tf.setBackend('wasm')); later calls do nothing.
  */
@@ -151,19 +185,39 @@ export function installThreadedWasm(env: NodeJS.ProcessEnv = process.env): void 
     status = { threads: wasmBackend.getThreadsCount(), build: 'stock', reason: 'the wasm backend was already running' };
     return;
   }
-  if (threads === 1) {
-    status = { threads: 1, build: 'stock', reason: 'MTL_BENCH_WASM_THREADS=1' };
-    return;
-  }
   tf.removeBackend('wasm');
-  tf.registerBackend('wasm', async () => {
+  const startStock = () => withoutEmscriptenProcessHandlers(async () => stock.factory());
+  const start = async (): Promise<tf.KernelBackend> => {
+    if (threads === 1) {
+      status = { threads: 1, build: 'stock', reason: 'MTL_BENCH_WASM_THREADS=1' };
+      return startStock();
+    }
     try {
-      const backend = await startThreaded(threads);
+      const backend = await withoutEmscriptenProcessHandlers(() => startThreaded(threads));
       status = { threads: wasmBackend.getThreadsCount(), build: 'threaded-simd' };
       return backend;
     } catch (err) {
       status = { threads: 1, build: 'stock', reason: `threaded build failed: ${firstLine(err)}` };
-      return stock.factory();
+      return startStock();
     }
+  };
+  // tfjs may call a factory again while the first call is still starting (tf.findBackend starts an
+  // initialisation that tf.setBackend, called next, does not wait for). Every call gets the same
+  // backend, so the process holds one wasm instance and one worker pool; disposing that backend
+  // lets a later call start a fresh one.
+  let starting: Promise<tf.KernelBackend> | undefined;
+  tf.registerBackend('wasm', () => {
+    starting ??= start().then((backend) => {
+      const dispose = backend.dispose.bind(backend);
+      backend.dispose = () => {
+        starting = undefined;
+        dispose();
+      };
+      return backend;
+    }, (err: unknown) => {
+      starting = undefined;
+      throw err;
+    });
+    return starting;
   }, stock.priority);
 }

@@ -68,6 +68,14 @@ function maxPoolGradCall(shape: [number, number, number, number], filterSize: nu
   };
 }
 
+/** Puts NaN first in one window and -Infinity everywhere in another: the tie rules must still agree. */
+function withSpecialValues(call: KernelCall): KernelCall {
+  const input = call.inputs.input!.values as Float32Array;
+  input[0] = NaN; // window (0,0), channel 0: NaN in scan position 0
+  for (const i of [1, 3, 9, 11]) input[i] = -Infinity; // window (0,0), channel 1: all -Infinity
+  return call;
+}
+
 const MAX_POOL_GRAD_CASES: Case[] = [
   { name: '2x2 stride 2 valid (the backbone pooling)', call: maxPoolGradCall([2, 6, 6, 3], 2, 2, 'valid', 21) },
   { name: '2x2 stride 2 valid on odd sizes', call: maxPoolGradCall([2, 7, 5, 2], 2, 2, 'valid', 22) },
@@ -75,6 +83,8 @@ const MAX_POOL_GRAD_CASES: Case[] = [
   { name: '3x3 stride 2 same (overlapping windows)', call: maxPoolGradCall([2, 7, 7, 2], 3, 2, 'same', 23) },
   { name: '3x3 stride 1 same', call: maxPoolGradCall([1, 5, 6, 4], 3, 1, 'same', 24) },
   { name: 'ties after a ReLU', call: maxPoolGradCall([2, 6, 6, 8], 2, 2, 'valid', 25, true) },
+  { name: '3x3 stride 3 valid (disjoint, not 2x2)', call: maxPoolGradCall([2, 9, 7, 3], 3, 3, 'valid', 26) },
+  { name: 'NaN and -Infinity inputs', call: withSpecialValues(maxPoolGradCall([1, 4, 4, 2], 2, 2, 'valid', 27)) },
 ];
 
 before(async () => {

@@ -2,90 +2,172 @@ import * as tf from '@tensorflow/tfjs';
 // Imported for its side effect: the wasm package registers its kernels when loaded. Loading it here
 // guarantees those registrations happen before ours, so ours win and we can keep the originals.
 import '@tensorflow/tfjs-backend-wasm';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import type { GradConfig, GradFunc, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { installThreadedWasm } from '../wasm_threads.js';
+import { makeBatchNormForwardKernel, makeBatchNormGradient, makeMeanGradient } from './batch_norm.js';
 import { makeConvFilterGradKernel, makeConvInputGradKernel } from './conv2d_grads.js';
 import { makeLeadingReductionKernel, makeMaxPoolGradKernel, makeSharingKernel, makeTileKernel } from './layout_kernels.js';
 import type { CustomBackendName } from './raw_memory.js';
 
 /**
- * Kernels mtl-bench registers over tfjs's stock ones. Only 'wasm' and 'cpu': the native
- * 'tensorflow' backend has its own fast kernels and must never see these.
+ * Kernels (and two gradients) mtl-bench registers over tfjs's stock ones, for 'wasm' and 'cpu'
+ * only: the native 'tensorflow' backend has its own fast kernels and never sees these.
+ *
+ * Each replacement can be switched off per backend (setCustomKernels), which puts tfjs's original
+ * back: tests compare against the originals that way, and the training benchmark measures the
+ * speed-up of each piece.
  */
 export const CUSTOM_KERNEL_BACKENDS: readonly CustomBackendName[] = ['wasm', 'cpu'];
 
-interface Replacement {
-  kernelName: string;
+interface KernelReplacement {
+  kind: 'kernel';
+  name: string;
   /** Where it is registered (default: every custom backend). */
   backends?: readonly CustomBackendName[];
   /** Builds our kernelFunc; `original` is what the backend registered before (undefined: nothing). */
   make(backendName: CustomBackendName, original: KernelFunc | undefined): KernelFunc;
 }
 
-function requireOriginal(
-  kernelName: string,
+/**
+ * A gradient replacement. tfjs keeps one gradient per kernel name for all backends, so ours is
+ * registered once and consults `active()` (the current backend is one we serve and this
+ * replacement is switched on for it) on every call, delegating to the original otherwise.
+ */
+interface GradientReplacement {
+  kind: 'gradient';
+  name: string;
+  backends?: readonly CustomBackendName[];
+  make(original: GradFunc, active: () => boolean): GradFunc;
+}
+
+type Replacement = KernelReplacement | GradientReplacement;
+
+function withOriginal(
+  name: string,
   make: (backendName: CustomBackendName, original: KernelFunc) => KernelFunc,
   backends?: readonly CustomBackendName[],
-): Replacement {
+): KernelReplacement {
   return {
-    kernelName,
+    kind: 'kernel',
+    name,
     backends,
     make(backendName, original) {
-      if (!original) throw new Error(`backend "${backendName}" has no ${kernelName} kernel to fall back on`);
+      if (!original) throw new Error(`backend "${backendName}" has no ${name} kernel to fall back on`);
       return make(backendName, original);
     },
   };
 }
 
 const REPLACEMENTS: Replacement[] = [
-  { kernelName: 'Conv2DBackpropFilter', make: makeConvFilterGradKernel },
-  { kernelName: 'Conv2DBackpropInput', make: makeConvInputGradKernel },
-  requireOriginal('Tile', makeTileKernel),
-  requireOriginal('Sum', (b, o) => makeLeadingReductionKernel('sum', b, o)),
-  requireOriginal('Mean', (b, o) => makeLeadingReductionKernel('mean', b, o)),
-  requireOriginal('MaxPoolGrad', makeMaxPoolGradKernel),
-  // The cpu backend already shares memory for these.
-  requireOriginal('Identity', (_, o) => makeSharingKernel('identity', o), ['wasm']),
-  requireOriginal('Cast', (_, o) => makeSharingKernel('cast', o), ['wasm']),
+  { kind: 'kernel', name: 'Conv2DBackpropFilter', make: makeConvFilterGradKernel },
+  { kind: 'kernel', name: 'Conv2DBackpropInput', make: makeConvInputGradKernel },
+  withOriginal('Tile', makeTileKernel),
+  withOriginal('Sum', (b, o) => makeLeadingReductionKernel('sum', b, o)),
+  withOriginal('Mean', (b, o) => makeLeadingReductionKernel('mean', b, o)),
+  withOriginal('MaxPoolGrad', makeMaxPoolGradKernel),
+  // The cpu backend already shares memory for these and normalises in plain JavaScript.
+  withOriginal('Identity', (_, o) => makeSharingKernel('identity', o), ['wasm']),
+  withOriginal('Cast', (_, o) => makeSharingKernel('cast', o), ['wasm']),
+  withOriginal('FusedBatchNorm', makeBatchNormForwardKernel, ['wasm']),
+  { kind: 'gradient', name: 'FusedBatchNorm', make: makeBatchNormGradient },
+  { kind: 'gradient', name: 'Mean', make: makeMeanGradient },
 ];
 
-export const CUSTOM_KERNEL_NAMES: readonly string[] = REPLACEMENTS.map((r) => r.kernelName);
-export type CustomKernelName = 'Conv2DBackpropFilter' | 'Conv2DBackpropInput' | 'Tile' | 'Sum' | 'Mean' | 'MaxPoolGrad' | 'Identity' | 'Cast';
+/** A replacement's id: the kernel name, with ":grad" for gradients. */
+function idOf(r: Replacement): string {
+  return r.kind === 'gradient' ? `${r.name}:grad` : r.name;
+}
 
-/** The configs that were registered before ours (undefined: the backend had none), keyed backend_kernel. */
-const originals = new Map<string, KernelConfig | undefined>();
-const ours = new WeakSet<KernelFunc>();
+export const CUSTOM_KERNEL_NAMES: readonly string[] = REPLACEMENTS.map(idOf);
+export type CustomKernelName =
+  | 'Conv2DBackpropFilter' | 'Conv2DBackpropInput' | 'Tile' | 'Sum' | 'Mean' | 'MaxPoolGrad' | 'Identity' | 'Cast' | 'FusedBatchNorm';
+
+function servesBackend(r: Replacement, backendName: CustomBackendName): boolean {
+  return !r.backends || r.backends.includes(backendName);
+}
+
+/** The kernel configs registered before ours (undefined: the backend had none), keyed backend_kernel. */
+const originalKernels = new Map<string, KernelConfig | undefined>();
+/** Our kernel configs, built once per backend and kernel, so switching back and forth is cheap. */
+const ourKernels = new Map<string, KernelConfig>();
+const ourKernelFuncs = new WeakSet<KernelFunc>();
+const originalGradients = new Map<string, GradConfig>();
+const ourGradFuncs = new WeakSet<GradFunc>();
+/** Replacement ids switched on, per backend. */
+const enabled = new Map<CustomBackendName, Set<string>>(CUSTOM_KERNEL_BACKENDS.map((b) => [b, new Set<string>()]));
+let registered = false;
 
 function key(kernelName: string, backendName: string): string {
   return `${backendName}_${kernelName}`;
 }
 
-function registerOver(replacement: Replacement, backendName: CustomBackendName): void {
-  const { kernelName } = replacement;
-  const current = tf.getKernel(kernelName, backendName);
-  if (current && ours.has(current.kernelFunc)) return;
-  if (!originals.has(key(kernelName, backendName))) originals.set(key(kernelName, backendName), current);
-  const kernelFunc = replacement.make(backendName, originals.get(key(kernelName, backendName))?.kernelFunc);
-  if (current) tf.unregisterKernel(kernelName, backendName);
-  ours.add(kernelFunc);
-  // The original's setup/dispose hooks stay attached: the wasm backend binds its C entry points in
-  // setupFunc, and our fallback paths still call the original kernelFunc.
-  tf.registerKernel({ ...current, kernelName, backendName, kernelFunc });
+function installKernel(r: KernelReplacement, backendName: CustomBackendName, on: boolean): void {
+  const k = key(r.name, backendName);
+  const current = tf.getKernel(r.name, backendName);
+  if (!originalKernels.has(k)) originalKernels.set(k, current && ourKernelFuncs.has(current.kernelFunc) ? undefined : current);
+  const original = originalKernels.get(k);
+  let ours = ourKernels.get(k);
+  if (!ours) {
+    const kernelFunc = r.make(backendName, original?.kernelFunc);
+    ourKernelFuncs.add(kernelFunc);
+    // The original's setup/dispose hooks stay attached: the wasm backend binds its C entry points
+    // in setupFunc, and our fallback paths still call the original kernelFunc.
+    ours = { ...original, kernelName: r.name, backendName, kernelFunc };
+    ourKernels.set(k, ours);
+  }
+  const wanted = on ? ours : original;
+  if (current === wanted) return;
+  if (current) tf.unregisterKernel(r.name, backendName);
+  if (wanted) tf.registerKernel(wanted);
+}
+
+function installGradient(r: GradientReplacement): void {
+  const current = tf.getGradient(r.name);
+  if (!current) throw new Error(`tfjs registered no gradient for ${r.name}`);
+  if (ourGradFuncs.has(current.gradFunc)) return;
+  originalGradients.set(r.name, current);
+  const id = idOf(r);
+  const active = () => {
+    const backendName = tf.getBackend() as CustomBackendName;
+    return enabled.get(backendName)?.has(id) ?? false;
+  };
+  const gradFunc = r.make(current.gradFunc, active);
+  ourGradFuncs.add(gradFunc);
+  tf.registerGradient({ ...current, gradFunc });
 }
 
 /**
- * Makes the CPU backends fast before the first op: registers our kernels for wasm and cpu, and
- * (see ../wasm_threads.ts) has the wasm backend start tfjs's multi-threaded build when it first
- * initialises. Safe to call any number of times: a kernel that is already ours is left alone, and
- * the originals are captured once.
+ * Switches our replacements on `backendName` to exactly `ids` ('all', 'none', or ids from
+ * CUSTOM_KERNEL_NAMES, e.g. 'Sum' or 'FusedBatchNorm:grad'); the rest get tfjs's originals back.
+ */
+export function setCustomKernels(backendName: CustomBackendName, ids: 'all' | 'none' | readonly string[]): void {
+  if (!registered) registerCustomKernels();
+  const list = ids === 'all' ? customKernelNamesFor(backendName) : ids === 'none' ? [] : ids;
+  for (const id of list) {
+    if (!CUSTOM_KERNEL_NAMES.includes(id)) throw new Error(`unknown custom kernel "${id}"; expected one of ${CUSTOM_KERNEL_NAMES.join(', ')}`);
+  }
+  const on = enabled.get(backendName)!;
+  on.clear();
+  for (const r of REPLACEMENTS) {
+    if (!servesBackend(r, backendName)) continue;
+    const wanted = list.includes(idOf(r));
+    if (wanted) on.add(idOf(r));
+    if (r.kind === 'kernel') installKernel(r, backendName, wanted);
+  }
+}
+
+/**
+ * Makes the CPU backends fast before the first op: registers our kernels and gradients for wasm
+ * and cpu, and (see ../wasm_threads.ts) has the wasm backend start tfjs's multi-threaded build
+ * when it first initialises. Only the first call does anything, so a later setCustomKernels()
+ * choice survives another initBackend().
  */
 export function registerCustomKernels(): void {
+  if (registered) return;
   installThreadedWasm();
-  for (const backendName of CUSTOM_KERNEL_BACKENDS) {
-    for (const replacement of REPLACEMENTS) {
-      if (!replacement.backends || replacement.backends.includes(backendName)) registerOver(replacement, backendName);
-    }
-  }
+  for (const r of REPLACEMENTS) if (r.kind === 'gradient') installGradient(r);
+  registered = true;
+  for (const backendName of CUSTOM_KERNEL_BACKENDS) setCustomKernels(backendName, 'all');
 }
 
 /**
@@ -93,10 +175,10 @@ export function registerCustomKernels(): void {
  * (undefined when it had none, as wasm has no Conv2DBackpropFilter). Tests compare against these.
  */
 export function originalKernelFunc(kernelName: CustomKernelName, backendName: CustomBackendName): KernelFunc | undefined {
-  if (!originals.has(key(kernelName, backendName))) {
+  if (!originalKernels.has(key(kernelName, backendName))) {
     throw new Error(`registerCustomKernels() has not run yet, so the original ${kernelName} for ${backendName} is unknown`);
   }
-  return originals.get(key(kernelName, backendName))?.kernelFunc;
+  return originalKernels.get(key(kernelName, backendName))?.kernelFunc;
 }
 
 /** The cpu backend's own kernel: the reference our kernels are tested against. */
@@ -116,15 +198,26 @@ export function originalCpuConv2DBackpropInput(): KernelFunc {
   return originalCpuKernel('Conv2DBackpropInput');
 }
 
-/** The kernels registerCustomKernels() replaces on `backendName`. */
-export function customKernelNamesFor(backendName: CustomBackendName): string[] {
-  return REPLACEMENTS.filter((r) => !r.backends || r.backends.includes(backendName)).map((r) => r.kernelName);
+/** tfjs's own gradient function for a kernel whose gradient we replace. */
+export function originalGradFunc(kernelName: 'FusedBatchNorm' | 'Mean'): GradFunc {
+  const config = originalGradients.get(kernelName);
+  if (!config) throw new Error(`registerCustomKernels() has not replaced the gradient of ${kernelName}`);
+  return config.gradFunc;
 }
 
-/** Which kernels are ours on which backend, for reports (`doctor`, the training benchmark). */
+/** The replacements registerCustomKernels() makes on `backendName` (ids as in CUSTOM_KERNEL_NAMES). */
+export function customKernelNamesFor(backendName: CustomBackendName): string[] {
+  return REPLACEMENTS.filter((r) => servesBackend(r, backendName)).map(idOf);
+}
+
+/** Which replacements are in effect on `backendName`, for reports (`doctor`, the training benchmark). */
 export function customKernelsInUse(backendName: string): string[] {
-  return CUSTOM_KERNEL_NAMES.filter((name) => {
-    const config = tf.getKernel(name, backendName);
-    return config !== undefined && ours.has(config.kernelFunc);
-  });
+  const on = enabled.get(backendName as CustomBackendName);
+  if (!on) return [];
+  return REPLACEMENTS.filter((r) => {
+    if (!on.has(idOf(r))) return false;
+    if (r.kind === 'gradient') return true;
+    const config = tf.getKernel(r.name, backendName);
+    return config !== undefined && ourKernelFuncs.has(config.kernelFunc);
+  }).map(idOf);
 }

@@ -194,6 +194,10 @@ function maxPoolGradDisjoint(
   outHeight: number, outWidth: number, filterHeight: number, filterWidth: number,
 ): void {
   const rowStride = inWidth * channels;
+  if (filterHeight === 2 && filterWidth === 2) {
+    maxPoolGradTwoByTwo(x, dy, dx, batchSize, inHeight, inWidth, channels, outHeight, outWidth);
+    return;
+  }
   let dyIndex = 0;
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
@@ -235,4 +239,47 @@ export function makeSharingKernel(kind: 'identity' | 'cast', original: KernelFun
     (args.backend as Backend).incRef(x.dataId);
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   };
+}
+
+/** The 2×2 case unrolled: four loads and three compares per output element. */
+function maxPoolGradTwoByTwo(
+  x: Float32Array, dy: Float32Array, dx: Float32Array,
+  batchSize: number, inHeight: number, inWidth: number, channels: number, outHeight: number, outWidth: number,
+): void {
+  const rowStride = inWidth * channels;
+  let dyIndex = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      let p00 = (b * inHeight + 2 * oh) * rowStride;
+      for (let ow = 0; ow < outWidth; ow++, p00 += 2 * channels) {
+        const p01 = p00 + channels;
+        const p10 = p00 + rowStride;
+        const p11 = p10 + channels;
+        for (let ch = 0; ch < channels; ch++, dyIndex++) {
+          // Scan order (0,0), (0,1), (1,0), (1,1); strictly greater keeps the first maximum, and
+          // starting below every number gives NaN windows the cpu backend's answer too.
+          let at = -1;
+          let best = -Infinity;
+          let v = x[p00 + ch]!;
+          if (v > best) {
+            best = v;
+            at = p00 + ch;
+          }
+          v = x[p01 + ch]!;
+          if (v > best) {
+            best = v;
+            at = p01 + ch;
+          }
+          v = x[p10 + ch]!;
+          if (v > best) {
+            best = v;
+            at = p10 + ch;
+          }
+          v = x[p11 + ch]!;
+          if (v > best) at = p11 + ch;
+          if (at >= 0) dx[at] = dy[dyIndex]!;
+        }
+      }
+    }
+  }
 }

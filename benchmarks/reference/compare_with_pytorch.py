@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Side-by-side training throughput: mtl-bench (bench-train, convnet-4) against PyTorch on CPU.
+
+Alternates the two benchmarks for several rounds on the same machine, so that outside load (the
+machine may be shared) hits both alike, and prints each round, the medians and the median of the
+per-round ratios. Run by hand after `npm run build`, with a Python that has PyTorch:
+
+    /usr/bin/python3 benchmarks/reference/compare_with_pytorch.py [--rounds 5] [--batch 32]
+        [--steps 5] [--backend wasm] [--torch-threads N]
+
+Output: one JSON line per round, then one summary JSON line.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "dist", "scripts", "bench-train.js")
+TORCH = os.path.join(ROOT, "benchmarks", "reference", "pytorch_cnn.py")
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
+    return value
+
+
+def run_json(command):
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"compare_with_pytorch.py: {' '.join(command[:2])} failed: {last}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        sys.exit(f"compare_with_pytorch.py: {' '.join(command[:2])} printed no JSON")
+    return json.loads(lines[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--batch", type=positive_int, default=32)
+    parser.add_argument("--steps", type=positive_int, default=5)
+    parser.add_argument("--backend", default=None, help="bench-train --backend (default: its automatic choice)")
+    parser.add_argument("--torch-threads", type=positive_int, default=None, help="PyTorch threads (default: PyTorch's choice)")
+    args = parser.parse_args()
+    if not os.path.exists(BENCH):
+        sys.exit(f"compare_with_pytorch.py: {BENCH} is missing; run `npm run build` first")
+
+    node_cmd = ["node", BENCH, "--models", "convnet-4", "--json", "--repeats", "1", "--batch", str(args.batch), "--steps", str(args.steps)]
+    if args.backend:
+        node_cmd += ["--backend", args.backend]
+    torch_cmd = [sys.executable, TORCH, "--repeats", "1", "--batch", str(args.batch), "--steps", str(args.steps)]
+    if args.torch_threads:
+        torch_cmd += ["--threads", str(args.torch_threads)]
+
+    ours, theirs, ratios = [], [], []
+    for round_index in range(args.rounds):
+        # Alternate which goes first, so neither always runs right after the other's warm-up.
+        pair = [("mtl-bench", node_cmd), ("pytorch", torch_cmd)]
+        if round_index % 2:
+            pair.reverse()
+        results = {name: run_json(command) for name, command in pair}
+        a = results["mtl-bench"]["train_images_per_s"]
+        b = results["pytorch"]["train_images_per_s"]
+        ours.append(a)
+        theirs.append(b)
+        ratios.append(a / b)
+        print(json.dumps({
+            "round": round_index + 1,
+            "mtl_bench": {k: results["mtl-bench"][k] for k in ("backend", "train_images_per_s", "infer_images_per_s", "peak_rss_mb")},
+            "pytorch": {k: results["pytorch"][k] for k in ("backend", "threads", "train_images_per_s", "infer_images_per_s", "peak_rss_mb")},
+            "train_ratio": round(a / b, 3),
+        }), flush=True)
+    print(json.dumps({
+        "summary": True,
+        "rounds": args.rounds,
+        "batch": args.batch,
+        "mtl_bench_train_images_per_s_median": round(statistics.median(ours), 2),
+        "pytorch_train_images_per_s_median": round(statistics.median(theirs), 2),
+        "train_ratio_median": round(statistics.median(ratios), 3),
+        "train_ratio_min": round(min(ratios), 3),
+        "train_ratio_max": round(max(ratios), 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/engine/backend.js';
+import { customKernelsInUse, setCustomKernels } from '../../src/engine/kernels/index.js';
+import { buildBackbone } from '../../src/model/backbones.js';
+import { relativeError } from './helpers.js';
+
+const TOLERANCE = 1e-4;
+
+interface StepResult {
+  loss: number;
+  gradients: Float32Array[];
+  names: string[];
+}
+
+/** Loss and every trainable variable's gradient of one training-mode step of backbone + head. */
+function gradientsOf(backboneName: string, inputSize: number): StepResult {
+  const classes = 3;
+  const backbone = buildBackbone({ name: backboneName, inputSize, seed: 5 });
+  const head = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) });
+  const images = tf.randomUniform([4, inputSize, inputSize, 3], 0, 1, 'float32', 7);
+  const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), classes);
+  try {
+    const lossOf = () => tf.losses.softmaxCrossEntropy(labels, head.apply(backbone.apply(images, { training: true }) as tf.Tensor) as tf.Tensor) as tf.Scalar;
+    tf.tidy(() => lossOf()); // builds the head's weights
+    const variables = [...backbone.trainableWeights, ...head.trainableWeights].map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(lossOf, variables);
+    const result = {
+      loss: value.dataSync()[0]!,
+      gradients: variables.map((v) => Float32Array.from(grads[v.name]!.dataSync())),
+      names: [...backbone.trainableWeights, ...head.trainableWeights].map((w) => w.originalName),
+    };
+    tf.dispose([value, ...Object.values(grads)]);
+    return result;
+  } finally {
+    tf.dispose([images, labels]);
+    backbone.dispose();
+    head.dispose();
+  }
+}
+
+before(async () => {
+  await initBackend({ requested: 'wasm' });
+});
+
+after(() => {
+  setCustomKernels('cpu', 'all');
+});
+
+for (const [backboneName, inputSize] of [['convnet-s', 16], ['convnet-4', 16]] as const) {
+  test(`${backboneName}: every gradient on wasm (all our kernels) matches the cpu backend's stock kernels`, async () => {
+    await tf.setBackend('cpu');
+    setCustomKernels('cpu', 'none');
+    assert.deepEqual(customKernelsInUse('cpu'), []);
+    const reference = gradientsOf(backboneName, inputSize);
+    setCustomKernels('cpu', 'all');
+    await tf.setBackend('wasm');
+    const ours = gradientsOf(backboneName, inputSize);
+    assert.ok(Math.abs(ours.loss - reference.loss) <= TOLERANCE * Math.abs(reference.loss), `loss ${ours.loss} vs ${reference.loss}`);
+    assert.equal(ours.gradients.length, reference.gradients.length);
+    for (let i = 0; i < reference.gradients.length; i++) {
+      const error = relativeError(ours.gradients[i]!, reference.gradients[i]!);
+      assert.ok(error <= TOLERANCE, `${reference.names[i]}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
+    }
+  });
+}
+
+/** Counts calls of `kernelName` on `backendName` while `body` runs, then restores the kernel. */
+async function countCalls(kernelName: string, backendName: string, body: () => Promise<void> | void): Promise<number> {
+  const config = tf.getKernel(kernelName, backendName)!;
+  let calls = 0;
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ ...config, kernelFunc: (args) => { calls++; return config.kernelFunc(args); } });
+  try {
+    await body();
+  } finally {
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel(config);
+  }
+  return calls;
+}
+
+test('our gradients stand aside on a backend we do not serve', async () => {
+  // A copy of the cpu backend under another name plays the part of tfjs-node here.
+  tf.registerBackend('stand-in', () => new tf.MathBackendCPU());
+  tf.copyRegisteredKernels('cpu', 'stand-in');
+  const batchNormGradient = async (backendName: string) => {
+    await tf.setBackend(backendName);
+    const x = tf.variable(tf.randomUniform([2, 3, 3, 4], 0, 1, 'float32', 8));
+    const mean = tf.variable(tf.zeros([4]));
+    const variance = tf.variable(tf.ones([4]));
+    const offset = tf.variable(tf.zeros([4]));
+    const scale = tf.variable(tf.ones([4]));
+    const { grads } = tf.variableGrads(() => tf.sum(tf.batchNorm(x, mean, variance, offset, scale, 1e-3)) as tf.Scalar, [x, mean, variance, offset, scale]);
+    tf.dispose([x, mean, variance, offset, scale, ...Object.values(grads)]);
+  };
+  try {
+    // tfjs's own FusedBatchNorm gradient for x tiles 1/√variance to x's shape; ours never tiles.
+    assert.ok((await countCalls('Tile', 'stand-in', () => batchNormGradient('stand-in'))) > 0, 'tfjs gradient on the stand-in backend');
+    assert.equal(await countCalls('Tile', 'cpu', () => batchNormGradient('cpu')), 0, 'our gradient on cpu');
+    assert.deepEqual(customKernelsInUse('stand-in'), []);
+    assert.deepEqual(customKernelsInUse('tensorflow'), []);
+  } finally {
+    await tf.setBackend('wasm');
+    tf.removeBackend('stand-in');
+  }
+});
