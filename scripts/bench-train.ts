@@ -2,16 +2,18 @@
  * `npm run bench:train`: training and inference throughput of the CPU backbones on random data.
  *
  *   node dist/scripts/bench-train.js [--backend wasm] [--models convnet-s,convnet-4] [--batch 32]
- *        [--steps 5] [--warmup 2] [--repeats 3] [--profile] [--json]
+ *        [--steps 5] [--warmup 2] [--repeats 3] [--kernels all] [--wasm-threads N] [--profile] [--json]
  *
  * Each network trains at the input size it is studied at (convnet-s 32×32, convnet-4 64×64). With
  * --json every network is one JSON line; --profile adds the per-kernel times of one training step.
+ * --kernels and --wasm-threads switch parts of mtl-bench's speed-ups off to measure each one.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { initBackend } from '../src/engine/backend.js';
-import { customKernelsInUse } from '../src/engine/kernels/index.js';
+import { CUSTOM_KERNEL_NAMES, customKernelsInUse, setCustomKernels } from '../src/engine/kernels/index.js';
+import { MAX_WASM_THREADS, wasmThreadsStatus } from '../src/engine/wasm_threads.js';
 import { commaList, positiveInt } from '../src/cli/parse.js';
 import { createTrainingHarness, measureThroughput } from '../src/train/throughput.js';
 import { UserError, errorMessage } from '../src/util/errors.js';
@@ -24,6 +26,8 @@ const NETWORKS: Record<string, { inputSize: number }> = {
 
 interface BenchOptions {
   backend?: string;
+  kernels: string[];
+  wasmThreads?: number;
   models: string[];
   batch: number;
   steps: number;
@@ -44,13 +48,18 @@ export interface KernelTime {
   ms: number;
 }
 
-/** Per-kernel time of one training step, largest first (tf.profile times each kernel the engine runs). */
+/**
+ * Per-kernel time of one training step, largest first (tf.profile times each kernel the engine
+ * runs). Entries named `…__op` are composite ops whose time already includes the kernels they ran
+ * (e.g. fusedConv2d__op around FusedConv2D); they are left out so that nothing counts twice.
+ */
 async function profileStep(step: () => void): Promise<{ wallMs: number; kernels: KernelTime[] }> {
   const start = performance.now();
   const info = await tf.profile(() => step());
   const wallMs = performance.now() - start;
   const byName = new Map<string, KernelTime>();
   for (const k of info.kernels) {
+    if (k.name.endsWith('__op')) continue;
     const entry = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
     entry.calls += 1;
     entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
@@ -63,10 +72,22 @@ async function bench(options: BenchOptions): Promise<void> {
   for (const model of options.models) {
     if (!NETWORKS[model]) throw new UserError(`--models: unknown network "${model}"; expected one of ${Object.keys(NETWORKS).join(', ')}`);
   }
+  const kernelChoice = parseKernelChoice(options.kernels);
+  // Read when the wasm backend first starts, inside initBackend.
+  if (options.wasmThreads !== undefined) process.env.MTL_BENCH_WASM_THREADS = String(options.wasmThreads);
   const backend = await initBackend({ requested: options.backend });
+  if (backend.tfName === 'wasm' || backend.tfName === 'cpu') {
+    setCustomKernels(backend.tfName, kernelChoice);
+  } else if (kernelChoice !== 'all') {
+    throw new UserError(`--kernels: custom kernels exist only for the wasm and cpu backends, not "${backend.choice}"`);
+  }
+  const threads = backend.tfName === 'wasm' ? wasmThreadsStatus() : undefined;
+  const kernelsInUse = customKernelsInUse(backend.tfName);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
   if (!options.json) {
-    process.stdout.write(`backend ${backend.choice} (tfjs "${backend.tfName}"), custom kernels: ${customKernelsInUse(backend.tfName).join(', ') || 'none'}\n`);
+    const threadNote = threads ? `, ${threads.threads} thread${threads.threads === 1 ? '' : 's'} (${threads.build} build${threads.reason ? `: ${threads.reason}` : ''})` : '';
+    process.stdout.write(`backend ${backend.choice} (tfjs "${backend.tfName}")${threadNote}\n`);
+    process.stdout.write(`custom kernels: ${kernelsInUse.join(', ') || 'none'}\n`);
     process.stdout.write(`machine ${machine}, Node ${process.version}, tfjs ${tf.version.tfjs}\n`);
     process.stdout.write(`batch ${options.batch}, ${options.warmup} warm-up steps, ${options.repeats} rounds of ${options.steps} timed steps (medians)\n`);
   }
@@ -102,6 +123,8 @@ async function bench(options: BenchOptions): Promise<void> {
       gflops_per_s: round(result.trainGflopsPerSecond, 3),
       infer_gflops_per_s: round(result.inferGflopsPerSecond, 3),
       machine,
+      ...(threads ? { wasm_threads: threads.threads, wasm_build: threads.build } : {}),
+      custom_kernels: kernelsInUse,
       ...(profile ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) } : {}),
     };
     if (options.json) {
@@ -122,6 +145,23 @@ async function bench(options: BenchOptions): Promise<void> {
   }
 }
 
+/** --kernels: 'all', 'none' or a comma-separated subset of CUSTOM_KERNEL_NAMES. */
+function parseKernelChoice(items: string[]): 'all' | 'none' | string[] {
+  if (items.length === 1 && (items[0] === 'all' || items[0] === 'none')) return items[0];
+  for (const item of items) {
+    if (!CUSTOM_KERNEL_NAMES.includes(item)) {
+      throw new UserError(`--kernels: unknown kernel "${item}"; expected all, none or a list of ${CUSTOM_KERNEL_NAMES.join(', ')}`);
+    }
+  }
+  return items;
+}
+
+function threadCount(value: string): number {
+  const n = positiveInt(value);
+  if (n > MAX_WASM_THREADS) throw new InvalidArgumentError(`expected at most ${MAX_WASM_THREADS}, got "${value}"`);
+  return n;
+}
+
 function round(value: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
@@ -131,6 +171,8 @@ async function main(argv: string[]): Promise<number> {
   const program = new Command('bench-train')
     .description('training and inference throughput of the CPU backbones on random data')
     .option('--backend <name>', 'backend: tensorflow-gpu, tensorflow, wasm or cpu (default: MTL_BENCH_BACKEND, else the first that loads)')
+    .option('--kernels <list>', `mtl-bench's kernels to use on wasm/cpu: all, none, or some of ${CUSTOM_KERNEL_NAMES.join(',')}`, commaList, ['all'])
+    .option('--wasm-threads <n>', `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else every core, at most ${MAX_WASM_THREADS})`, threadCount)
     .option('--models <list>', `comma-separated networks (${Object.keys(NETWORKS).join(', ')})`, commaList, Object.keys(NETWORKS))
     .option('--batch <n>', 'batch size', positiveInt, 32)
     .option('--steps <n>', 'timed steps per round', positiveInt, 5)
