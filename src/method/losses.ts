@@ -40,12 +40,6 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
   return stopGradientOp(x) as T;
 }
 
-/** log(eᵃ + eᵇ) elementwise, shifted by max(a, b) so exp never overflows; the shift's own gradient cancels exactly, so it is held constant and the backward pass skips it. */
-export function logAddExp(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const shift = stopGradient(tf.maximum(a, b));
-  return tf.add(shift, tf.log(tf.add(tf.exp(tf.sub(a, shift)), tf.exp(tf.sub(b, shift)))));
-}
-
 /**
  * log σ(z) = −softplus(−z). tf.logSigmoid is not used: its custom gradient reads its input after
  * the forward pass has disposed it whenever that input is an intermediate tensor (tfjs 4.22).
@@ -59,9 +53,13 @@ export function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
   return tf.div(tf.sum(tf.mul(values, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
 }
 
-/** BCE(σ(z), t) = −[t log σ(z) + (1−t) log σ(−z)], elementwise, prediction first, target second. */
+/**
+ * BCE(σ(z), t) = −[t log σ(z) + (1−t) log σ(−z)], elementwise, prediction first, target second.
+ * Since log σ(z) = −softplus(−z) = z − softplus(z), this is exactly softplus(z) − t·z: the same log-space
+ * value in three kernels instead of ten, which matters when every kernel launch costs.
+ */
 export function bceWithLogits(logits: tf.Tensor, target: tf.Tensor): tf.Tensor {
-  return tf.neg(tf.add(tf.mul(target, logSigmoid(logits)), tf.mul(tf.sub(1, target), logSigmoid(tf.neg(logits)))));
+  return tf.sub(tf.softplus(logits), tf.mul(target, logits));
 }
 
 /** Soft cross-entropy −Σ_k t_k log softmax(z)_k per sample: [N]. */
@@ -90,10 +88,12 @@ export interface CouplingTensors {
   kind: PairKind;
   /** [K, M] (clipped) or [K1, K2]. */
   R: tf.Tensor2D;
-  /** categorical→multi-label only: log R, log(1−R), and the prototype mask 1[R ≥ 0.5]. */
+  /** categorical→multi-label only: log R, log(1−R), the prototype mask 1[R ≥ 0.5], logit(R) [K,M] and Σ_i log(1−R[k,i]) [K]. */
   logR?: tf.Tensor2D;
   log1mR?: tf.Tensor2D;
   prototypes?: tf.Tensor2D;
+  logitR?: tf.Tensor2D;
+  sumLog1mR?: tf.Tensor1D;
 }
 
 export function couplingTensors(relatedness: RelatednessMatrix): CouplingTensors {
@@ -107,11 +107,17 @@ export function couplingTensors(relatedness: RelatednessMatrix): CouplingTensors
     logR: tf.tensor2d(relatedness.matrix.map((row) => row.map((v) => Math.log(v)))),
     log1mR: tf.tensor2d(relatedness.matrix.map((row) => row.map((v) => Math.log1p(-v)))),
     prototypes: tf.tensor2d(relatedness.matrix.map((row) => row.map((v) => (v >= 0.5 ? 1 : 0)))),
+    logitR: tf.tensor2d(relatedness.matrix.map((row) => row.map((v) => Math.log(v) - Math.log1p(-v)))),
+    sumLog1mR: tf.tensor1d(relatedness.matrix.map((row) => row.reduce((sum, v) => sum + Math.log1p(-v), 0))),
   };
 }
 
 export function disposeCoupling(coupling: CouplingTensors): void {
-  for (const t of [coupling.R, coupling.logR, coupling.log1mR, coupling.prototypes]) t?.dispose();
+  for (const t of [coupling.R, coupling.logR, coupling.log1mR, coupling.prototypes, coupling.logitR, coupling.sumLog1mR]) t?.dispose();
+}
+
+function divideByTau(scores: tf.Tensor2D, tau: number): tf.Tensor2D {
+  return tau === 1 ? scores : (tf.div(scores, tau) as tf.Tensor2D);
 }
 
 function notHas(task: TaskBatch): tf.Tensor1D {
@@ -139,7 +145,7 @@ export function labelLogLikelihood(target: MultilabelBatch, logR: tf.Tensor2D, l
 
 /** Labels a* known, C missing: target softmax_k(ℓ_k / τ), soft cross-entropy against p_C. */
 export function scaMultilabelToCategorical(source: MultilabelBatch, target: CategoricalBatch, logR: tf.Tensor2D, log1mR: tf.Tensor2D, tau: number): tf.Scalar {
-  const soft = tf.softmax(tf.div(labelLogLikelihood(source, logR, log1mR), tau)) as tf.Tensor2D;
+  const soft = tf.softmax(divideByTau(labelLogLikelihood(source, logR, log1mR), tau)) as tf.Tensor2D;
   return maskedMean(softCrossEntropy(target.logits, soft), tf.mul(source.has, notHas(target)));
 }
 
@@ -157,8 +163,9 @@ export interface DmOptions {
   scope: MethodOptions['dmScope'];
 }
 
-function scopeWeights(target: TaskBatch, scope: DmOptions['scope']): tf.Tensor1D {
-  return scope === 'missing' ? notHas(target) : (tf.onesLike(target.has) as tf.Tensor1D);
+/** The mean of per-sample losses over the samples in scope: all of them, or those lacking the target task's label. */
+function scopedMean(perSample: tf.Tensor1D, target: TaskBatch, scope: DmOptions['scope']): tf.Scalar {
+  return scope === 'missing' ? maskedMean(perSample, notHas(target)) : tf.mean(perSample);
 }
 
 function maybeDetach<T extends tf.Tensor>(q: T, detach: boolean): T {
@@ -168,36 +175,36 @@ function maybeDetach<T extends tf.Tensor>(q: T, detach: boolean): T {
 /** q_A = p_C · R; BCE(p_A, q_A) averaged over labels, over the samples in scope. */
 export function dmCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
   const q = maybeDetach(tf.matMul(tf.softmax(source.logits), R), options.detachTarget);
-  const perSample = tf.mean(bceWithLogits(target.logits, q), 1);
-  return maskedMean(perSample, scopeWeights(target, options.scope));
+  const perSample = tf.mean(bceWithLogits(target.logits, q), 1) as tf.Tensor1D;
+  return scopedMean(perSample, target, options.scope);
 }
 
 /**
  * log q_C(k|x) before the 1/τ softmax, [N, K].
- * likelihood: Σ_i log(R[k,i] p_i + (1−R[k,i])(1−p_i)), each term a log-add-exp of log R + log σ(z)
- * and log(1−R) + log σ(−z).
+ * likelihood: Σ_i log(R[k,i] p_i + (1−R[k,i])(1−p_i)). With R = σ(r), each factor is
+ * σ(r)σ(z) + σ(−r)σ(−z) = (1 + e^{z+r}) / ((1 + e^z)(1 + e^r)), so its logarithm is
+ * softplus(z + r) − softplus(z) + log(1−R): a sum of stable log-space terms, never the log of a
+ * small product, and far fewer kernels than a log-add-exp of log R + log σ(z) and log(1−R) + log σ(−z).
  * prototypical: Σ_{i: R[k,i] ≥ 0.5} log p_i (a class with no prototypical label scores log 1 = 0).
  */
 export function multilabelClassScores(source: MultilabelBatch, coupling: CouplingTensors, variant: DmOptions['variant']): tf.Tensor2D {
-  const logP = logSigmoid(source.logits) as tf.Tensor2D;
-  if (variant === 'prototypical') return tf.matMul(logP, coupling.prototypes!, false, true);
-  const logNotP = logSigmoid(tf.neg(source.logits));
-  const present = tf.add(tf.expandDims(logP, 1), tf.expandDims(coupling.logR!, 0));
-  const absent = tf.add(tf.expandDims(logNotP, 1), tf.expandDims(coupling.log1mR!, 0));
-  return tf.sum(logAddExp(present, absent), 2) as tf.Tensor2D;
+  if (variant === 'prototypical') return tf.matMul(logSigmoid(source.logits) as tf.Tensor2D, coupling.prototypes!, false, true);
+  const joint = tf.sum(tf.softplus(tf.add(tf.expandDims(source.logits, 1), tf.expandDims(coupling.logitR!, 0))), 2);
+  const own = tf.sum(tf.softplus(source.logits), 1, true);
+  return tf.add(tf.sub(joint, own), coupling.sumLog1mR!) as tf.Tensor2D;
 }
 
 /** q_C = softmax_k(score_k / τ); soft cross-entropy against p_C over the samples in scope. */
 export function dmMultilabelToCategorical(source: MultilabelBatch, target: CategoricalBatch, coupling: CouplingTensors, options: DmOptions): tf.Scalar {
-  const logQ = tf.logSoftmax(tf.div(multilabelClassScores(source, coupling, options.variant), options.tau));
+  const logQ = tf.logSoftmax(divideByTau(multilabelClassScores(source, coupling, options.variant), options.tau));
   const q = maybeDetach(tf.exp(logQ), options.detachTarget) as tf.Tensor2D;
-  return maskedMean(softCrossEntropy(target.logits, q), scopeWeights(target, options.scope));
+  return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
 
 /** q_C2 = p_C1 · R; soft cross-entropy against p_C2 over the samples in scope. */
 export function dmCategoricalToCategorical(source: CategoricalBatch, target: CategoricalBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
   const q = maybeDetach(tf.matMul(tf.softmax(source.logits) as tf.Tensor2D, R) as tf.Tensor2D, options.detachTarget);
-  return maskedMean(softCrossEntropy(target.logits, q), scopeWeights(target, options.scope));
+  return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
 
 // ---- the objective ------------------------------------------------------------------------

@@ -58,8 +58,10 @@ export class Optimizer {
         const vNext = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         m.assign(mNext);
         v.assign(vNext);
-        const stepSize = learningRate / (1 - beta1 ** t);
-        const denominator = tf.add(tf.sqrt(tf.div(vNext, 1 - beta2 ** t)), epsilon);
+        // lr·m̂/(√v̂ + ε) with both bias corrections folded into scalars: one kernel fewer per variable.
+        const correction = Math.sqrt(1 - beta2 ** t);
+        const stepSize = (learningRate * correction) / (1 - beta1 ** t);
+        const denominator = tf.add(tf.sqrt(vNext), epsilon * correction);
         variable.assign(tf.sub(variable, tf.mul(tf.div(mNext, denominator), stepSize)));
       } else if (momentum > 0) {
         const buffer = this.slots[i]!;

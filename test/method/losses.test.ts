@@ -293,7 +293,7 @@ describe('method losses', () => {
     }
   }
 
-  it('log-add-exp has the right gradient at ties (p = ½, R = ½)', () => {
+  it('the likelihood score has the right gradient where p = ½ and R = ½', () => {
     const k = couplingTensors({ from: 'C', to: 'A', kind: 'categorical->multilabel', source: 'prior', matrix: [[0.5, 0.9], [0.5, 0.2]] });
     const g = tf.tidy(() => {
       const fn = (zA: tf.Tensor) => dmMultilabelToCategorical(multilabel([[0, 0]], [[null, null]]) && { ...multilabel([[0, 0]], [[null, null]]), logits: zA as tf.Tensor2D }, categorical([[0.3, -0.3]], [-1]), k, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'all' });
