@@ -85,7 +85,9 @@ async function bench(options: BenchOptions): Promise<void> {
   const kernelsInUse = customKernelsInUse(backend.tfName);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
   if (!options.json) {
-    const threadNote = threads ? `, ${threads.threads} thread${threads.threads === 1 ? '' : 's'} (${threads.build} build${threads.reason ? `: ${threads.reason}` : ''})` : '';
+    const threadNote = threads
+      ? `, ${threads.threads} thread${threads.threads === 1 ? '' : 's'} (chosen by ${threads.chosenBy}; ${threads.build} build${threads.reason ? `: ${threads.reason}` : ''})`
+      : '';
     process.stdout.write(`backend ${backend.choice} (tfjs "${backend.tfName}")${threadNote}\n`);
     process.stdout.write(`custom kernels: ${kernelsInUse.join(', ') || 'none'}\n`);
     process.stdout.write(`machine ${machine}, Node ${process.version}, tfjs ${tf.version.tfjs}\n`);
@@ -123,7 +125,7 @@ async function bench(options: BenchOptions): Promise<void> {
       gflops_per_s: round(result.trainGflopsPerSecond, 3),
       infer_gflops_per_s: round(result.inferGflopsPerSecond, 3),
       machine,
-      ...(threads ? { wasm_threads: threads.threads, wasm_build: threads.build } : {}),
+      ...(threads ? { wasm_threads: threads.threads, wasm_threads_chosen_by: threads.chosenBy, wasm_build: threads.build } : {}),
       custom_kernels: kernelsInUse,
       ...(profile ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) } : {}),
     };
@@ -172,7 +174,7 @@ async function main(argv: string[]): Promise<number> {
     .description('training and inference throughput of the CPU backbones on random data')
     .option('--backend <name>', 'backend: tensorflow-gpu, tensorflow, wasm or cpu (default: MTL_BENCH_BACKEND, else the first that loads)')
     .option('--kernels <list>', `mtl-bench's kernels to use on wasm/cpu: all, none, or some of ${CUSTOM_KERNEL_NAMES.join(',')}`, commaList, ['all'])
-    .option('--wasm-threads <n>', `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else every core, at most ${MAX_WASM_THREADS})`, threadCount)
+    .option('--wasm-threads <n>', `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else the idle cores, at most ${MAX_WASM_THREADS})`, threadCount)
     .option('--models <list>', `comma-separated networks (${Object.keys(NETWORKS).join(', ')})`, commaList, Object.keys(NETWORKS))
     .option('--batch <n>', 'batch size', positiveInt, 32)
     .option('--steps <n>', 'timed steps per round', positiveInt, 5)

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
-import { requestedWasmThreads } from '../../src/engine/wasm_threads.js';
+import { chooseWasmThreads, requestedWasmThreads } from '../../src/engine/wasm_threads.js';
 
 const engineUrl = (file: string) => pathToFileURL(path.join(packageRoot, 'dist', 'src', 'engine', file)).href;
 
@@ -36,7 +36,7 @@ test('the wasm backend runs the threaded build with the requested threads, and t
   const report = JSON.parse(stdout.trim().split('\n').at(-1)!);
   assert.equal(report.backend, 'wasm');
   assert.equal(report.finite, true);
-  assert.deepEqual(report.status, { threads: 2, build: 'threaded-simd' });
+  assert.deepEqual(report.status, { threads: 2, chosenBy: 'MTL_BENCH_WASM_THREADS', build: 'threaded-simd' });
 });
 
 test('MTL_BENCH_WASM_THREADS=1 keeps tfjs\'s own single-threaded build', () => {
@@ -65,4 +65,17 @@ test('MTL_BENCH_WASM_THREADS is validated', () => {
   for (const bad of ['0', '9', 'two', '1.5', '-1']) {
     assert.throws(() => requestedWasmThreads({ MTL_BENCH_WASM_THREADS: bad }), /MTL_BENCH_WASM_THREADS: expected a whole number from 1 to 8/);
   }
+});
+
+test('without MTL_BENCH_WASM_THREADS the wasm backend takes the idle cores, at least 1 and at most 8', () => {
+  const threads = (cores: number, load: number) => requestedWasmThreads({}, { cores, load });
+  assert.equal(threads(2, 0.1), 2);
+  assert.equal(threads(2, 0.6), 1, 'the second core is mostly busy');
+  assert.equal(threads(2, 5.3), 1);
+  assert.equal(threads(8, 2.2), 6);
+  assert.equal(threads(16, 0), 8, 'the build has 8 pool threads');
+  assert.equal(threads(1, 0), 1);
+  assert.equal(threads(4, 0), 4, 'platforms without a load average report 0');
+  assert.equal(chooseWasmThreads({}, { cores: 2, load: 0.25 }).chosenBy, '2 cores, load average 0.25');
+  assert.equal(chooseWasmThreads({ MTL_BENCH_WASM_THREADS: '1' }, { cores: 2, load: 0 }).threads, 1, 'the variable wins');
 });
