@@ -139,3 +139,45 @@ describe('wasm: Identity and same-dtype Cast share memory safely', () => {
     tf.dispose([source, v]);
   });
 });
+
+interface DepthwiseCase {
+  name: string;
+  shape: [number, number, number, number];
+  filter: [number, number];
+  multiplier: number;
+  strides: number;
+  pad: 'same' | 'valid';
+  dilations?: number;
+}
+
+const DEPTHWISE_CASES: DepthwiseCase[] = [
+  { name: '3x3 same stride 1 (MobileNetV2 block)', shape: [2, 6, 6, 4], filter: [3, 3], multiplier: 1, strides: 1, pad: 'same' },
+  { name: '3x3 same stride 2', shape: [2, 7, 7, 3], filter: [3, 3], multiplier: 1, strides: 2, pad: 'same' },
+  { name: 'channel multiplier 2, valid', shape: [2, 6, 5, 3], filter: [3, 3], multiplier: 2, strides: 1, pad: 'valid' },
+  { name: '2x3 filter, stride 2 valid leaving rows unused', shape: [1, 8, 9, 2], filter: [2, 3], multiplier: 3, strides: 2, pad: 'valid' },
+];
+
+function depthwiseCalls(c: DepthwiseCase, seed: number): { filterGrad: KernelCall; inputGrad: KernelCall } {
+  const filterShape: [number, number, number, number] = [c.filter[0], c.filter[1], c.shape[3], c.multiplier];
+  const info = tf.backend_util.computeConv2DInfo(c.shape, filterShape, c.strides, c.dilations ?? 1, c.pad, undefined, true);
+  const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1 };
+  const dy = floats(info.outShape, seed);
+  return {
+    filterGrad: { inputs: { x: floats(c.shape, seed + 1), dy }, attrs: { ...attrs, filterShape } },
+    inputGrad: { inputs: { dy, filter: floats(filterShape, seed + 2) }, attrs: { ...attrs, inputShape: c.shape } },
+  };
+}
+
+describe('wasm: depthwise convolution gradients match the cpu backend\'s', () => {
+  for (const [i, c] of DEPTHWISE_CASES.entries()) {
+    const calls = depthwiseCalls(c, 40 + 5 * i);
+    test(`DepthwiseConv2dNativeBackpropFilter: ${c.name}`, () => assertMatchesCpuOriginal('DepthwiseConv2dNativeBackpropFilter', 'wasm', calls.filterGrad, 1e-5));
+    test(`DepthwiseConv2dNativeBackpropInput: ${c.name}`, () => assertMatchesCpuOriginal('DepthwiseConv2dNativeBackpropInput', 'wasm', calls.inputGrad, 1e-5));
+  }
+  test('dilations other than 1 are refused with a clear error', async () => {
+    await tf.setBackend('wasm');
+    const calls = depthwiseCalls({ name: 'dilated', shape: [1, 7, 7, 2], filter: [3, 3], multiplier: 1, strides: 1, pad: 'same', dilations: 2 }, 60);
+    assert.throws(() => runRegisteredWithShape('DepthwiseConv2dNativeBackpropFilter', calls.filterGrad), /support dilation 1 only/);
+    assert.throws(() => runRegisteredWithShape('DepthwiseConv2dNativeBackpropInput', calls.inputGrad), /support dilation 1 only/);
+  });
+});

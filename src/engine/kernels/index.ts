@@ -6,6 +6,7 @@ import type { GradConfig, GradFunc, KernelConfig, KernelFunc } from '@tensorflow
 import { installThreadedWasm } from '../wasm_threads.js';
 import { makeBatchNormForwardKernel, makeBatchNormGradient, makeMeanGradient } from './batch_norm.js';
 import { makeConvFilterGradKernel, makeConvInputGradKernel } from './conv2d_grads.js';
+import { makeDepthwiseFilterGradKernel, makeDepthwiseInputGradKernel } from './depthwise_grads.js';
 import { makeLeadingReductionKernel, makeMaxPoolGradKernel, makeSharingKernel, makeTileKernel } from './layout_kernels.js';
 import type { CustomBackendName } from './raw_memory.js';
 
@@ -69,6 +70,9 @@ const REPLACEMENTS: Replacement[] = [
   withOriginal('Identity', (_, o) => makeSharingKernel('identity', o), ['wasm']),
   withOriginal('Cast', (_, o) => makeSharingKernel('cast', o), ['wasm']),
   withOriginal('FusedBatchNorm', makeBatchNormForwardKernel, ['wasm']),
+  // The wasm backend ships no depthwise gradients (the cpu backend's are already plain loops).
+  { kind: 'kernel', name: 'DepthwiseConv2dNativeBackpropFilter', backends: ['wasm'], make: makeDepthwiseFilterGradKernel },
+  { kind: 'kernel', name: 'DepthwiseConv2dNativeBackpropInput', backends: ['wasm'], make: makeDepthwiseInputGradKernel },
   { kind: 'gradient', name: 'FusedBatchNorm', make: makeBatchNormGradient },
   { kind: 'gradient', name: 'Mean', make: makeMeanGradient },
 ];
@@ -80,7 +84,8 @@ function idOf(r: Replacement): string {
 
 export const CUSTOM_KERNEL_NAMES: readonly string[] = REPLACEMENTS.map(idOf);
 export type CustomKernelName =
-  | 'Conv2DBackpropFilter' | 'Conv2DBackpropInput' | 'Tile' | 'Sum' | 'Mean' | 'MaxPoolGrad' | 'Identity' | 'Cast' | 'FusedBatchNorm';
+  | 'Conv2DBackpropFilter' | 'Conv2DBackpropInput' | 'Tile' | 'Sum' | 'Mean' | 'MaxPoolGrad' | 'Identity' | 'Cast' | 'FusedBatchNorm'
+  | 'DepthwiseConv2dNativeBackpropFilter' | 'DepthwiseConv2dNativeBackpropInput';
 
 function servesBackend(r: Replacement, backendName: CustomBackendName): boolean {
   return !r.backends || r.backends.includes(backendName);
@@ -175,9 +180,9 @@ export function registerCustomKernels(): void {
  * (undefined when it had none, as wasm has no Conv2DBackpropFilter). Tests compare against these.
  */
 export function originalKernelFunc(kernelName: CustomKernelName, backendName: CustomBackendName): KernelFunc | undefined {
-  if (!originalKernels.has(key(kernelName, backendName))) {
-    throw new Error(`registerCustomKernels() has not run yet, so the original ${kernelName} for ${backendName} is unknown`);
-  }
+  if (!registered) throw new Error(`registerCustomKernels() has not run yet, so the original ${kernelName} for ${backendName} is unknown`);
+  // A kernel we never replace on this backend is still the backend's own.
+  if (!originalKernels.has(key(kernelName, backendName))) return tf.getKernel(kernelName, backendName)?.kernelFunc;
   return originalKernels.get(key(kernelName, backendName))?.kernelFunc;
 }
 
