@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend.js';
-import { customKernelsInUse, setCustomKernels } from '../../src/engine/kernels/index.js';
+import { customKernelNamesFor, customKernelsInUse, setCustomKernels } from '../../src/engine/kernels/index.js';
 import { buildBackbone } from '../../src/model/backbones.js';
 import { relativeError } from './helpers.js';
 
@@ -15,12 +15,12 @@ interface StepResult {
 }
 
 /** Loss and every trainable variable's gradient of one training-mode step of backbone + head. */
-function gradientsOf(backboneName: string, inputSize: number): StepResult {
+function gradientsOf(backboneName: string, inputSize: number, batch = 4): StepResult {
   const classes = 3;
   const backbone = buildBackbone({ name: backboneName, inputSize, seed: 5 });
   const head = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) });
-  const images = tf.randomUniform([4, inputSize, inputSize, 3], 0, 1, 'float32', 7);
-  const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), classes);
+  const images = tf.randomUniform([batch, inputSize, inputSize, 3], 0, 1, 'float32', 7);
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % classes), 'int32'), classes);
   try {
     const lossOf = () => tf.losses.softmaxCrossEntropy(labels, head.apply(backbone.apply(images, { training: true }) as tf.Tensor) as tf.Tensor) as tf.Scalar;
     tf.tidy(() => lossOf()); // builds the head's weights
@@ -109,6 +109,28 @@ test('our gradients stand aside on a backend we do not serve', async () => {
   } finally {
     await tf.setBackend('wasm');
     tf.removeBackend('stand-in');
+  }
+});
+
+test('convnet-4 at 64×64: with the forward pass unchanged, our backward kernels on wasm match the stock ones at full size', async () => {
+  // Full-size activations take the paths small tests never reach (reductions through XNNPACK
+  // pooling above 65536 elements). The forward kernels we replace (Mean, FusedBatchNorm) stay
+  // stock here so that both runs see bit-identical activations and no ReLU can flip; the
+  // reference is tfjs's own wasm kernels plus our filter gradient (which wasm lacks, and which
+  // the per-kernel tests check against the cpu backend).
+  await tf.setBackend('wasm');
+  try {
+    setCustomKernels('wasm', ['Conv2DBackpropFilter']);
+    const reference = gradientsOf('convnet-4', 64, 8);
+    setCustomKernels('wasm', customKernelNamesFor('wasm').filter((id) => id !== 'Mean' && id !== 'FusedBatchNorm'));
+    const ours = gradientsOf('convnet-4', 64, 8);
+    assert.equal(ours.loss, reference.loss, 'identical forward pass');
+    for (let i = 0; i < reference.gradients.length; i++) {
+      const error = relativeError(ours.gradients[i]!, reference.gradients[i]!);
+      assert.ok(error <= TOLERANCE, `${reference.names[i]}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
+    }
+  } finally {
+    setCustomKernels('wasm', 'all');
   }
 });
 
