@@ -18,7 +18,7 @@ td.text, th.text { text-align: left; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 svg.chart { background: #fff; border: 1px solid #eee; }
 svg .grid { stroke: #eee; } svg .zero { stroke: #444; } svg .tick { font-size: 11px; fill: #555; }
-svg .axis { font-size: 12px; fill: #333; } svg .value { font-size: 10px; fill: #333; }
+svg .axis { font-size: 12px; fill: #333; } svg .value { font-size: 9px; fill: #333; }
 svg .stl { stroke: #7f7f7f; stroke-dasharray: 6 4; stroke-width: 1.5; } svg .paper { stroke: #b00020; stroke-dasharray: 2 3; stroke-width: 1.5; }
 ul.warn li { color: #8a5a00; }
 `;
