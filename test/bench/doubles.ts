@@ -15,8 +15,16 @@ import { MASKED, NO_CLASS, type DatasetView, type LabelColumn, type Split, type 
 import type { CellConfig, CellResult, EpochRecord } from '../../src/train/types.js';
 import { Chalk } from 'chalk';
 
+const createdDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of createdDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the system temp folder, removed when the test process exits. */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `mtl-bench-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mtl-bench-${prefix}-`));
+  createdDirs.push(dir);
+  return dir;
 }
 
 export function fakeCatalog(overrides: Partial<Record<string, Partial<CatalogEntry>>> = {}): DatasetCatalog & { prepared: string[] } {
