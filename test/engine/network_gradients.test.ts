@@ -141,7 +141,7 @@ test('mobilenetv2 (depthwise convolutions) and resnet18 (strided convolutions) t
     const head = tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 10 }) });
     const images = tf.randomUniform([4, 16, 16, 3], 0, 1, 'float32', 11);
     const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3);
-    const optimizer = tf.train.adam(1e-2);
+    const optimizer = tf.train.adam(1e-3);
     const losses: number[] = [];
     try {
       for (let i = 0; i < 6; i++) {
@@ -153,7 +153,8 @@ test('mobilenetv2 (depthwise convolutions) and resnet18 (strided convolutions) t
         cost.dispose();
       }
       assert.ok(losses.every(Number.isFinite), `${name}: finite losses ${losses.join(', ')}`);
-      assert.ok(losses.at(-1)! < losses[0]!, `${name}: loss decreased ${losses.map((l) => l.toFixed(3)).join(' → ')}`);
+      // Four fixed images: a working backward pass fits them within a few steps.
+      assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `${name}: loss fell ${losses.map((l) => l.toFixed(3)).join(' → ')}`);
     } finally {
       tf.dispose([images, labels]);
       optimizer.dispose();
