@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { reportCommand } from '../bench/command.js';
 import { paint, paintErr } from './output.js';
 
 export function registerReportCommand(program: Command): void {
@@ -10,6 +9,7 @@ export function registerReportCommand(program: Command): void {
     .option('--out <dir>', 'where the reports go (default: the folder given; required when merging several)')
     .option('--json', 'print the summary as one JSON object instead of a table')
     .action(async (dirs: string[], opts: { out?: string; json?: boolean }) => {
+      const { reportCommand } = await import('../bench/command.js');
       await reportCommand(dirs, opts, {
         stdout: (text) => process.stdout.write(text),
         stderr: (text) => process.stderr.write(text),

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { runCommand, runVerdict, type RunCommandOptions } from '../bench/command.js';
-import { defaultBenchDeps } from '../bench/deps.js';
+import type { RunCommandOptions } from '../bench/command.js';
 import { paint, paintErr } from './output.js';
 import { commaList, positiveInt } from './parse.js';
 
@@ -32,6 +31,9 @@ export function registerRunCommand(program: Command): void {
       };
       process.on('SIGINT', onSigint);
       try {
+        // Loaded on demand: the trainer pulls in TensorFlow.js, seconds of start-up `--help` should not pay.
+        const { runCommand, runVerdict } = await import('../bench/command.js');
+        const { defaultBenchDeps } = await import('../bench/deps.js');
         const result = await runCommand(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),
