@@ -6,7 +6,7 @@ machine may be shared) hits both alike, and prints each round, the medians and t
 per-round ratios. Run by hand after `npm run build`, with a Python that has PyTorch:
 
     /usr/bin/python3 benchmarks/reference/compare_with_pytorch.py [--rounds 5] [--batch 32]
-        [--steps 5] [--backend wasm] [--torch-threads N]
+        [--steps 5] [--backend wasm] [--wasm-threads N] [--torch-threads N]
 
 Output: one JSON line per round, then one summary JSON line.
 """
@@ -50,6 +50,7 @@ def main():
     parser.add_argument("--steps", type=positive_int, default=5)
     parser.add_argument("--backend", default=None, help="bench-train --backend (default: its automatic choice)")
     parser.add_argument("--torch-threads", type=positive_int, default=None, help="PyTorch threads (default: PyTorch's choice)")
+    parser.add_argument("--wasm-threads", type=positive_int, default=None, help="bench-train --wasm-threads (default: its choice, the idle cores)")
     args = parser.parse_args()
     if not os.path.exists(BENCH):
         sys.exit(f"compare_with_pytorch.py: {BENCH} is missing; run `npm run build` first")
@@ -57,6 +58,8 @@ def main():
     node_cmd = ["node", BENCH, "--models", "convnet-4", "--json", "--repeats", "1", "--batch", str(args.batch), "--steps", str(args.steps)]
     if args.backend:
         node_cmd += ["--backend", args.backend]
+    if args.wasm_threads:
+        node_cmd += ["--wasm-threads", str(args.wasm_threads)]
     torch_cmd = [sys.executable, TORCH, "--repeats", "1", "--batch", str(args.batch), "--steps", str(args.steps)]
     if args.torch_threads:
         torch_cmd += ["--threads", str(args.torch_threads)]
@@ -75,7 +78,7 @@ def main():
         ratios.append(a / b)
         print(json.dumps({
             "round": round_index + 1,
-            "mtl_bench": {k: results["mtl-bench"][k] for k in ("backend", "train_images_per_s", "infer_images_per_s", "peak_rss_mb")},
+            "mtl_bench": {k: results["mtl-bench"].get(k) for k in ("backend", "wasm_threads", "train_images_per_s", "infer_images_per_s", "peak_rss_mb")},
             "pytorch": {k: results["pytorch"][k] for k in ("backend", "threads", "train_images_per_s", "infer_images_per_s", "peak_rss_mb")},
             "train_ratio": round(a / b, 3),
         }), flush=True)
