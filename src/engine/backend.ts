@@ -69,7 +69,9 @@ async function tryActivate(candidate: Candidate): Promise<void> {
     // lists what was skipped and why, so the banner would only break our one-line output.
     tf.env().set('PROD', true);
   }
-  if (!tf.findBackend(candidate.tfName) && !tf.engine().registryFactory[candidate.tfName]) {
+  // Look at the factory registry, not tf.findBackend: findBackend starts an initialisation of its
+  // own that setBackend below does not wait for, so the backend would be brought up twice.
+  if (!tf.engine().registryFactory[candidate.tfName]) {
     throw new Error(`the package loaded but registered no "${candidate.tfName}" backend`);
   }
   const ok = await tf.setBackend(candidate.tfName);
