@@ -11,6 +11,7 @@ import {
   originalKernelFunc,
   registerCustomKernels,
 } from '../../src/engine/kernels/index.js';
+import { FILTER_GRAD_FORMULATIONS, setFilterGradFormulation } from '../../src/engine/kernels/conv2d_grads.js';
 import { backendBuffers, randomValues, relativeError, runKernelFunc, runRegistered, type KernelCall } from './helpers.js';
 
 type Pad = 'same' | 'valid' | number;
@@ -31,6 +32,9 @@ interface ConvCase {
 // rows / right columns unread, non-square filters and strides, 1×1 filters, batch 1 and single
 // channels, and one case at the scale of the real network's layers.
 const CASES: ConvCase[] = [
+  { name: '3x3 same stride 1, x smaller than dy (first layer)', batch: 3, height: 9, width: 8, inChannels: 2, outChannels: 6, filter: [3, 3], strides: [1, 1], pad: 'same' },
+  { name: '5x5 same stride 1, padding uneven', batch: 2, height: 6, width: 7, inChannels: 2, outChannels: 3, filter: [5, 4], strides: [1, 1], pad: 'same' },
+  { name: 'explicit pad larger than the filter, stride 1', batch: 2, height: 4, width: 4, inChannels: 2, outChannels: 3, filter: [2, 2], strides: [1, 1], pad: 3 },
   { name: '3x3 same stride 1', batch: 2, height: 5, width: 5, inChannels: 3, outChannels: 4, filter: [3, 3], strides: [1, 1], pad: 'same' },
   { name: '3x3 valid stride 1', batch: 3, height: 6, width: 7, inChannels: 2, outChannels: 5, filter: [3, 3], strides: [1, 1], pad: 'valid' },
   { name: '3x3 same stride 2 odd input', batch: 2, height: 7, width: 7, inChannels: 3, outChannels: 4, filter: [3, 3], strides: [2, 2], pad: 'same' },
@@ -88,17 +92,26 @@ before(async () => {
 describe('convolution gradient kernels match the cpu backend’s original kernels', () => {
   for (const backendName of ['wasm', 'cpu'] as const) {
     for (const [index, c] of CASES.entries()) {
-      test(`${backendName}: Conv2DBackpropFilter, ${c.name}`, async () => {
-        const call = filterGradCall(c, 100 + index * 7);
-        await tf.setBackend('cpu');
-        const expected = runKernelFunc(originalCpuConv2DBackpropFilter(), call);
-        await tf.setBackend(backendName);
-        const buffersBefore = backendBuffers();
-        const actual = runRegistered('Conv2DBackpropFilter', call);
-        assert.equal(backendBuffers(), buffersBefore, 'the kernel freed all of its scratch tensors');
-        const error = relativeError(actual, expected);
-        assert.ok(error <= TOLERANCE, `relative error ${error.toExponential(2)} > ${TOLERANCE}`);
-      });
+      // Each formulation where it applies (x as the filter needs stride 1; elsewhere the kernel
+      // must fall back to dy as the filter), and the automatic choice.
+      for (const formulation of FILTER_GRAD_FORMULATIONS) {
+        test(`${backendName}: Conv2DBackpropFilter (${formulation}), ${c.name}`, async () => {
+          const call = filterGradCall(c, 100 + index * 7);
+          await tf.setBackend('cpu');
+          const expected = runKernelFunc(originalCpuConv2DBackpropFilter(), call);
+          await tf.setBackend(backendName);
+          const buffersBefore = backendBuffers();
+          setFilterGradFormulation(formulation);
+          try {
+            const actual = runRegistered('Conv2DBackpropFilter', call);
+            assert.equal(backendBuffers(), buffersBefore, 'the kernel freed all of its scratch tensors');
+            const error = relativeError(actual, expected);
+            assert.ok(error <= TOLERANCE, `relative error ${error.toExponential(2)} > ${TOLERANCE}`);
+          } finally {
+            setFilterGradFormulation('auto');
+          }
+        });
+      }
       test(`${backendName}: Conv2DBackpropInput, ${c.name}`, async () => {
         const call = inputGradCall(c, 500 + index * 7);
         await tf.setBackend('cpu');

@@ -2,15 +2,21 @@ import { backend_util } from '@tensorflow/tfjs';
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import { type Backend, callKernel, withScratch } from './backend_calls.js';
 import { type CustomBackendName, allocateFloat32, float32View } from './raw_memory.js';
+import { transposeFlipped, transposeTensor } from './transpose.js';
 
 /**
  * Both gradients of a 2-D convolution written as forward convolutions, so that they run on the
  * backend's fast Conv2D (XNNPACK on wasm) instead of the generic loops the backends ship:
  *
  * - filter gradient: dW[fh,fw,ci,co] = Σ_{n,oh,ow} x[n, oh·sh+fh−pt, ow·sw+fw−pl, ci] · dy[n,oh,ow,co].
- *   Read x as a batch of Cin images with N channels ([Cin,H,W,N]) and dy as an OH×OW filter
- *   mapping N to Cout channels ([OH,OW,N,Cout]): that is a stride-1 convolution whose dilation is
- *   the forward stride, producing [Cin,FH,FW,Cout].
+ *   Either read x as a batch of Cin images with N channels ([Cin,H,W,N]) and dy as an OH×OW
+ *   filter mapping N to Cout channels ([OH,OW,N,Cout]): a stride-1 convolution whose dilation is
+ *   the forward stride, producing [Cin,FH,FW,Cout] ("dy as filter");
+ *   or, for stride 1, read dy as Cout images with N channels ([Cout,OH,OW,N]) and x as an H×W
+ *   filter from N to Cin channels ([H,W,N,Cin]), padded by FH−1−pt on top: that produces dW
+ *   spatially reversed as [Cout,FH,FW,Cin] ("x as filter"). The backend re-lays-out and packs the
+ *   filter of every call on one thread, so the smaller of x and dy is the better filter: in the
+ *   first layers dy (32 channels) is ten times the size of x (3 channels).
  * - input gradient: dx = dy (zero-stuffed by the stride) convolved with the spatially flipped filter
  *   whose in/out channels are swapped, padded by FH−1−pt on top.
  *
@@ -83,29 +89,69 @@ export function conv2dBackpropFilterViaConv(
   // the input) would make the rewritten bottom/right padding negative: drop them from x instead.
   const bottom = filterHeight + (outHeight - 1) * strideHeight - inHeight - top;
   const right = filterWidth + (outWidth - 1) * strideWidth - inWidth - left;
+  const rowsUsed = inHeight + Math.min(0, bottom);
+  const colsUsed = inWidth + Math.min(0, right);
+  // Padding of the x-as-filter convolution; it only exists where all four are ≥ 0.
+  const flipped = { top: filterHeight - 1 - top, bottom: rowsUsed - outHeight + top, left: filterWidth - 1 - left, right: colsUsed - outWidth + left };
+  const xAsFilterFits = strideHeight === 1 && strideWidth === 1 && Object.values(flipped).every((p) => p >= 0);
+  const requested = chooseFilterGradFormulation(batchSize * rowsUsed * colsUsed * inChannels, dy.shape.reduce((a, b) => a * b, 1));
+  const formulation = xAsFilterFits ? requested : 'dy-as-filter';
   return withScratch(backend, (scratch) => {
     let usedX = x;
     if (bottom < 0 || right < 0) {
       usedX = scratch(callKernel('Slice', backendName, backend, { x }, {
         begin: [0, 0, 0, 0],
-        size: [batchSize, inHeight + Math.min(0, bottom), inWidth + Math.min(0, right), inChannels],
+        size: [batchSize, rowsUsed, colsUsed, inChannels],
       }));
     }
-    const xT = scratch(callKernel('Transpose', backendName, backend, { x: usedX }, { perm: [3, 1, 2, 0] }));
-    const dyT = scratch(callKernel('Transpose', backendName, backend, { x: dy }, { perm: [1, 2, 0, 3] }));
-    const convAttrs: NamedAttrMap = {
-      strides: [1, 1],
-      pad: explicitPadding(top, Math.max(0, bottom), left, Math.max(0, right)),
-      dataFormat: 'NHWC',
-      dilations: [strideHeight, strideWidth],
-    };
-    const gradT = scratch(callKernel('Conv2D', backendName, backend, { x: xT, filter: dyT }, convAttrs));
-    const expected = [inChannels, filterHeight, filterWidth, outChannels];
+    const expected = formulation === 'dy-as-filter' ? [inChannels, filterHeight, filterWidth, outChannels] : [outChannels, filterHeight, filterWidth, inChannels];
+    let gradT: TensorInfo;
+    if (formulation === 'dy-as-filter') {
+      const xT = scratch(callKernel('Transpose', backendName, backend, { x: usedX }, { perm: [3, 1, 2, 0] }));
+      const dyT = scratch(callKernel('Transpose', backendName, backend, { x: dy }, { perm: [1, 2, 0, 3] }));
+      gradT = scratch(callKernel('Conv2D', backendName, backend, { x: xT, filter: dyT }, {
+        strides: [1, 1],
+        pad: explicitPadding(top, Math.max(0, bottom), left, Math.max(0, right)),
+        dataFormat: 'NHWC',
+        dilations: [strideHeight, strideWidth],
+      }));
+    } else {
+      const dyT = scratch(transposeTensor(backendName, backend, dy, [3, 1, 2, 0]));
+      const xT = scratch(callKernel('Transpose', backendName, backend, { x: usedX }, { perm: [1, 2, 0, 3] }));
+      gradT = scratch(callKernel('Conv2D', backendName, backend, { x: dyT, filter: xT }, {
+        strides: [1, 1],
+        pad: explicitPadding(flipped.top, flipped.bottom, flipped.left, flipped.right),
+        dataFormat: 'NHWC',
+        dilations: [1, 1],
+      }));
+    }
     if (gradT.shape.some((d, i) => d !== expected[i])) {
       throw new Error(`Conv2DBackpropFilter rewrite produced [${gradT.shape.join(', ')}], expected [${expected.join(', ')}]`);
     }
-    return callKernel('Transpose', backendName, backend, { x: gradT }, { perm: [1, 2, 0, 3] });
+    return formulation === 'dy-as-filter'
+      ? transposeFlipped(backendName, backend, gradT, [1, 2, 0, 3], [])
+      : transposeFlipped(backendName, backend, gradT, [1, 2, 3, 0], [1, 2]);
   });
+}
+
+/**
+ * Which tensor becomes the filter of the rewritten convolution. The backend re-lays-out and packs
+ * a filter on every call (single-threaded on wasm), so the smaller of x and dy should be it. x as
+ * the filter needs stride 1 (otherwise dy would have to be zero-stuffed first); the caller falls
+ * back to dy as the filter where it does not fit.
+ */
+export type FilterGradFormulation = 'dy-as-filter' | 'x-as-filter';
+export const FILTER_GRAD_FORMULATIONS = ['auto', 'dy-as-filter', 'x-as-filter'] as const;
+
+let forcedFormulation: FilterGradFormulation | undefined;
+
+/** Pins one formulation wherever it applies ('auto': the smaller filter); for tests and benchmarks. */
+export function setFilterGradFormulation(choice: (typeof FILTER_GRAD_FORMULATIONS)[number]): void {
+  forcedFormulation = choice === 'auto' ? undefined : choice;
+}
+
+function chooseFilterGradFormulation(xSize: number, dySize: number): FilterGradFormulation {
+  return forcedFormulation ?? (xSize < dySize ? 'x-as-filter' : 'dy-as-filter');
 }
 
 /** Returns undefined when the rewrite would need negative padding; the caller then falls back. */
@@ -131,8 +177,7 @@ export function conv2dBackpropInputViaConv(
   const right = inWidth + filterWidth - 1 - stuffedWidth - left;
   if (top < 0 || left < 0 || bottom < 0 || right < 0) return undefined;
   return withScratch(backend, (scratch) => {
-    const flipped = scratch(callKernel('Reverse', backendName, backend, { x: weights }, { dims: [0, 1] }));
-    const swapped = scratch(callKernel('Transpose', backendName, backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
+    const swapped = scratch(transposeFlipped(backendName, backend, weights, [0, 1, 3, 2], [0, 1]));
     const spread = strideHeight === 1 && strideWidth === 1 ? dy : scratch(zeroStuff(backendName, backend, dy, strideHeight, strideWidth));
     const convAttrs: NamedAttrMap = {
       strides: [1, 1],
