@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../util/errors.js';
+import { imageConv2d } from './image_conv.js';
 
 /**
  * A plain VGG-style stack: each block is conv3x3 → batch-norm → ReLU → 2×2 max-pool, then global
@@ -56,7 +57,8 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
   spec.widths.forEach((width, block) => {
     for (let c = 0; c < spec.convsPerBlock; c++) {
       const name = `block${block + 1}_conv${c + 1}`;
-      x = tf.layers.conv2d({ filters: width, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(), name }).apply(x) as tf.SymbolicTensor;
+      const conv = x === input ? imageConv2d : tf.layers.conv2d;
+      x = conv({ filters: width, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(), name }).apply(x) as tf.SymbolicTensor;
       // PyTorch's batch-norm update rate (0.1, tfjs's default is 0.01): with tfjs's default the moving
       // statistics of a short CPU run are still far from the data after an epoch, and validation suffers.
       x = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn` }).apply(x) as tf.SymbolicTensor;
@@ -71,7 +73,7 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
 /** Layer builders sharing one seed counter, so every initializer of a network is seeded and distinct. */
 class LayerFactory {
   private seed: number;
-  constructor(seed: number) {
+  constructor(seed: number, private readonly input: tf.SymbolicTensor) {
     this.seed = seed;
   }
 
@@ -79,8 +81,10 @@ class LayerFactory {
     return tf.initializers.heNormal({ seed: this.seed++ });
   }
 
+  /** A convolution; on the network's input it skips the image's unused gradient (see ImageConv2D). */
   conv(x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string): tf.SymbolicTensor {
-    return tf.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: this.kernelInit(), name }).apply(x) as tf.SymbolicTensor;
+    const conv = x === this.input ? imageConv2d : tf.layers.conv2d;
+    return conv({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: this.kernelInit(), name }).apply(x) as tf.SymbolicTensor;
   }
 
   depthwise(x: tf.SymbolicTensor, strides: number, name: string): tf.SymbolicTensor {
@@ -166,8 +170,8 @@ function mobilenetV2(f: LayerFactory, input: tf.SymbolicTensor, inputSize: numbe
 }
 
 function buildDeepBackbone(options: BackboneOptions): tf.LayersModel {
-  const f = new LayerFactory(options.seed ?? 0);
   const input = tf.input({ shape: [options.inputSize, options.inputSize, options.channels ?? 3], name: 'image' });
+  const f = new LayerFactory(options.seed ?? 0, input);
   let x: tf.SymbolicTensor;
   switch (options.name) {
     case 'resnet18':
