@@ -5,7 +5,8 @@
  *        [--steps 5] [--warmup 2] [--repeats 3] [--kernels all] [--wasm-threads N] [--profile] [--json]
  *
  * Each network trains at the input size it is studied at (convnet-s 32×32, convnet-4 64×64). With
- * --json every network is one JSON line; --profile adds the per-kernel times of one training step.
+ * --json every network is one JSON line; --profile adds the per-kernel times of a training step,
+ * averaged over --steps profiled steps.
  * --kernels and --wasm-threads switch parts of mtl-bench's speed-ups off to measure each one.
  */
 import os from 'node:os';
@@ -49,23 +50,28 @@ export interface KernelTime {
 }
 
 /**
- * Per-kernel time of one training step, largest first (tf.profile times each kernel the engine
- * runs). Entries named `…__op` are composite ops whose time already includes the kernels they ran
- * (e.g. fusedConv2d__op around FusedConv2D); they are left out so that nothing counts twice.
+ * Per-kernel time of a training step averaged over `steps` steps, largest first (tf.profile times
+ * each kernel the engine runs; one step alone varies by ±15% on a shared machine). Entries named
+ * `…__op` are composite ops whose time already includes the kernels they ran (e.g.
+ * fusedConv2d__op around FusedConv2D); they are left out so that nothing counts twice.
  */
-async function profileStep(step: () => void): Promise<{ wallMs: number; kernels: KernelTime[] }> {
-  const start = performance.now();
-  const info = await tf.profile(() => step());
-  const wallMs = performance.now() - start;
+async function profileSteps(step: () => void, steps: number): Promise<{ wallMs: number; kernels: KernelTime[] }> {
   const byName = new Map<string, KernelTime>();
-  for (const k of info.kernels) {
-    if (k.name.endsWith('__op')) continue;
-    const entry = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
-    entry.calls += 1;
-    entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    byName.set(k.name, entry);
+  let wallMs = 0;
+  for (let s = 0; s < steps; s++) {
+    const start = performance.now();
+    const info = await tf.profile(() => step());
+    wallMs += performance.now() - start;
+    for (const k of info.kernels) {
+      if (k.name.endsWith('__op')) continue;
+      const entry = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
+      entry.calls += 1;
+      entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      byName.set(k.name, entry);
+    }
   }
-  return { wallMs, kernels: [...byName.values()].sort((a, b) => b.ms - a.ms) };
+  const perStep = [...byName.values()].map((k) => ({ ...k, calls: k.calls / steps, ms: k.ms / steps }));
+  return { wallMs: wallMs / steps, kernels: perStep.sort((a, b) => b.ms - a.ms) };
 }
 
 async function bench(options: BenchOptions): Promise<void> {
@@ -87,6 +93,7 @@ async function bench(options: BenchOptions): Promise<void> {
   if (!options.json) {
     const threadNote = threads
       ? `, ${threads.threads} thread${threads.threads === 1 ? '' : 's'} (chosen by ${threads.chosenBy}; ${threads.build} build${threads.reason ? `: ${threads.reason}` : ''})`
+        + (threads.helpers !== undefined ? `, ${threads.helpers} helper thread${threads.helpers === 1 ? '' : 's'} for JavaScript kernels${threads.helpersReason ? ` (${threads.helpersReason})` : ''}` : '')
       : '';
     process.stdout.write(`backend ${backend.choice} (tfjs "${backend.tfName}")${threadNote}\n`);
     process.stdout.write(`custom kernels: ${kernelsInUse.join(', ') || 'none'}\n`);
@@ -98,13 +105,13 @@ async function bench(options: BenchOptions): Promise<void> {
     const result = await measureThroughput({
       backbone: model, inputSize, batch: options.batch, steps: options.steps, warmup: options.warmup, repeats: options.repeats,
     });
-    let profile: Awaited<ReturnType<typeof profileStep>> | undefined;
+    let profile: Awaited<ReturnType<typeof profileSteps>> | undefined;
     if (options.profile) {
       const harness = createTrainingHarness({ backbone: model, inputSize, batch: options.batch });
       try {
         harness.step();
         harness.step();
-        profile = await profileStep(() => harness.step());
+        profile = await profileSteps(() => harness.step(), options.steps);
       } finally {
         harness.dispose();
       }
@@ -125,7 +132,7 @@ async function bench(options: BenchOptions): Promise<void> {
       gflops_per_s: round(result.trainGflopsPerSecond, 3),
       infer_gflops_per_s: round(result.inferGflopsPerSecond, 3),
       machine,
-      ...(threads ? { wasm_threads: threads.threads, wasm_threads_chosen_by: threads.chosenBy, wasm_build: threads.build } : {}),
+      ...(threads ? { wasm_threads: threads.threads, wasm_threads_chosen_by: threads.chosenBy, wasm_build: threads.build, wasm_helper_threads: threads.helpers ?? 0 } : {}),
       custom_kernels: kernelsInUse,
       ...(profile ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) } : {}),
     };
@@ -139,7 +146,7 @@ async function bench(options: BenchOptions): Promise<void> {
     );
     if (profile) {
       const total = profile.kernels.reduce((s, k) => s + k.ms, 0);
-      process.stdout.write(`  one profiled training step: ${profile.wallMs.toFixed(0)} ms wall, ${total.toFixed(0)} ms in kernels\n`);
+      process.stdout.write(`  profiled training step (mean of ${options.steps}): ${profile.wallMs.toFixed(0)} ms wall, ${total.toFixed(0)} ms in kernels\n`);
       for (const k of profile.kernels.filter((k) => k.ms >= 0.5)) {
         process.stdout.write(`  ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${(100 * k.ms / total).toFixed(1).padStart(5)}%  ${k.calls} calls\n`);
       }
@@ -180,7 +187,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--steps <n>', 'timed steps per round', positiveInt, 5)
     .option('--warmup <n>', 'untimed steps before timing', nonNegativeInt, 2)
     .option('--repeats <n>', 'timed rounds; rates are medians over rounds', positiveInt, 3)
-    .option('--profile', 'also print per-kernel times of one training step (tf.profile)')
+    .option('--profile', 'also print per-kernel times of a training step, averaged over --steps steps (tf.profile)')
     .option('--json', 'one JSON object per network')
     .exitOverride()
     .configureOutput({ outputError: () => {} });
