@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { UserError } from '../util/errors.js';
+import { heapHelperCount, heapHelpersDisabledReason, startHeapHelpers } from './heap_workers.js';
 
 /**
  * Multi-threaded wasm backend under Node.
@@ -52,6 +53,10 @@ export interface WasmThreadsStatus {
   build: 'threaded-simd' | 'stock';
   /** Why the stock build runs, when it does. */
   reason?: string;
+  /** Helper threads for our JavaScript kernels (threaded build only; see heap_workers.ts). */
+  helpers?: number;
+  /** Why there are none, when the threaded build runs without them. */
+  helpersReason?: string;
 }
 
 let status: WasmThreadsStatus | undefined;
@@ -59,7 +64,10 @@ let installed = false;
 
 /** What the wasm backend runs on, once it has started (undefined before). */
 export function wasmThreadsStatus(): WasmThreadsStatus | undefined {
-  return status;
+  if (status?.helpers === undefined) return status;
+  // Helpers stop for good if one fails mid-kernel; report what runs now.
+  const stoppedBecause = heapHelpersDisabledReason();
+  return { ...status, helpers: heapHelperCount(), ...(stoppedBecause ? { helpersReason: stoppedBecause } : {}) };
 }
 
 export interface MachineLoad {
@@ -230,6 +238,13 @@ export function installThreadedWasm(env: NodeJS.ProcessEnv = process.env): void 
     try {
       const backend = await withoutEmscriptenProcessHandlers(() => startThreaded(threads));
       status = { threads: wasmBackend.getThreadsCount(), chosenBy, build: 'threaded-simd' };
+      try {
+        await startHeapHelpers(status.threads - 1);
+        status.helpers = heapHelperCount();
+      } catch (err) {
+        status.helpers = 0;
+        status.helpersReason = `helper threads failed to start: ${firstLine(err)}`;
+      }
       return backend;
     } catch (err) {
       status = { threads: 1, chosenBy, build: 'stock', reason: `threaded build failed: ${firstLine(err)}` };

@@ -2,7 +2,8 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend.js';
-import { collapseTranspose, transposeFlipped, transposeTensor } from '../../src/engine/kernels/transpose.js';
+import { planTranspose } from '../../src/engine/kernels/heap_loops.js';
+import { transposeFlipped, transposeTensor } from '../../src/engine/kernels/transpose.js';
 import type { Backend } from '../../src/engine/kernels/backend_calls.js';
 import { randomValues } from './helpers.js';
 
@@ -61,8 +62,13 @@ describe('transpose kernels match tf.transpose (and tf.reverse) exactly', () => 
   }
 
   test('axes that stay neighbours merge, size-1 axes drop out', () => {
-    assert.deepEqual(collapseTranspose([32, 64, 64, 3], [3, 1, 2, 0]), { shape: [3, 4096, 32], inputStrides: [1, 3, 12288] });
-    assert.deepEqual(collapseTranspose([32, 64, 64, 3], [1, 2, 0, 3]), { shape: [4096, 32, 3], inputStrides: [3, 12288, 1] });
-    assert.deepEqual(collapseTranspose([1, 5, 1, 7], [3, 2, 1, 0]), { shape: [7, 5], inputStrides: [1, 7] });
+    const merged = (shape: number[], perm: number[]) => {
+      const plan = planTranspose(shape, perm);
+      return { shape: plan.shape, inputStrides: plan.inputStrides };
+    };
+    assert.deepEqual(merged([32, 64, 64, 3], [3, 1, 2, 0]), { shape: [3, 4096, 32], inputStrides: [1, 3, 12288] });
+    assert.deepEqual(merged([32, 64, 64, 3], [1, 2, 0, 3]), { shape: [4096, 32, 3], inputStrides: [3, 12288, 1] });
+    assert.deepEqual(merged([1, 5, 1, 7], [3, 2, 1, 0]), { shape: [7, 5], inputStrides: [1, 7] });
+    assert.throws(() => planTranspose([2, 3], [0, 0]), /perm \[0, 0\] does not fit shape \[2, 3\]/);
   });
 });

@@ -36,7 +36,7 @@ test('the wasm backend runs the threaded build with the requested threads, and t
   const report = JSON.parse(stdout.trim().split('\n').at(-1)!);
   assert.equal(report.backend, 'wasm');
   assert.equal(report.finite, true);
-  assert.deepEqual(report.status, { threads: 2, chosenBy: 'MTL_BENCH_WASM_THREADS', build: 'threaded-simd' });
+  assert.deepEqual(report.status, { threads: 2, chosenBy: 'MTL_BENCH_WASM_THREADS', build: 'threaded-simd', helpers: 1 });
 });
 
 test('MTL_BENCH_WASM_THREADS=1 keeps tfjs\'s own single-threaded build', () => {

@@ -1,7 +1,12 @@
 import { backend_util, util } from '@tensorflow/tfjs';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { type Backend, callKernel, withScratch } from './backend_calls.js';
-import { type CustomBackendName, allocate, allocateFloat32, float32View, isNumericDType, typedView } from './raw_memory.js';
+import { runOnHeap } from '../heap_workers.js';
+import { maxPoolGradTwoByTwoRange } from './heap_loops.js';
+import { type CustomBackendName, allocate, allocateFloat32, float32View, heapSpan, isNumericDType, typedView } from './raw_memory.js';
+
+/** Below this many input elements per part, waking a helper thread costs more than it saves. */
+const MIN_ELEMENTS_PER_PART = 1 << 16;
 
 /**
  * Memory-bound kernels that the stock wasm backend runs slowly in a training step:
@@ -141,6 +146,17 @@ export function makeMaxPoolGradKernel(backendName: CustomBackendName, original: 
     const x = float32View(backendName, backend, input);
     const dyValues = float32View(backendName, backend, dy);
     const dx = float32View(backendName, backend, out);
+    const twoByTwoInside = filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2
+      && top === 0 && left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth;
+    if (twoByTwoInside) {
+      // The backbones' pooling (every window inside the input): split over the batch between the
+      // main and helper threads.
+      const dims = { inHeight, inWidth, channels: inChannels, outHeight, outWidth };
+      const job = { kind: 'maxPoolGrad2x2' as const, x: heapSpan(x), dy: heapSpan(dyValues), dx: heapSpan(dx), dims };
+      const imagesPerPart = Math.ceil(MIN_ELEMENTS_PER_PART / (inHeight * inWidth * inChannels));
+      runOnHeap(dx.buffer, job, batchSize, imagesPerPart, (begin, end) => maxPoolGradTwoByTwoRange(x, dyValues, dx, dims, begin, end));
+      return out;
+    }
     dx.fill(0);
     if (strideHeight === filterHeight && strideWidth === filterWidth && top === 0 && left === 0) {
       maxPoolGradDisjoint(x, dyValues, dx, batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth);
@@ -194,10 +210,6 @@ function maxPoolGradDisjoint(
   outHeight: number, outWidth: number, filterHeight: number, filterWidth: number,
 ): void {
   const rowStride = inWidth * channels;
-  if (filterHeight === 2 && filterWidth === 2) {
-    maxPoolGradTwoByTwo(x, dy, dx, batchSize, inHeight, inWidth, channels, outHeight, outWidth);
-    return;
-  }
   let dyIndex = 0;
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
@@ -239,47 +251,4 @@ export function makeSharingKernel(kind: 'identity' | 'cast', original: KernelFun
     (args.backend as Backend).incRef(x.dataId);
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   };
-}
-
-/** The 2×2 case unrolled: four loads and three compares per output element. */
-function maxPoolGradTwoByTwo(
-  x: Float32Array, dy: Float32Array, dx: Float32Array,
-  batchSize: number, inHeight: number, inWidth: number, channels: number, outHeight: number, outWidth: number,
-): void {
-  const rowStride = inWidth * channels;
-  let dyIndex = 0;
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      let p00 = (b * inHeight + 2 * oh) * rowStride;
-      for (let ow = 0; ow < outWidth; ow++, p00 += 2 * channels) {
-        const p01 = p00 + channels;
-        const p10 = p00 + rowStride;
-        const p11 = p10 + channels;
-        for (let ch = 0; ch < channels; ch++, dyIndex++) {
-          // Scan order (0,0), (0,1), (1,0), (1,1); strictly greater keeps the first maximum, and
-          // starting below every number gives NaN windows the cpu backend's answer too.
-          let at = -1;
-          let best = -Infinity;
-          let v = x[p00 + ch]!;
-          if (v > best) {
-            best = v;
-            at = p00 + ch;
-          }
-          v = x[p01 + ch]!;
-          if (v > best) {
-            best = v;
-            at = p01 + ch;
-          }
-          v = x[p10 + ch]!;
-          if (v > best) {
-            best = v;
-            at = p10 + ch;
-          }
-          v = x[p11 + ch]!;
-          if (v > best) at = p11 + ch;
-          if (at >= 0) dx[at] = dy[dyIndex]!;
-        }
-      }
-    }
-  }
 }

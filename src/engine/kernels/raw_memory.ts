@@ -1,6 +1,7 @@
 import { util } from '@tensorflow/tfjs';
 import type { DataType, TensorInfo } from '@tensorflow/tfjs';
 import type { Backend } from './backend_calls.js';
+import type { HeapSpan } from '../heap_worker.js';
 
 /**
  * Direct access to tensor memory for the two backends we register kernels on. Some steps
@@ -55,4 +56,10 @@ export function allocate(backendName: CustomBackendName, backend: Backend, shape
 
 export function allocateFloat32(backendName: CustomBackendName, backend: Backend, shape: number[]): TensorInfo {
   return allocate(backendName, backend, shape, 'float32');
+}
+
+/** Where a view lies in its buffer, in elements: what a helper thread needs to find it in the heap. */
+export function heapSpan(view: Float32Array | Int32Array | Uint8Array): HeapSpan {
+  const bytes = view.BYTES_PER_ELEMENT as 1 | 4;
+  return { offset: view.byteOffset / bytes, length: view.length, bytes };
 }

@@ -1,118 +1,26 @@
 import { util } from '@tensorflow/tfjs';
 import type { TensorInfo } from '@tensorflow/tfjs';
+import { runOnHeap } from '../heap_workers.js';
 import type { Backend } from './backend_calls.js';
-import { type CustomBackendName, type NumericArray, allocate, isNumericDType, typedView } from './raw_memory.js';
+import { type CopyArray, planTranspose, transposeRange } from './heap_loops.js';
+import { type CustomBackendName, type NumericArray, allocate, heapSpan, isNumericDType, typedView } from './raw_memory.js';
 
 /**
- * A cache-friendly transpose for the layout changes the convolution gradients make (e.g. moving
- * the batch axis of a [32, 64, 64, 32] gradient last). The wasm backend's own Transpose visits the
- * output in order and gathers each element from wherever it lies, so when the output's innermost
- * axis has a large input stride every read touches a new cache line (≈95 ms for that tensor on
- * one core, against ≈5 ms here).
- *
- * After merging axes that stay neighbours, two cases remain:
- * - the input's innermost axis stays innermost: copy contiguous runs;
- * - otherwise: walk tiles spanning the input's innermost axis and the output's innermost axis,
- *   so both reads and writes stay within a few dozen cache lines at a time.
+ * Transposes for the convolution gradients' layout changes (e.g. moving the batch axis of a
+ * [32, 64, 64, 32] gradient last). The wasm backend's own Transpose visits the output in order and
+ * gathers each element from wherever it lies, so when the output's innermost axis has a large
+ * input stride every read touches a new cache line (≈75 ms for that tensor, against ≈17 ms for
+ * the tiled loop of heap_loops.ts on one thread, which helper threads split further).
  */
 
-/** Output elements along the output's innermost axis handled per tile. */
-const TILE = 32;
-
-interface Collapsed {
-  /** Output shape after merging and dropping size-1 axes. */
-  shape: number[];
-  /** For each output axis, the stride of the same axis in the input. */
-  inputStrides: number[];
-}
-
-/** Merges output axes that are also adjacent (and in the same order) in the input. */
-export function collapseTranspose(inputShape: readonly number[], perm: readonly number[]): Collapsed {
-  const inputStrides = util.computeStrides([...inputShape]);
-  const strideOf = (axis: number) => (axis === inputShape.length - 1 ? 1 : inputStrides[axis]!);
-  const shape: number[] = [];
-  const strides: number[] = [];
-  for (const axis of perm) {
-    const extent = inputShape[axis]!;
-    if (extent === 1) continue;
-    const stride = strideOf(axis);
-    const last = shape.length - 1;
-    // The previous output axis runs over whole blocks of this one: one axis of the product's size.
-    if (last >= 0 && strides[last] === stride * extent) {
-      shape[last] = shape[last]! * extent;
-      strides[last] = stride;
-    } else {
-      shape.push(extent);
-      strides.push(stride);
-    }
-  }
-  return { shape, inputStrides: strides };
-}
-
-/** Writes `source` (of shape `inputShape`) transposed by `perm` into `target`. */
-export function transposeValues(source: NumericArray, target: NumericArray, inputShape: readonly number[], perm: readonly number[]): void {
-  if (perm.length !== inputShape.length) throw new Error(`transpose: perm [${perm.join(', ')}] does not fit shape [${inputShape.join(', ')}]`);
-  const { shape, inputStrides } = collapseTranspose(inputShape, perm);
-  const size = shape.reduce((a, b) => a * b, 1);
-  const rank = shape.length;
-  if (rank <= 1) {
-    target.set(source.subarray(0, size));
-    return;
-  }
-  const outputStrides = util.computeStrides(shape);
-  outputStrides.push(1);
-  const innermost = rank - 1;
-  // The output axis whose input stride is 1 (every axis of the input is somewhere in the output).
-  const unitAxis = inputStrides.indexOf(1);
-  const outer = [...Array(rank).keys()].filter((a) => a !== innermost && a !== unitAxis);
-  const counter = new Array<number>(outer.length).fill(0);
-  let inputBase = 0;
-  let outputBase = 0;
-  const outerCount = outer.reduce((n, a) => n * shape[a]!, 1);
-  for (let visited = 0; visited < outerCount; visited++) {
-    if (unitAxis === innermost) {
-      const run = shape[innermost]!;
-      if (run >= 16) target.set(source.subarray(inputBase, inputBase + run), outputBase);
-      else for (let j = 0; j < run; j++) target[outputBase + j] = source[inputBase + j]!;
-    } else {
-      copyTile(source, target, inputBase, outputBase, shape[unitAxis]!, outputStrides[unitAxis]!, shape[innermost]!, inputStrides[innermost]!);
-    }
-    // Advance the odometer over the outer axes, last one fastest.
-    for (let k = outer.length - 1; k >= 0; k--) {
-      const axis = outer[k]!;
-      inputBase += inputStrides[axis]!;
-      outputBase += outputStrides[axis]!;
-      if (++counter[k]! < shape[axis]!) break;
-      counter[k] = 0;
-      inputBase -= inputStrides[axis]! * shape[axis]!;
-      outputBase -= outputStrides[axis]! * shape[axis]!;
-    }
-  }
-}
-
-/**
- * out[o + i·outStride + j] = in[s + i + j·inStride] for i < rows, j < cols, in column blocks of TILE
- * so that the TILE input lines being read stay cached while `i` walks along them.
- */
-function copyTile(
-  source: NumericArray, target: NumericArray, inputBase: number, outputBase: number,
-  rows: number, outStride: number, cols: number, inStride: number,
-): void {
-  for (let j0 = 0; j0 < cols; j0 += TILE) {
-    const j1 = Math.min(cols, j0 + TILE);
-    for (let i = 0; i < rows; i++) {
-      let from = inputBase + i + j0 * inStride;
-      const rowStart = outputBase + i * outStride;
-      for (let j = j0; j < j1; j++, from += inStride) target[rowStart + j] = source[from]!;
-    }
-  }
-}
+/** Below this many elements per part, waking a helper thread costs more than it saves. */
+const MIN_ELEMENTS_PER_PART = 1 << 16;
 
 /**
  * The same bytes seen as one array type, so that the copy loops see a single element kind (V8
  * then compiles them monomorphic) and float bit patterns, NaN payloads included, move unchanged.
  */
-function bitsView(values: NumericArray): Int32Array | Uint8Array {
+function bitsView(values: NumericArray): CopyArray {
   if (values instanceof Uint8Array) return values;
   return new Int32Array(values.buffer, values.byteOffset, values.length);
 }
@@ -120,9 +28,14 @@ function bitsView(values: NumericArray): Int32Array | Uint8Array {
 /** A new tensor holding `x` transposed by `perm` (numeric dtypes only). */
 export function transposeTensor(backendName: CustomBackendName, backend: Backend, x: TensorInfo, perm: readonly number[]): TensorInfo {
   if (!isNumericDType(x.dtype)) throw new Error(`transpose: expected a numeric tensor, got ${x.dtype}`);
+  const plan = planTranspose(x.shape, perm);
   const out = allocate(backendName, backend, perm.map((axis) => x.shape[axis]!), x.dtype);
   // Views only after the allocation: on wasm an allocation may grow (and detach) the heap.
-  transposeValues(bitsView(typedView(backendName, backend, x)), bitsView(typedView(backendName, backend, out)), x.shape, perm);
+  const source = bitsView(typedView(backendName, backend, x));
+  const target = bitsView(typedView(backendName, backend, out));
+  const perItem = Math.max(1, target.length / plan.outerCount);
+  const job = { kind: 'transpose' as const, source: heapSpan(source), target: heapSpan(target), plan };
+  runOnHeap(target.buffer, job, plan.outerCount, Math.ceil(MIN_ELEMENTS_PER_PART / perItem), (begin, end) => transposeRange(source, target, plan, begin, end));
   return out;
 }
 

@@ -1,0 +1,127 @@
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { HeapJob, HeapJobPart } from './heap_worker.js';
+
+/**
+ * Helper threads for the memory-bound kernels we write in JavaScript (transposes, max-pool
+ * gradients). XNNPACK spreads convolutions over the threaded wasm build's pool, but everything
+ * written in JavaScript runs on the main thread while the pool idles; with one helper per extra
+ * wasm thread, such a kernel splits its loop and runs on every core.
+ *
+ * The threaded build keeps tensors in a SharedArrayBuffer, so helpers read and write them in place:
+ * a call posts each helper its part (the heap travels with it whenever wasm has grown it), wakes
+ * it through an Atomics word, does its own part, then waits for the helpers. Kernels stay
+ * synchronous, as tfjs requires, and the result is the same values in the same places as a
+ * single-threaded run: the parts are disjoint.
+ */
+
+/** Control word states. */
+const IDLE = 0;
+const POSTED = 1;
+const FAILED = 2;
+
+/** How long the main thread waits for a helper's part before it gives up on the helpers. */
+const PART_TIMEOUT_MS = 60_000;
+
+interface Helper {
+  worker: Worker;
+  port: MessagePort;
+  control: Int32Array;
+  sentHeap?: SharedArrayBuffer;
+}
+
+let helpers: Helper[] = [];
+let disabledReason: string | undefined;
+
+/** Helpers running (0 when none were started or they were stopped after a failure). */
+export function heapHelperCount(): number {
+  return helpers.length;
+}
+
+/** Why helpers stopped, if one failed. */
+export function heapHelpersDisabledReason(): string | undefined {
+  return disabledReason;
+}
+
+/**
+ * Starts `count` helper threads and resolves once each is ready. Without them (count 0, or if
+ * they cannot start) every kernel simply runs on the main thread.
+ */
+export async function startHeapHelpers(count: number): Promise<void> {
+  if (helpers.length > 0 || count < 1) return;
+  const script = fileURLToPath(new URL('./heap_worker.js', import.meta.url));
+  const started = await Promise.all(Array.from({ length: count }, () => startHelper(script)));
+  helpers = started;
+}
+
+function startHelper(script: string): Promise<Helper> {
+  const control = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  // Like the wasm pool's workers, helpers must not inherit flags such as --input-type or --eval.
+  const worker = new Worker(script, { workerData: { control, port: port2 }, transferList: [port2], execArgv: [] });
+  return new Promise<Helper>((resolve, reject) => {
+    worker.once('message', () => {
+      worker.removeAllListeners('error');
+      // A helper parks in Atomics.wait between calls; it must not keep a finished process alive.
+      worker.unref();
+      port1.unref();
+      resolve({ worker, port: port1, control });
+    });
+    worker.once('error', reject);
+  });
+}
+
+export function stopHeapHelpers(reason?: string): void {
+  for (const helper of helpers) void helper.worker.terminate();
+  helpers = [];
+  if (reason) disabledReason = reason;
+}
+
+/**
+ * Runs `job` over items [0, total): helper i takes the i-th of (helpers + 1) near-equal parts and
+ * the main thread the last one. Falls back to one part on the main thread when no helper runs,
+ * the heap is not shared, or the work is too small to be worth waking anyone.
+ */
+export function runOnHeap(heap: ArrayBufferLike, job: HeapJob, total: number, minItemsPerPart: number, runPart: (begin: number, end: number) => void): void {
+  const parts = Math.min(helpers.length + 1, Math.floor(total / Math.max(1, minItemsPerPart)));
+  if (parts < 2 || !(heap instanceof SharedArrayBuffer)) {
+    runPart(0, total);
+    return;
+  }
+  const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * total) / parts));
+  const posted = helpers.slice(0, parts - 1);
+  posted.forEach((helper, i) => {
+    const part: HeapJobPart = { job, begin: bounds[i]!, end: bounds[i + 1]! };
+    if (helper.sentHeap !== heap) {
+      part.heap = heap;
+      helper.sentHeap = heap;
+    }
+    helper.port.postMessage(part);
+    Atomics.store(helper.control, 0, POSTED);
+    Atomics.notify(helper.control, 0);
+  });
+  let mainError: unknown;
+  try {
+    runPart(bounds[parts - 1]!, total);
+  } catch (err) {
+    mainError = err;
+  }
+  const failures: string[] = [];
+  posted.forEach((helper, i) => {
+    // Waits until the helper leaves POSTED (it stores IDLE or FAILED and notifies).
+    let failure: string | undefined;
+    if (Atomics.wait(helper.control, 0, POSTED, PART_TIMEOUT_MS) === 'timed-out') {
+      failure = `a helper thread did not finish its part within ${PART_TIMEOUT_MS / 1000} s`;
+    } else if (Atomics.load(helper.control, 0) === FAILED) {
+      const report = receiveMessageOnPort(helper.port)?.message as { error?: string } | undefined;
+      failure = report?.error ?? 'a helper thread failed';
+    }
+    if (failure === undefined) return;
+    failures.push(failure);
+    // Parts only write their own range from unchanged inputs: redoing one here is exact.
+    if (mainError === undefined) runPart(bounds[i]!, bounds[i + 1]!);
+  });
+  // Later calls run on the main thread; `mtl-bench doctor` can tell why.
+  if (failures.length > 0) stopHeapHelpers(failures[0]);
+  if (mainError) throw mainError;
+}
