@@ -53,7 +53,8 @@ export interface KernelTime {
  * Per-kernel time of a training step averaged over `steps` steps, largest first (tf.profile times
  * each kernel the engine runs; one step alone varies by ±15% on a shared machine). Entries named
  * `…__op` are composite ops whose time already includes the kernels they ran (e.g.
- * fusedConv2d__op around FusedConv2D); they are left out so that nothing counts twice.
+ * fusedConv2d__op around FusedConv2D), as is "unnamed scope" (a tf.customGrad op, such as the
+ * training batch norm); they are left out so that nothing counts twice.
  */
 async function profileSteps(step: () => void, steps: number): Promise<{ wallMs: number; kernels: KernelTime[] }> {
   const byName = new Map<string, KernelTime>();
@@ -63,7 +64,7 @@ async function profileSteps(step: () => void, steps: number): Promise<{ wallMs: 
     const info = await tf.profile(() => step());
     wallMs += performance.now() - start;
     for (const k of info.kernels) {
-      if (k.name.endsWith('__op')) continue;
+      if (k.name.endsWith('__op') || k.name === 'unnamed scope') continue;
       const entry = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
       entry.calls += 1;
       entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../util/errors.js';
 import { imageConv2d } from './image_conv.js';
+import { trainingBatchNormalization } from './training_batch_norm.js';
 
 /**
  * A plain VGG-style stack: each block is conv3x3 → batch-norm → ReLU → 2×2 max-pool, then global
@@ -61,7 +62,7 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
       x = conv({ filters: width, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(), name }).apply(x) as tf.SymbolicTensor;
       // PyTorch's batch-norm update rate (0.1, tfjs's default is 0.01): with tfjs's default the moving
       // statistics of a short CPU run are still far from the data after an epoch, and validation suffers.
-      x = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn` }).apply(x) as tf.SymbolicTensor;
+      x = trainingBatchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn` }).apply(x) as tf.SymbolicTensor;
       x = tf.layers.reLU({ name: `${name}_relu` }).apply(x) as tf.SymbolicTensor;
     }
     x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `block${block + 1}_pool` }).apply(x) as tf.SymbolicTensor;
@@ -93,7 +94,7 @@ class LayerFactory {
 
   bn(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
     // Momentum and epsilon of PyTorch's BatchNorm2d (0.1 update rate, 1e-5), which these networks were designed with.
-    return tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
+    return trainingBatchNormalization({ momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
   }
 
   relu(x: tf.SymbolicTensor, name: string, maxValue?: number): tf.SymbolicTensor {
