@@ -79,6 +79,8 @@ function withSpecialValues(call: KernelCall): KernelCall {
 const MAX_POOL_GRAD_CASES: Case[] = [
   { name: '2x2 stride 2 valid (the backbone pooling)', call: maxPoolGradCall([2, 6, 6, 3], 2, 2, 'valid', 21) },
   { name: '2x2 stride 2 valid on odd sizes', call: maxPoolGradCall([2, 7, 5, 2], 2, 2, 'valid', 22) },
+  // 'same' on odd sizes: the last windows hang over the input by a row and a column.
+  { name: '2x2 stride 2 same on odd sizes', call: maxPoolGradCall([2, 7, 5, 2], 2, 2, 'same', 28) },
   // Overlapping windows add several dy values into one dx: summation order may differ in the last bit.
   { name: '3x3 stride 2 same (overlapping windows)', call: maxPoolGradCall([2, 7, 7, 2], 3, 2, 'same', 23) },
   { name: '3x3 stride 1 same', call: maxPoolGradCall([1, 5, 6, 4], 3, 1, 'same', 24) },
