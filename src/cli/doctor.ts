@@ -1,6 +1,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend.js';
+import { type WasmThreadsStatus, wasmThreadsStatus } from '../engine/wasm_threads.js';
 import { DEFAULT_BACKBONE } from '../model/backbones.js';
 import { measureThroughput } from '../train/throughput.js';
 import { mtlBenchHome } from '../util/paths.js';
@@ -12,6 +13,13 @@ export interface DoctorOptions {
   steps: number;
   batch: number;
   size: number;
+}
+
+function describeWasmThreads(status: WasmThreadsStatus): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const build = `${status.build} build${status.reason ? `: ${status.reason}` : ''}`;
+  const helpers = status.helpers === undefined ? '' : `, ${plural(status.helpers, 'helper thread')}${status.helpersReason ? ` (${status.helpersReason})` : ''}`;
+  return `${plural(status.threads, 'wasm thread')} (chosen by ${status.chosenBy}; ${build})${helpers}; set MTL_BENCH_WASM_THREADS to change`;
 }
 
 export async function doctorCommand(options: DoctorOptions): Promise<void> {
@@ -26,6 +34,7 @@ export async function doctorCommand(options: DoctorOptions): Promise<void> {
     node: process.version,
     tfjs: tf.version.tfjs,
     cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
+    ...(backend.tfName === 'wasm' ? { wasmThreads: wasmThreadsStatus() } : {}),
     throughput,
   };
   if (options.json) {
@@ -36,6 +45,7 @@ export async function doctorCommand(options: DoctorOptions): Promise<void> {
     `${paint.bold('backend')}     ${paint.green(backend.choice)} (tfjs "${backend.tfName}", chosen by ${backend.source === 'auto' ? 'preference' : backend.source === 'flag' ? '--backend' : 'MTL_BENCH_BACKEND'})`,
     ...backend.skipped.map((s) => `  skipped   ${s.choice}: ${s.reason}`),
     `${paint.bold('cache')}       ${report.home}${process.env.MTL_BENCH_HOME ? ' (MTL_BENCH_HOME)' : ''}`,
+    ...(report.wasmThreads ? [`${paint.bold('threads')}     ${describeWasmThreads(report.wasmThreads)}`] : []),
     `${paint.bold('runtime')}     Node ${report.node}, tfjs ${report.tfjs}, ${report.cpus}`,
     `${paint.bold('throughput')}  ${throughput.model} ${throughput.inputSize}×${throughput.inputSize}, batch ${throughput.batch}: ` +
       `train ${throughput.trainImagesPerSecond.toFixed(1)} images/s, inference ${throughput.inferImagesPerSecond.toFixed(1)} images/s ` +

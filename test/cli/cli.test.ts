@@ -39,8 +39,8 @@ test('an unknown backend is one error line naming the source', () => {
   assert.match(stderr, /MTL_BENCH_BACKEND: unknown backend "quantum"/);
 });
 
-test('doctor names the wasm backend, the cache folder and a throughput', () => {
-  const { code, stdout, stderr } = cli(['doctor', '--json', '--steps', '1', '--batch', '4'], { MTL_BENCH_HOME: '/tmp/mtl-bench-doctor-test' });
+test('doctor names the wasm backend, its threads, the cache folder and a throughput', () => {
+  const { code, stdout, stderr } = cli(['doctor', '--json', '--steps', '1', '--batch', '4'], { MTL_BENCH_HOME: '/tmp/mtl-bench-doctor-test', MTL_BENCH_WASM_THREADS: '2' });
   assert.equal(code, 0, stderr);
   const report = JSON.parse(stdout);
   // This machine has no working tfjs-node: the automatic choice must fall through to wasm.
@@ -49,6 +49,7 @@ test('doctor names the wasm backend, the cache folder and a throughput', () => {
   assert.ok(report.skipped.some((s: { choice: string }) => s.choice === 'tensorflow-gpu'));
   assert.ok(report.throughput.trainImagesPerSecond > 0);
   assert.ok(report.throughput.inferImagesPerSecond > 0);
+  assert.deepEqual(report.wasmThreads, { threads: 2, chosenBy: 'MTL_BENCH_WASM_THREADS', build: 'threaded-simd', helpers: 1 });
 });
 
 test('doctor in text mode has no colour when NO_COLOR is set', () => {
