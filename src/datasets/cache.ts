@@ -5,11 +5,11 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { readIdx, type IdxArray } from './adapters/idx.js';
 import { renderImage, type RenderSettings } from './decode.js';
-import { imagesDigest, type IndexSplit } from './index-file.js';
+import { imagesDigest, type IndexSplit } from './index_file.js';
 import type { DatasetEntry } from './manifest.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import type { ImageSource, Split } from './types.js';
-import { noSpaceError } from './fs-errors.js';
+import { noSpaceError } from './fs_errors.js';
 import { withLock } from './lock.js';
 
 /**

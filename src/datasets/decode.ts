@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
-import type { Box } from './index-file.js';
+import type { Box } from './index_file.js';
 
 export type Fit = 'fill' | 'cover' | 'contain';
 

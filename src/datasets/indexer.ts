@@ -6,7 +6,7 @@ import { UserError } from '../util/errors.js';
 import { ADAPTERS } from './adapters/registry.js';
 import { lineError, readLines } from './adapters/text.js';
 import { verifyFile } from './fetch/verify.js';
-import { INDEX_VERSION, writeIndex, type DatasetIndex } from './index-file.js';
+import { INDEX_VERSION, writeIndex, type DatasetIndex } from './index_file.js';
 import { datasetLayout, readSourceRecord, type DatasetLayout } from './layout.js';
 import type { DatasetEntry } from './manifest.js';
 import { SPLITS, type RelatednessTable, type TaskSpec } from './types.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { cacheFolder, cacheSettings, readCacheMeta } from './cache.js';
-import { readIndex, type DatasetIndex } from './index-file.js';
+import { readIndex, type DatasetIndex } from './index_file.js';
 import { datasetLayout, readSourceRecord } from './layout.js';
 import { indexStaleness } from './load.js';
 import { declaredSize, type DatasetEntry, type Manifest } from './manifest.js';

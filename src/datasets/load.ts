@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
 import { cacheFolder, cacheSettings, ensureSplitCache, ShardImageSource, type CacheMeta } from './cache.js';
 import { buildIndex, entryDigest } from './indexer.js';
-import { INDEX_VERSION, readIndex, type DatasetIndex, type IndexSplit } from './index-file.js';
+import { INDEX_VERSION, readIndex, type DatasetIndex, type IndexSplit } from './index_file.js';
 import { datasetLayout } from './layout.js';
 import { getEntry, loadManifest, priorMatrix, type DatasetEntry, type Manifest } from './manifest.js';
 import { terminalProgress, type ProgressFactory } from './progress.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fetchDataset } from '../../src/datasets/fetch/fetch.js';
 import { datasetInfo } from '../../src/datasets/info.js';
 import { buildIndex } from '../../src/datasets/indexer.js';
-import { readIndex, type DatasetIndex } from '../../src/datasets/index-file.js';
+import { readIndex, type DatasetIndex } from '../../src/datasets/index_file.js';
 import { datasetLayout } from '../../src/datasets/layout.js';
 import { ensureCache, loadDataset } from '../../src/datasets/load.js';
 import { getEntry, loadManifest, type Manifest } from '../../src/datasets/manifest.js';

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { loadDataset } from '../../src/datasets/load.js';
 import { datasetLayout } from '../../src/datasets/layout.js';
-import { readIndex } from '../../src/datasets/index-file.js';
+import { readIndex } from '../../src/datasets/index_file.js';
 import { NO_CLASS, SPLITS } from '../../src/datasets/types.js';
 import { runCli } from './cli.js';
 import { tempDir } from './helpers.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../util/errors.js';
-import { IndexBuilder } from '../index-file.js';
+import { IndexBuilder } from '../index_file.js';
 import { splitFromBucket } from '../splits.js';
 import { MASKED, NO_CLASS, type TaskSpec } from '../types.js';
 import { matVariable } from './mat5.js';

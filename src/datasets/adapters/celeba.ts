@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../util/errors.js';
-import { IndexBuilder } from '../index-file.js';
+import { IndexBuilder } from '../index_file.js';
 import { adapterOptions } from '../manifest.js';
 import { splitFromBucket } from '../splits.js';
 import type { Split, TaskSpec } from '../types.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { UserError } from '../../util/errors.js';
-import { IndexBuilder } from '../index-file.js';
+import { IndexBuilder } from '../index_file.js';
 import { adapterOptions } from '../manifest.js';
 import { splitFromBucket } from '../splits.js';
 import { MASKED, NO_CLASS, type Split, type TaskSpec } from '../types.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { UserError } from '../../util/errors.js';
-import { IndexBuilder } from '../index-file.js';
+import { IndexBuilder } from '../index_file.js';
 import { adapterOptions } from '../manifest.js';
 import { trainOrVal } from '../splits.js';
 import type { Split } from '../types.js';

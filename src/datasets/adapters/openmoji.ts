@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../../util/errors.js';
-import { IndexBuilder } from '../index-file.js';
+import { IndexBuilder } from '../index_file.js';
 import { adapterOptions } from '../manifest.js';
 import { splitFromBucket } from '../splits.js';
 import { NO_CLASS, type Split, type TaskSpec } from '../types.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../util/errors.js';
-import { IndexBuilder } from '../index-file.js';
+import { IndexBuilder } from '../index_file.js';
 import { trainOrVal } from '../splits.js';
 import type { TaskSpec } from '../types.js';
 import { findFirst, lineError, parseInteger, readLines, tokens } from './text.js';

@@ -1,6 +1,6 @@
 import { UserError } from '../../util/errors.js';
 import type { DatasetEntry } from '../manifest.js';
-import type { IndexSplit } from '../index-file.js';
+import type { IndexSplit } from '../index_file.js';
 import type { RelatednessTable, Split, TaskSpec } from '../types.js';
 
 export interface AdapterContext {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { noSpaceError } from '../fs-errors.js';
+import { noSpaceError } from '../fs_errors.js';
 import { silentProgress, type ProgressFactory } from '../progress.js';
 import { digestFile, mismatch, type Expected } from './verify.js';
 

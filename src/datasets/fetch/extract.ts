@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { noSpaceError } from '../fs-errors.js';
+import { noSpaceError } from '../fs_errors.js';
 
 /**
  * Archive extraction that refuses any entry that would land outside the target folder: absolute
