@@ -36,7 +36,9 @@ function cli(args: string[], cwd: string) {
   const result = spawnSync(process.execPath, [path.join(packageRoot, 'bin', 'mtl-bench.js'), ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', MTL_BENCH_BACKEND: 'wasm' },
+    // Its own data home inside the test folder: the test indexes OpenMoji itself and leaves the
+    // user's cache alone.
+    env: { ...process.env, NO_COLOR: '1', MTL_BENCH_BACKEND: 'wasm', MTL_BENCH_HOME: path.join(cwd, 'home') },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
