@@ -62,6 +62,9 @@ function startHelper(script: string): Promise<Helper> {
   return new Promise<Helper>((resolve, reject) => {
     worker.once('message', () => {
       worker.removeAllListeners('error');
+      // A helper that dies later (it should not: its loops only read and write given ranges)
+      // takes the others with it; kernels then run on the main thread, and doctor says why.
+      worker.once('error', (err: Error) => stopHeapHelpers(`a helper thread stopped: ${err.message}`));
       // A helper parks in Atomics.wait between calls; it must not keep a finished process alive.
       worker.unref();
       port1.unref();
