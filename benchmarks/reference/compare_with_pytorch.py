@@ -6,7 +6,10 @@ machine may be shared) hits both alike, and prints each round, the medians and t
 per-round ratios. Run by hand after `npm run build`, with a Python that has PyTorch:
 
     /usr/bin/python3 benchmarks/reference/compare_with_pytorch.py [--rounds 5] [--batch 32]
-        [--steps 5] [--backend wasm] [--wasm-threads N] [--torch-threads N]
+        [--steps 20] [--backend wasm] [--wasm-threads N] [--torch-threads N]
+
+Each side times --steps training steps per round (20 by default: with 5, single rounds on a
+shared 2-core machine varied by ±20%).
 
 Output: one JSON line per round, then one summary JSON line.
 """
@@ -47,7 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=positive_int, default=5)
     parser.add_argument("--batch", type=positive_int, default=32)
-    parser.add_argument("--steps", type=positive_int, default=5)
+    parser.add_argument("--steps", type=positive_int, default=20)
     parser.add_argument("--backend", default=None, help="bench-train --backend (default: its automatic choice)")
     parser.add_argument("--torch-threads", type=positive_int, default=None, help="PyTorch threads (default: PyTorch's choice)")
     parser.add_argument("--wasm-threads", type=positive_int, default=None, help="bench-train --wasm-threads (default: its choice, the idle cores)")
