@@ -42,6 +42,7 @@ const CASES: ConvCase[] = [
   { name: '3x3 valid stride 2 leaves a row unused', batch: 2, height: 8, width: 8, inChannels: 3, outChannels: 2, filter: [3, 3], strides: [2, 2], pad: 'valid' },
   { name: '2x3 filter, strides 2x1, same', batch: 2, height: 6, width: 9, inChannels: 3, outChannels: 4, filter: [2, 3], strides: [2, 1], pad: 'same' },
   { name: '4x4 valid stride 3 leaves rows and columns unused', batch: 2, height: 11, width: 12, inChannels: 2, outChannels: 3, filter: [4, 4], strides: [3, 3], pad: 'valid' },
+  { name: '1x1 stride 1 (a bottleneck projection)', batch: 2, height: 5, width: 6, inChannels: 3, outChannels: 8, filter: [1, 1], strides: [1, 1], pad: 'same' },
   { name: '1x1 valid stride 2', batch: 2, height: 5, width: 5, inChannels: 3, outChannels: 4, filter: [1, 1], strides: [2, 2], pad: 'valid' },
   { name: 'explicit numeric pad 1, stride 2', batch: 2, height: 6, width: 6, inChannels: 2, outChannels: 3, filter: [3, 3], strides: [2, 2], pad: 1 },
   { name: 'batch 1, one channel in and out', batch: 1, height: 5, width: 4, inChannels: 1, outChannels: 1, filter: [3, 3], strides: [1, 1], pad: 'same' },
