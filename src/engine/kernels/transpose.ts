@@ -9,8 +9,8 @@ import { type CustomBackendName, type NumericArray, allocate, heapSpan, isNumeri
  * Transposes for the convolution gradients' layout changes (e.g. moving the batch axis of a
  * [32, 64, 64, 32] gradient last). The wasm backend's own Transpose visits the output in order and
  * gathers each element from wherever it lies, so when the output's innermost axis has a large
- * input stride every read touches a new cache line (≈75 ms for that tensor, against ≈17 ms for
- * the tiled loop of heap_loops.ts on one thread, which helper threads split further).
+ * input stride every read touches a new cache line (40–75 ms for that tensor here, against
+ * ≈17 ms for the tiled loop of heap_loops.ts on one thread, which helper threads split further).
  */
 
 /** Below this many elements per part, waking a helper thread costs more than it saves. */
