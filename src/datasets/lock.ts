@@ -43,8 +43,11 @@ export async function withLock<T>(target: string, work: () => Promise<T>, option
         await fs.promises.rm(lock, { recursive: true, force: true });
         continue;
       }
-      if (!waited && pid > 0) options.onWait?.(pid);
-      waited = true;
+      // The owner writes its pid just after creating the lock: until then, wait without naming it.
+      if (!waited && pid > 0) {
+        options.onWait?.(pid);
+        waited = true;
+      }
       await sleep(options.pollMs ?? 200);
     }
   }

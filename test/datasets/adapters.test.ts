@@ -415,10 +415,24 @@ test('processes building the same cache take turns; a lock left by a dead proces
   write(path.join(root, 'labels.csv'), lines.join('\n') + '\n');
   const index = await indexFolder('sadd', root);
   const entry = getEntry(manifest, 'sadd');
-  const waits: string[] = [];
-  const [a, b] = await Promise.all([ensureCache(entry, index, 10, { home }), ensureCache(entry, index, 10, { home, onWait: (m) => waits.push(m) })]);
+  // Two callers at once: one builds, the other reuses that build (whichever order they meet in).
+  const [a, b] = await Promise.all([ensureCache(entry, index, 10, { home }), ensureCache(entry, index, 10, { home })]);
   assert.equal(a.train.meta.builtAt, b.train.meta.builtAt, 'the second caller reuses the first one’s build');
-  assert.match(waits[0] ?? '', new RegExp(`waiting for process ${process.pid}, which is building the 10px cache of sadd train`));
+
+  // A live process holds the lock: the caller says whom it waits for, and builds once it is free.
+  const held = a.train.folder.replace(/10px-/, '12px-');
+  write(path.join(`${held}.lock`, 'pid'), String(process.pid));
+  const waits: string[] = [];
+  const afterWait = await ensureCache(entry, index, 12, {
+    home,
+    onWait: (m) => {
+      waits.push(m);
+      setTimeout(() => fs.rmSync(`${held}.lock`, { recursive: true, force: true }), 50);
+    },
+  });
+  assert.match(waits[0] ?? '', new RegExp(`waiting for process ${process.pid}, which is building the 12px cache of sadd train`));
+  assert.equal(waits.length, 1, 'said once');
+  assert.equal(afterWait.train.meta.decoded, 4);
 
   const { spawnSync } = await import('node:child_process');
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
