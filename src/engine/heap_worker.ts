@@ -26,9 +26,10 @@ export interface HeapJobPart {
   heap?: SharedArrayBuffer;
 }
 
-const IDLE = 0;
-const POSTED = 1;
-const FAILED = 2;
+/** States of a helper's control word, shared with heap_workers.ts. */
+export const IDLE = 0;
+export const POSTED = 1;
+export const FAILED = 2;
 
 function copyView(heap: SharedArrayBuffer, span: HeapSpan): CopyArray {
   return span.bytes === 1 ? new Uint8Array(heap, span.offset, span.length) : new Int32Array(heap, span.offset * 4, span.length);

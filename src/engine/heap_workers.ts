@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { HeapJob, HeapJobPart } from './heap_worker.js';
+// Only constants and types come from the helper's module; its serving loop starts only inside a worker.
+import { FAILED, POSTED, type HeapJob, type HeapJobPart } from './heap_worker.js';
 
 /**
  * Helper threads for the memory-bound kernels we write in JavaScript (transposes, max-pool
@@ -15,10 +16,6 @@ import type { HeapJob, HeapJobPart } from './heap_worker.js';
  * single-threaded run: the parts are disjoint.
  */
 
-/** Control word states. */
-const IDLE = 0;
-const POSTED = 1;
-const FAILED = 2;
 
 /** How long the main thread waits for a helper's part before it gives up on the helpers. */
 const PART_TIMEOUT_MS = 60_000;
