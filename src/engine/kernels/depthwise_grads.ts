@@ -62,6 +62,15 @@ function supported(infos: TensorInfo[]): boolean {
   return infos.every((t) => t.dtype === 'float32' && t.shape.length === 4);
 }
 
+/** Runs `body` on float32 rank-4 inputs; anything else goes to the backend's kernel, or fails clearly. */
+function forFloat32Nhwc(kernelName: string, backendName: CustomBackendName, fallback: KernelFunc | undefined, body: KernelFunc): KernelFunc {
+  return (args) => {
+    if (supported(Object.values(args.inputs) as TensorInfo[])) return body(args);
+    if (fallback) return fallback(args);
+    throw new Error(`${kernelName} on ${backendName} supports only float32 NHWC tensors`);
+  };
+}
+
 /**
  * Visits every (output position, filter tap) pair whose input position lies inside the image,
  * with the flat offsets of the input pixel, the dy pixel and the tap.
@@ -86,13 +95,9 @@ function forEachTap(g: Geometry, visit: (xPixel: number, dyPixel: number, tap: n
 }
 
 export function makeDepthwiseFilterGradKernel(backendName: CustomBackendName, fallback: KernelFunc | undefined): KernelFunc {
-  return (args) => {
+  return forFloat32Nhwc('DepthwiseConv2dNativeBackpropFilter', backendName, fallback, (args) => {
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
     const attrs = args.attrs as unknown as DepthwiseAttrs & { filterShape: Shape4 };
-    if (!supported([x, dy])) {
-      if (fallback) return fallback(args);
-      throw new Error(`DepthwiseConv2dNativeBackpropFilter on ${backendName} supports only float32 NHWC tensors`);
-    }
     const backend = args.backend as Backend;
     const g = geometry(x.shape as Shape4, attrs.filterShape, attrs);
     const { channels: c, multiplier: m } = g;
@@ -113,17 +118,13 @@ export function makeDepthwiseFilterGradKernel(backendName: CustomBackendName, fa
     });
     dw.set(acc);
     return out;
-  };
+  });
 }
 
 export function makeDepthwiseInputGradKernel(backendName: CustomBackendName, fallback: KernelFunc | undefined): KernelFunc {
-  return (args) => {
+  return forFloat32Nhwc('DepthwiseConv2dNativeBackpropInput', backendName, fallback, (args) => {
     const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
     const attrs = args.attrs as unknown as DepthwiseAttrs & { inputShape: Shape4 };
-    if (!supported([dy, filter])) {
-      if (fallback) return fallback(args);
-      throw new Error(`DepthwiseConv2dNativeBackpropInput on ${backendName} supports only float32 NHWC tensors`);
-    }
     const backend = args.backend as Backend;
     const g = geometry(attrs.inputShape, filter.shape as Shape4, attrs);
     const { channels: c, multiplier: m } = g;
@@ -144,5 +145,5 @@ export function makeDepthwiseInputGradKernel(backendName: CustomBackendName, fal
       }
     });
     return out;
-  };
+  });
 }
