@@ -1,8 +1,12 @@
+import type { CellConfig } from '../config/cell.js';
+import { METRICS_BY_KIND, metricAppliesTo, type MetricName } from '../config/metrics.js';
+import { methodOptionsFor } from '../config/options.js';
+import type { RegimeSpec } from '../config/regimes.js';
+import { SETTINGS, isCoupled, isSetting, type Setting } from '../config/settings.js';
 import type { TaskKind } from '../datasets/types.js';
-import { SETTINGS, type CellConfig, type MethodOptions, type MetricName, type RegimeSpec, type RelatednessSpec, type Setting } from '../train/types.js';
 import { UserError } from '../util/errors.js';
 import type { DatasetCatalog } from './catalog.js';
-import type { BenchmarkDoc, LoadedBenchmark, RegimeDoc } from './schema.js';
+import type { BenchmarkDoc, LoadedBenchmark } from './schema.js';
 
 /** Options a user may override on the command line without editing the file. */
 export interface Overrides {
@@ -11,11 +15,6 @@ export interface Overrides {
   seeds?: number[];
   epochs?: number;
 }
-
-export const METRICS_BY_KIND: Record<TaskKind, readonly MetricName[]> = {
-  categorical: ['accuracy', 'macro_f1'],
-  multilabel: ['label_accuracy', 'macro_f1'],
-};
 
 export interface ResolvedTask {
   name: string;
@@ -43,7 +42,7 @@ export function applyOverrides(loaded: LoadedBenchmark, overrides: Overrides): L
   const doc: BenchmarkDoc = { ...loaded.doc, train: { ...loaded.doc.train }, regimes: { ...loaded.doc.regimes } };
   if (overrides.settings) {
     for (const s of overrides.settings) {
-      if (!(SETTINGS as readonly string[]).includes(s)) throw new UserError(`--settings: unknown setting "${s}"; expected some of ${SETTINGS.join(', ')}`);
+      if (!isSetting(s)) throw new UserError(`--settings: unknown setting "${s}"; expected some of ${SETTINGS.join(', ')}`);
     }
     doc.settings = SETTINGS.filter((s) => overrides.settings!.includes(s));
   }
@@ -57,19 +56,6 @@ export function applyOverrides(loaded: LoadedBenchmark, overrides: Overrides): L
   if (overrides.seeds) doc.seeds = [...new Set(overrides.seeds)];
   if (overrides.epochs !== undefined) doc.train.epochs = overrides.epochs;
   return { file: loaded.file, doc };
-}
-
-function regimeSpec(regime: RegimeDoc): RegimeSpec {
-  switch (regime.kind) {
-    case 'full':
-      return { kind: 'full' };
-    case 'disjoint':
-      return { kind: 'disjoint', overlap: regime.overlap };
-    case 'scarce':
-      return { kind: 'scarce', task: regime.task, fraction: regime.fraction };
-    case 'multi-source':
-      return { kind: 'multi-source' };
-  }
 }
 
 /**
@@ -116,7 +102,7 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
 
   const checkMetric = (where: string, task: string, metric: string) => {
     const allowed = METRICS_BY_KIND[kindOf[task]!];
-    if (!allowed.includes(metric as MetricName)) throw err(where, `"${metric}" does not apply to ${kindOf[task]} task "${task}"; expected ${allowed.join(' or ')}`);
+    if (!metricAppliesTo(kindOf[task]!, metric)) throw err(where, `"${metric}" does not apply to ${kindOf[task]} task "${task}"; expected ${allowed.join(' or ')}`);
   };
   for (const t of tasks) checkMetric(`tasks.${t.name}.primary`, t.name, t.primary);
   for (const [task, metrics] of Object.entries(doc.reference)) {
@@ -127,7 +113,7 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
   const backboneName = typeof doc.backbone === 'string' ? doc.backbone : doc.backbone.name;
   if (!backbones.includes(backboneName)) throw err('backbone', `unknown backbone "${backboneName}"; expected one of ${backbones.join(', ')}`);
 
-  const regimes = Object.entries(doc.regimes).map(([name, regime]) => ({ name, spec: regimeSpec(regime) }));
+  const regimes = Object.entries(doc.regimes).map(([name, spec]) => ({ name, spec }));
   doc.relatedness.forEach((r, i) => {
     const where = `relatedness[${i}]`;
     if (kindOf[r.from] === 'multilabel' && kindOf[r.to] === 'multilabel') {
@@ -181,61 +167,20 @@ export async function ensureDatasetsReady(resolved: ResolvedBenchmark, catalog: 
   }
 }
 
-const METHOD_DEFAULTS: MethodOptions = { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} };
-
-/**
- * Options a setting does not use are reset to their defaults, so that a cell's hash changes only
- * when something that can affect it changes (a new lambda_dm reruns the DM cells, not stl).
- */
-function methodFor(setting: Setting, doc: BenchmarkDoc): MethodOptions {
-  const m = doc.method;
-  const usesSca = setting === 'mtl+sca' || setting === 'mtl+sca+dm';
-  const usesDm = setting === 'mtl+dm' || setting === 'mtl+sca+dm';
-  const weights = Object.fromEntries(Object.entries(m.task_weights).sort(([a], [b]) => a.localeCompare(b)));
-  return {
-    // τ tempers both the SCA target from labels and the DM target from predictions.
-    tau: usesSca || usesDm ? m.tau : METHOD_DEFAULTS.tau,
-    detachTarget: usesDm ? m.detach_target : METHOD_DEFAULTS.detachTarget,
-    dmVariant: usesDm ? m.dm_variant : METHOD_DEFAULTS.dmVariant,
-    dmScope: usesDm ? m.dm_scope : METHOD_DEFAULTS.dmScope,
-    lambdaSca: usesSca ? m.lambda_sca : METHOD_DEFAULTS.lambdaSca,
-    lambdaDm: usesDm ? m.lambda_dm : METHOD_DEFAULTS.lambdaDm,
-    // stl trains each task alone: there is no sum of task losses to weigh.
-    taskWeights: setting === 'stl' ? {} : weights,
-  };
-}
-
 /** The trainer's view of one cell, fully resolved (every default filled in). */
 export function toCellConfig(resolved: ResolvedBenchmark, regime: { name: string; spec: RegimeSpec }, setting: Setting, seed: number): CellConfig {
   const { doc } = resolved;
-  const t = doc.train;
-  const coupled = setting !== 'stl' && setting !== 'mtl';
-  // A named prior travels in the spec (an extra key the trainer ignores) so that choosing another
-  // prior changes the config hash; the runner lays the prior out as a table in the dataset view.
-  const relatedness: (RelatednessSpec & { prior?: string })[] = coupled
-    ? doc.relatedness.map((r) => ({ from: r.from, to: r.to, source: r.source, alpha: r.alpha, minCoannotated: r.min_coannotated, ...(r.prior ? { prior: r.prior } : {}) }))
-    : [];
+  // A named prior travels in the spec so that choosing another prior changes the config hash; the
+  // runner lays the prior out as a table in the dataset view.
+  const relatedness = isCoupled(setting) ? doc.relatedness.map((r) => ({ ...r })) : [];
   const config: CellConfig = {
     benchmark: resolved.name,
     dataset: resolved.datasetLabel,
     tasks: resolved.tasks.map((task) => ({ name: task.name, primary: task.primary })),
     inputSize: doc.input.size,
     backbone: typeof doc.backbone === 'string' ? doc.backbone : doc.backbone.name,
-    train: {
-      epochs: t.epochs,
-      batchSize: t.batch,
-      learningRate: t.lr,
-      optimizer: t.optimizer,
-      momentum: t.momentum,
-      schedule: t.schedule,
-      stepEvery: t.step_every,
-      stepGamma: t.step_gamma,
-      weightDecay: t.weight_decay,
-      cropPadding: t.augmentation.crop_padding,
-      flip: t.augmentation.flip,
-      classBalanced: t.class_balanced,
-    },
-    method: methodFor(setting, doc),
+    train: { ...doc.train },
+    method: methodOptionsFor(setting, doc.method),
     relatedness,
     regime: { name: regime.name, spec: regime.spec },
     setting,

@@ -1,30 +1,21 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import yaml from 'js-yaml';
 import { z } from 'zod';
-import { SETTINGS } from '../train/types.js';
+import { METRIC_NAMES } from '../config/metrics.js';
+import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema } from '../config/options.js';
+import { regimeSchema } from '../config/regimes.js';
+import { SETTINGS } from '../config/settings.js';
+import { identifier, nonNegativeInt, percent, positiveInt } from '../config/validators.js';
 import { UserError, errorMessage } from '../util/errors.js';
 
 /**
  * The benchmark file: one YAML document describing a study (dataset or sources, tasks, training,
  * method options, relatedness, regimes, settings, seeds, the paper's values and CI checks).
- * Keys are snake_case as users write them; `toCellConfig` maps them onto the trainer's contract.
+ * Keys are snake_case as users write them; the option blocks (train, method, relatedness) come
+ * out of parsing as the configuration module's camelCase records, defaults filled in.
  * Every metric value a user writes (reference, check) is in percent, as the paper reports them.
  */
 
-const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/i;
-
-const positiveInt = z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' });
-const nonNegativeInt = z.number({ error: 'expected a whole number ≥ 0' }).int({ error: 'expected a whole number ≥ 0' }).min(0, { error: 'expected a whole number ≥ 0' });
-const positiveNumber = z.number({ error: 'expected a number > 0' }).positive({ error: 'expected a number > 0' });
-const nonNegativeNumber = z.number({ error: 'expected a number ≥ 0' }).min(0, { error: 'expected a number ≥ 0' });
-const fraction = (what: string) =>
-  z.number({ error: `expected ${what}` }).min(0, { error: `expected ${what}` }).max(1, { error: `expected ${what}` });
-const identifier = (what: string) =>
-  z.string({ error: `expected ${what}` }).regex(NAME_PATTERN, { error: `expected ${what}: letters, digits, "_" and "-", starting with a letter or digit` });
-const percent = z.number({ error: 'expected a value in percent (0–100)' }).min(0, { error: 'expected a value in percent (0–100)' }).max(100, { error: 'expected a value in percent (0–100)' });
-
-export const METRIC_NAMES = ['accuracy', 'label_accuracy', 'macro_f1'] as const;
 const metricName = z.enum(METRIC_NAMES, { error: `expected one of ${METRIC_NAMES.join(', ')}` });
 const settingName = z.enum(SETTINGS, { error: `expected one of ${SETTINGS.join(', ')}` });
 
@@ -48,70 +39,6 @@ const backboneSchema = z.union(
   { error: 'expected a backbone name, or {name, pretrained}' },
 );
 
-const augmentationSchema = z.strictObject({
-  crop_padding: nonNegativeInt.default(0),
-  flip: z.boolean({ error: 'expected true or false' }).default(false),
-});
-
-const trainSchema = z.strictObject({
-  epochs: positiveInt,
-  batch: positiveInt.default(64),
-  lr: positiveNumber.default(0.001),
-  optimizer: z.enum(['adam', 'sgd'], { error: 'expected adam or sgd' }).default('adam'),
-  momentum: fraction('a momentum in [0, 1]').default(0.9),
-  schedule: z.enum(['cosine', 'step', 'constant'], { error: 'expected cosine, step or constant' }).default('cosine'),
-  step_every: positiveInt.default(30),
-  step_gamma: positiveNumber.default(0.1),
-  weight_decay: nonNegativeNumber.default(0),
-  augmentation: augmentationSchema.default({ crop_padding: 0, flip: false }),
-  class_balanced: z.boolean({ error: 'expected true or false' }).default(false),
-});
-
-/** Defaults from method.md: τ = 1, no stop-gradient, likelihood form, every sample, unit weights. */
-const methodSchema = z.strictObject({
-  tau: positiveNumber.default(1),
-  detach_target: z.boolean({ error: 'expected true or false' }).default(false),
-  dm_variant: z.enum(['likelihood', 'prototypical'], { error: 'expected likelihood or prototypical' }).default('likelihood'),
-  dm_scope: z.enum(['all', 'missing'], { error: 'expected all or missing' }).default('all'),
-  lambda_sca: nonNegativeNumber.default(1),
-  lambda_dm: nonNegativeNumber.default(1),
-  task_weights: z.record(z.string(), nonNegativeNumber).default({}),
-});
-
-const relatednessSchema = z.strictObject({
-  from: z.string({ error: 'expected a task name' }).min(1),
-  to: z.string({ error: 'expected a task name' }).min(1),
-  source: z.enum(['prior', 'file', 'data'], { error: 'expected prior, file or data' }),
-  /** A named prior of the manifest (`priors:`), e.g. du2014; needed where the datasets ship no table for the pair (multi-source). */
-  prior: identifier('the name of a prior in the dataset manifest').optional(),
-  alpha: nonNegativeNumber.default(1),
-  min_coannotated: positiveInt.default(20),
-});
-
-const regimeObjectSchema = z.discriminatedUnion(
-  'kind',
-  [
-    z.strictObject({ kind: z.literal('full') }),
-    z.strictObject({
-      kind: z.literal('disjoint'),
-      overlap: z.number({ error: 'expected a fraction in [0, 1)' }).min(0, { error: 'expected a fraction in [0, 1)' }).lt(1, { error: 'expected a fraction in [0, 1)' }).default(0),
-    }),
-    z.strictObject({
-      kind: z.literal('scarce'),
-      task: z.string({ error: 'expected the task that keeps few labels' }).min(1),
-      fraction: z.number({ error: 'expected a fraction in (0, 1]' }).gt(0, { error: 'expected a fraction in (0, 1]' }).max(1, { error: 'expected a fraction in (0, 1]' }),
-    }),
-    z.strictObject({ kind: z.literal('multi-source') }),
-  ],
-  { error: 'expected kind: full, disjoint, scarce or multi-source' },
-);
-
-/** `full` and `multi-source` need no parameters, so a bare word is accepted for them. */
-const regimeSchema = z.preprocess(
-  (value) => (value === 'full' || value === 'multi-source' ? { kind: value } : value),
-  regimeObjectSchema,
-);
-
 const checkSchema = z.strictObject({
   regime: z.string({ error: 'expected a regime name' }).min(1),
   setting: settingName,
@@ -121,27 +48,25 @@ const checkSchema = z.strictObject({
   tolerance: z.number({ error: 'expected a tolerance in percentage points' }).positive({ error: 'expected a tolerance > 0 in percentage points' }),
 });
 
-export const benchmarkSchema = z
-  .strictObject({
-    name: identifier('a benchmark name'),
-    description: z.string({ error: 'expected a text' }).default(''),
-    dataset: identifier('a dataset id').optional(),
-    sources: z.record(z.string(), sourceSchema).optional(),
-    tasks: z.record(z.string(), taskSchema),
-    input: z.strictObject({ size: positiveInt }),
-    backbone: backboneSchema,
-    train: trainSchema,
-    method: methodSchema.default({ tau: 1, detach_target: false, dm_variant: 'likelihood', dm_scope: 'all', lambda_sca: 1, lambda_dm: 1, task_weights: {} }),
-    relatedness: z.array(relatednessSchema, { error: 'expected a list of {from, to, source}' }).default([]),
-    regimes: z.record(identifier('a regime name'), regimeSchema),
-    settings: z.array(settingName, { error: `expected a list drawn from ${SETTINGS.join(', ')}` }).min(1, { error: 'expected at least one setting' }),
-    seeds: z.array(nonNegativeInt, { error: 'expected a list of whole numbers' }).min(1, { error: 'expected at least one seed' }),
-    reference: z.record(z.string(), z.partialRecord(metricName, percent)).default({}),
-    check: z.array(checkSchema, { error: 'expected a list of {regime, setting, task, metric, expected, tolerance}' }).default([]),
-  });
+export const benchmarkSchema = z.strictObject({
+  name: identifier('a benchmark name'),
+  description: z.string({ error: 'expected a text' }).default(''),
+  dataset: identifier('a dataset id').optional(),
+  sources: z.record(z.string(), sourceSchema).optional(),
+  tasks: z.record(z.string(), taskSchema),
+  input: z.strictObject({ size: positiveInt }),
+  backbone: backboneSchema,
+  train: blockSchema(TRAIN_OPTIONS),
+  method: blockSchema(METHOD_OPTIONS).prefault({}),
+  relatedness: z.array(blockSchema(RELATEDNESS_OPTIONS), { error: 'expected a list of {from, to, source}' }).default([]),
+  regimes: z.record(identifier('a regime name'), regimeSchema),
+  settings: z.array(settingName, { error: `expected a list drawn from ${SETTINGS.join(', ')}` }).min(1, { error: 'expected at least one setting' }),
+  seeds: z.array(nonNegativeInt, { error: 'expected a list of whole numbers' }).min(1, { error: 'expected at least one seed' }),
+  reference: z.record(z.string(), z.partialRecord(metricName, percent)).default({}),
+  check: z.array(checkSchema, { error: 'expected a list of {regime, setting, task, metric, expected, tolerance}' }).default([]),
+});
 
 export type BenchmarkDoc = z.infer<typeof benchmarkSchema>;
-export type RegimeDoc = z.infer<typeof regimeObjectSchema>;
 
 export interface LoadedBenchmark {
   /** Where it was read from, as the user named it (used as the prefix of every error message). */
@@ -212,7 +137,7 @@ function checkInternalConsistency(doc: BenchmarkDoc): string[] {
     if (pairs.has(key)) problems.push(`relatedness[${i}]: ${key} is listed twice`);
     pairs.add(key);
   });
-  for (const task of Object.keys(doc.method.task_weights)) if (!isTask(task)) problems.push(unknownTask(`method.task_weights.${task}`, task));
+  for (const task of Object.keys(doc.method.taskWeights)) if (!isTask(task)) problems.push(unknownTask(`method.task_weights.${task}`, task));
   for (const task of Object.keys(doc.reference)) if (!isTask(task)) problems.push(unknownTask(`reference.${task}`, task));
   doc.check.forEach((c, i) => {
     if (!isTask(c.task)) problems.push(unknownTask(`check[${i}].task`, c.task));
@@ -257,10 +182,4 @@ export function loadBenchmarkFile(file: string): LoadedBenchmark {
     throw err;
   }
   return parseBenchmark(value, file);
-}
-
-/** The displayed name of a benchmark file: relative to the working folder when inside it. */
-export function displayPath(file: string, cwd: string = process.cwd()): string {
-  const relative = path.relative(cwd, file);
-  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
 }

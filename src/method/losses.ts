@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { MethodOptions } from '../train/types.js';
+import type { MethodOptions } from '../config/options.js';
 import type { PairKind, RelatednessMatrix } from './relatedness.js';
 import { pairKey } from './relatedness.js';
 

@@ -1,6 +1,6 @@
 import type { LabelColumn, RelatednessTable, TaskSpec } from '../datasets/types.js';
 import { MASKED, NO_CLASS } from '../datasets/types.js';
-import type { RelatednessSpec } from '../train/types.js';
+import type { RelatednessSpec } from '../config/cell.js';
 import { UserError } from '../util/errors.js';
 
 /** Relatedness is clipped to [ε, 1−ε] before any logarithm (method.md). */

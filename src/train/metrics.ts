@@ -1,6 +1,6 @@
 import type { LabelColumn, TaskSpec } from '../datasets/types.js';
 import { MASKED, NO_CLASS } from '../datasets/types.js';
-import type { MetricName } from './types.js';
+import type { MetricName } from '../config/metrics.js';
 
 /**
  * Classification metrics, accumulated batch by batch from hard predictions.
@@ -19,11 +19,6 @@ import type { MetricName } from './types.js';
  */
 export const METRIC_CONVENTIONS =
   'macro-F1 averages over the classes/labels with at least one positive in the evaluated split (others have no defined F1 and are skipped); multi-label predictions are σ(z) > 0.5 and masked entries are skipped';
-
-export const METRICS_BY_KIND = {
-  categorical: ['accuracy', 'macro_f1'],
-  multilabel: ['label_accuracy', 'macro_f1'],
-} as const satisfies Record<TaskSpec['kind'], readonly MetricName[]>;
 
 export class TaskMetrics {
   readonly task: TaskSpec;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TrainOptions } from './types.js';
+import type { TrainOptions } from '../config/options.js';
 
 /**
  * Adam and SGD with momentum, written here rather than taken from tf.train because the trainer

@@ -4,25 +4,7 @@
  * of its seed, and the generator state is four integers that a checkpoint can store and restore.
  */
 
-/** FNV-1a over the UTF-16 code units of a string, then a murmur3 finaliser for avalanche. */
-export function hashString(text: string, salt = 0): number {
-  let h = (0x811c9dc5 ^ salt) >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return fmix32(h);
-}
-
-function fmix32(value: number): number {
-  let h = value >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { fmix32, hashString } from '../util/hash.js';
 
 /** A stable 32-bit seed for a named stream, e.g. deriveSeed(7, 'regime', 'disjoint'). */
 export function deriveSeed(seed: number, ...labels: string[]): number {

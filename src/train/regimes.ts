@@ -1,8 +1,9 @@
 import type { LabelColumn, SplitData, TaskSpec } from '../datasets/types.js';
 import { MASKED, NO_CLASS } from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
-import { deriveSeed, hashString } from './random.js';
-import type { RegimeSpec } from './types.js';
+import { hashString } from '../util/hash.js';
+import { deriveSeed } from './random.js';
+import type { RegimeSpec } from '../config/regimes.js';
 
 export function hasLabel(column: LabelColumn, sample: number): boolean {
   if (column.kind === 'categorical') return column.values[sample] !== NO_CLASS;

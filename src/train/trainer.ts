@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { CellConfig } from '../config/cell.js';
+import { settingSpec, usesCoupling } from '../config/settings.js';
 import type { DatasetView, ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
 import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
 import { couplingTensors, disposeCoupling, objective, objectiveTermNames } from '../method/losses.js';
@@ -13,14 +15,13 @@ import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batche
 import type { EncodedTaskLabels } from './batches.js';
 import type { BestSoFar, CheckpointState } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { METRIC_CONVENTIONS, METRICS_BY_KIND, TaskMetrics, meanOfFinite } from './metrics.js';
+import { METRIC_CONVENTIONS, TaskMetrics, meanOfFinite } from './metrics.js';
 import { Optimizer, learningRateAt } from './optimizer.js';
 import type { ProgressMode, ProgressReporter } from './progress.js';
 import { createProgress } from './progress.js';
 import { Rng, deriveSeed } from './random.js';
 import { applyRegime, countLabelled, hasLabel } from './regimes.js';
-import type { CellConfig, CellResult, EpochRecord, MetricName } from './types.js';
-import { SETTINGS } from './types.js';
+import type { CellResult, EpochRecord } from './types.js';
 
 export interface TrainCellOptions {
   /** Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network). Without it nothing is written and nothing resumes. */
@@ -85,51 +86,19 @@ interface CellContext {
 
 const VAL_SLICE_FRACTION = 0.1;
 
-// ---- configuration checks -----------------------------------------------------------------
+// ---- the data the cell names ------------------------------------------------------------
 
-function requireNumber(value: number, name: string, check: (v: number) => boolean, expectation: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) throw new UserError(`cell config: ${name} must be ${expectation}, got ${String(value)}`);
-}
-
-function validateConfig(config: CellConfig, data: DatasetView): TaskSpec[] {
-  if (!(SETTINGS as readonly string[]).includes(config.setting)) throw new UserError(`cell config: unknown setting "${config.setting}"; expected one of ${SETTINGS.join(', ')}`);
-  if (config.tasks.length === 0) throw new UserError('cell config: no tasks');
-  const seen = new Set<string>();
-  const tasks = config.tasks.map(({ name, primary }) => {
-    if (seen.has(name)) throw new UserError(`cell config: task "${name}" is listed twice`);
-    seen.add(name);
+/**
+ * The config arrives resolved and validated (config/ and bench/ own that); what is left to check
+ * is that the dataset view it is paired with holds what the config names.
+ */
+function tasksOfCell(config: CellConfig, data: DatasetView): TaskSpec[] {
+  const tasks = config.tasks.map(({ name }) => {
     const task = data.tasks.find((t) => t.name === name);
     if (!task) throw new UserError(`cell config: dataset ${data.id} has no task "${name}"; it has ${data.tasks.map((t) => t.name).join(', ')}`);
-    const allowed: readonly MetricName[] = METRICS_BY_KIND[task.kind];
-    if (!allowed.includes(primary)) throw new UserError(`cell config: primary metric "${primary}" does not apply to ${task.kind} task "${name}"; use ${allowed.join(' or ')}`);
     if (task.labels.length < (task.kind === 'categorical' ? 2 : 1)) throw new UserError(`dataset ${data.id}: task "${name}" has ${task.labels.length} labels`);
     return task;
   });
-  const t = config.train;
-  requireNumber(t.epochs, 'train.epochs', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
-  requireNumber(t.batchSize, 'train.batchSize', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
-  requireNumber(t.learningRate, 'train.learningRate', (v) => v > 0, 'a number > 0');
-  requireNumber(t.momentum, 'train.momentum', (v) => v >= 0 && v < 1, 'in [0, 1)');
-  requireNumber(t.weightDecay, 'train.weightDecay', (v) => v >= 0, 'a number >= 0');
-  requireNumber(t.cropPadding, 'train.cropPadding', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
-  requireNumber(t.stepEvery, 'train.stepEvery', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
-  requireNumber(t.stepGamma, 'train.stepGamma', (v) => v > 0, 'a number > 0');
-  if (!['adam', 'sgd'].includes(t.optimizer)) throw new UserError(`cell config: train.optimizer must be adam or sgd, got "${t.optimizer}"`);
-  if (!['cosine', 'step', 'constant'].includes(t.schedule)) throw new UserError(`cell config: train.schedule must be cosine, step or constant, got "${t.schedule}"`);
-  const m = config.method;
-  requireNumber(m.tau, 'method.tau', (v) => v > 0, 'a number > 0');
-  requireNumber(m.lambdaSca, 'method.lambdaSca', (v) => v >= 0, 'a number >= 0');
-  requireNumber(m.lambdaDm, 'method.lambdaDm', (v) => v >= 0, 'a number >= 0');
-  if (!['likelihood', 'prototypical'].includes(m.dmVariant)) throw new UserError(`cell config: method.dmVariant must be likelihood or prototypical, got "${m.dmVariant}"`);
-  if (!['all', 'missing'].includes(m.dmScope)) throw new UserError(`cell config: method.dmScope must be all or missing, got "${m.dmScope}"`);
-  for (const [name, w] of Object.entries(m.taskWeights)) {
-    if (!seen.has(name)) throw new UserError(`cell config: method.taskWeights names "${name}", which is not one of the cell's tasks`);
-    requireNumber(w, `method.taskWeights.${name}`, (v) => v >= 0, 'a number >= 0');
-  }
-  requireNumber(config.seed, 'seed', (v) => Number.isInteger(v), 'an integer');
-  for (const r of config.relatedness) {
-    for (const name of [r.from, r.to]) if (!seen.has(name)) throw new UserError(`cell config: relatedness ${pairKey(r.from, r.to)} names "${name}", which is not one of the cell's tasks`);
-  }
   for (const split of ['train', 'val', 'test'] as const) {
     const images = data.splits[split].images;
     if (data.splits[split].count > 0 && images.size !== config.inputSize) {
@@ -402,7 +371,7 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
  * Deterministic for a given seed, backend and data; resumable from `options.outDir`.
  */
 export async function trainCell(config: CellConfig, data: DatasetView, options: TrainCellOptions = {}): Promise<CellResult> {
-  const tasks = validateConfig(config, data);
+  const tasks = tasksOfCell(config, data);
   const train = data.splits.train;
   if (train.count === 0) throw new UserError(`dataset ${data.id} has no training samples`);
   const regime = applyRegime(train, tasks, config.regime.spec, config.seed);
@@ -429,8 +398,8 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
   const labelCounts: Record<string, number> = {};
   for (const task of tasks) labelCounts[task.name] = countLabelled(regime.labels[task.name]!, trainPool);
 
-  const sca = config.setting.includes('sca');
-  const dm = config.setting.includes('dm');
+  const sca = usesCoupling(config.setting, 'sca');
+  const dm = usesCoupling(config.setting, 'dm');
   const relatedness: RelatednessMatrix[] = [];
   if (sca || dm) {
     if (config.relatedness.length === 0) throw new UserError(`setting ${config.setting} couples tasks through relatedness, but the cell names no relatedness pair`);
@@ -439,7 +408,7 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
   }
 
   const units: Unit[] =
-    config.setting === 'stl'
+    !settingSpec(config.setting).multiTask
       ? tasks.map((task) => ({ name: task.name, tasks: [task], ...(options.outDir ? { checkpointFile: path.join(options.outDir, `checkpoint-stl-${safeFileName(task.name)}.bin`) } : {}) }))
       : [{ name: 'mtl', tasks, ...(options.outDir ? { checkpointFile: path.join(options.outDir, 'checkpoint.bin') } : {}) }];
 
@@ -479,7 +448,7 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
 function selectionRule(config: CellConfig, tasks: readonly TaskSpec[], val: EvalSet, testCount: number): string {
   const primaries = tasks.map((t) => `${t.name} ${config.tasks.find((c) => c.name === t.name)!.primary}`).join(', ');
   const scope =
-    config.setting === 'stl'
+    !settingSpec(config.setting).multiTask
       ? `each single-task network keeps its own epoch with the highest primary metric (${primaries}) on ${val.description}`
       : `the epoch with the highest mean primary metric (${primaries}) on ${val.description}`;
   return `${scope}, over epochs 1-${config.train.epochs}, the earlier epoch on ties; that checkpoint is tested once on the test split (${testCount} samples). Metrics: ${METRIC_CONVENTIONS}.`;

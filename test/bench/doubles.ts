@@ -8,11 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CatalogEntry, DatasetCatalog } from '../../src/bench/catalog.js';
-import type { BenchDeps, CommandIO } from '../../src/bench/command.js';
+import type { BenchDeps } from '../../src/bench/command.js';
 import type { TrainCellFn } from '../../src/bench/runner.js';
-import type { Provenance } from '../../src/bench/store.js';
+import type { Provenance } from '../../src/runs/store.js';
+import type { CommandIO } from '../../src/util/command_io.js';
 import { MASKED, NO_CLASS, type DatasetView, type LabelColumn, type Split, type SplitData } from '../../src/datasets/types.js';
-import type { CellConfig, CellResult, EpochRecord } from '../../src/train/types.js';
+import type { CellConfig } from '../../src/config/cell.js';
+import type { CellResult, EpochRecord } from '../../src/train/types.js';
 import { Chalk } from 'chalk';
 
 const createdDirs: string[] = [];

@@ -25,12 +25,12 @@ function expectError(fn: () => unknown, pattern: RegExp) {
 
 test('a valid benchmark gets method.md defaults for every option it leaves out', () => {
   const { doc } = parseYaml(toyBenchmarkYaml());
-  assert.deepEqual(doc.method, { tau: 1, detach_target: false, dm_variant: 'likelihood', dm_scope: 'all', lambda_sca: 1, lambda_dm: 1, task_weights: {} });
+  assert.deepEqual(doc.method, { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} });
   assert.equal(doc.relatedness[0]!.alpha, 1);
   assert.deepEqual(doc.regimes.full, { kind: 'full' });
   assert.deepEqual(doc.regimes.disjoint, { kind: 'disjoint', overlap: 0.2 });
   assert.equal(doc.train.optimizer, 'adam');
-  assert.equal(doc.train.batch, 16);
+  assert.equal(doc.train.batchSize, 16);
 });
 
 test('a bad value names the file and the key path', () => {

@@ -15,7 +15,7 @@ import {
   scaMultilabelToCategorical,
 } from '../../src/method/losses.js';
 import { clipRelatedness } from '../../src/method/relatedness.js';
-import type { MethodOptions } from '../../src/train/types.js';
+import type { MethodOptions } from '../../src/config/options.js';
 import { Rng } from '../../src/train/random.js';
 import type { RefBatch, RefOptions } from './reference.js';
 import * as ref from './reference.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { LabelColumn, RelatednessTable, TaskSpec } from '../../src/datasets/types.js';
 import { MASKED, NO_CLASS } from '../../src/datasets/types.js';
 import { RELATEDNESS_EPSILON, clipRelatedness, countRelatedness, resolveRelatedness } from '../../src/method/relatedness.js';
-import type { RelatednessSpec } from '../../src/train/types.js';
+import type { RelatednessSpec } from '../../src/config/cell.js';
 import { UserError } from '../../src/util/errors.js';
 
 const TASKS: TaskSpec[] = [

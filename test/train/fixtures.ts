@@ -1,6 +1,6 @@
 import type { DatasetView, ImageSource, LabelColumn, SplitData, TaskSpec } from '../../src/datasets/types.js';
 import { MASKED, NO_CLASS } from '../../src/datasets/types.js';
-import type { CellConfig } from '../../src/train/types.js';
+import type { CellConfig } from '../../src/config/cell.js';
 import { Rng } from '../../src/train/random.js';
 
 /** An in-memory uint8 image store with the ImageSource contract. */
