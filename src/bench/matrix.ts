@@ -1,27 +1,7 @@
-import { createHash } from 'node:crypto';
-import type { CellConfig } from '../train/types.js';
+import type { CellConfig } from '../config/cell.js';
+import { cellId, configHash } from '../runs/identity.js';
 import { UserError } from '../util/errors.js';
 import { toCellConfig, type ResolvedBenchmark } from './resolve.js';
-
-/**
- * JSON with object keys sorted at every level, so that the same config always gives the same
- * text (and hash) however it was built. Arrays keep their order: it is meaningful (tasks, seeds).
- */
-export function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`cannot hash a non-finite number (${value})`);
-    return JSON.stringify(value) ?? 'null';
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : stableStringify(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-}
-
-export function configHash(config: CellConfig): string {
-  return createHash('sha256').update(stableStringify(config)).digest('hex');
-}
 
 export interface Cell {
   /** The folder name under runs/<benchmark>/, e.g. "disjoint.mtl+sca+dm.seed2". */
@@ -30,10 +10,6 @@ export interface Cell {
   index: number;
   config: CellConfig;
   hash: string;
-}
-
-export function cellId(regime: string, setting: string, seed: number): string {
-  return `${regime}.${setting}.seed${seed}`;
 }
 
 /**
@@ -47,7 +23,7 @@ export function expandMatrix(resolved: ResolvedBenchmark): Cell[] {
     for (const regime of resolved.regimes) {
       for (const setting of resolved.settings) {
         const config = toCellConfig(resolved, regime, setting, seed);
-        cells.push({ id: cellId(regime.name, setting, seed), index: cells.length, config, hash: configHash(config) });
+        cells.push({ id: cellId(config), index: cells.length, config, hash: configHash(config) });
       }
     }
   }

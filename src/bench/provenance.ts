@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { activeBackend } from '../engine/backend.js';
 import { packageRoot } from '../util/paths.js';
-import type { Provenance } from './store.js';
+import type { Provenance } from '../runs/store.js';
 
 function run(command: string, args: string[], cwd?: string): string | null {
   const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });

@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MASKED, NO_CLASS, type DatasetView, type LabelColumn } from '../datasets/types.js';
-import type { CellConfig, CellResult } from '../train/types.js';
+import type { CellConfig } from '../config/cell.js';
+import type { CellResult } from '../train/types.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import type { LoadDatasetFn } from './catalog.js';
 import { expandMatrix, selectShard, type Cell, type Shard } from './matrix.js';
 import type { ResolvedBenchmark } from './resolve.js';
 import { combineSources } from './sources.js';
-import { CELL_FILES, beginCell, finishCell, hasResult, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from './store.js';
+import { CELL_FILES, beginCell, finishCell, hasResult, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
 
 export type ProgressMode = 'bar' | 'quiet' | 'jsonl';
 
@@ -86,10 +87,10 @@ export function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView
       if (!coupledRegimes.has(regime.name)) continue;
       const spec = regime.spec;
       const kept = spec.kind === 'disjoint' ? both * spec.overlap : spec.kind === 'scarce' ? both * spec.fraction : spec.kind === 'multi-source' ? 0 : both;
-      if (Math.floor(kept) < pair.min_coannotated) {
+      if (Math.floor(kept) < pair.minCoannotated) {
         throw new UserError(
           `${resolved.file}: relatedness ${pair.from}->${pair.to} (data): regime "${regime.name}" leaves about ${Math.floor(kept)} co-annotated training samples ` +
-            `(of ${both}), fewer than min_coannotated ${pair.min_coannotated}; widen the regime, lower min_coannotated, or use a prior`,
+            `(of ${both}), fewer than min_coannotated ${pair.minCoannotated}; widen the regime, lower min_coannotated, or use a prior`,
         );
       }
     }

@@ -9,7 +9,7 @@ export function registerReportCommand(program: Command): void {
     .option('--out <dir>', 'where the reports go (default: the folder given; required when merging several)')
     .option('--json', 'print the summary as one JSON object instead of a table')
     .action(async (dirs: string[], opts: { out?: string; json?: boolean }) => {
-      const { reportCommand } = await import('../bench/command.js');
+      const { reportCommand } = await import('../report/command.js');
       await reportCommand(dirs, opts, {
         stdout: (text) => process.stdout.write(text),
         stderr: (text) => process.stderr.write(text),

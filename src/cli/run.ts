@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { RunCommandOptions } from '../bench/command.js';
+import type { CommandIO } from '../util/command_io.js';
 import { paint, paintErr } from './output.js';
 import { commaList, positiveInt } from './parse.js';
 
@@ -32,16 +33,18 @@ export function registerRunCommand(program: Command): void {
       process.on('SIGINT', onSigint);
       try {
         // Loaded on demand: the trainer pulls in TensorFlow.js, seconds of start-up `--help` should not pay.
-        const { runCommand, runVerdict } = await import('../bench/command.js');
+        const { runVerdict } = await import('../bench/command.js');
         const { defaultBenchDeps } = await import('../bench/deps.js');
-        const result = await runCommand(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), {
+        const { runStudy } = await import('./run_study.js');
+        const io: CommandIO = {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),
           paint,
           paintErr,
           interactive: Boolean(process.stderr.isTTY),
           signal: controller.signal,
-        });
+        };
+        const result = await runStudy(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), io);
         const verdict = runVerdict(result);
         if (verdict) throw verdict;
       } finally {

@@ -1,7 +1,9 @@
-import { stableStringify } from '../bench/matrix.js';
-import type { BenchmarkInfo, CellRecord } from '../bench/store.js';
-import { SETTINGS, type CellConfig } from '../train/types.js';
-import type { Collected } from './collect.js';
+import type { CellConfig } from '../config/cell.js';
+import { SETTINGS } from '../config/settings.js';
+import type { Collected } from '../runs/collect.js';
+import { cellId } from '../runs/identity.js';
+import type { BenchmarkInfo, CellRecord } from '../runs/store.js';
+import { stableStringify } from '../util/stable_json.js';
 
 /**
  * Turns cell results into the leaderboard and the per-setting summary. Metric values are shown in
@@ -317,7 +319,7 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
     leaderboard,
     summary,
     curves,
-    failures: failed.map((c) => ({ cell: `${c.config.regime.name}.${c.config.setting}.seed${c.config.seed}`, message: c.error!.message.split('\n')[0]! })),
+    failures: failed.map((c) => ({ cell: cellId(c.config), message: c.error!.message.split('\n')[0]! })),
     provenance: describeProvenance(done),
   };
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { buildReport, type Report } from './aggregate.js';
-import { collectRuns } from './collect.js';
+import { collectRuns } from '../runs/collect.js';
 import { leaderboardCsv, summaryCsv } from './csv.js';
 import { reportHtml } from './html.js';
 
@@ -28,4 +28,3 @@ export async function writeReportFiles(report: Report, outDir: string): Promise<
 }
 
 export { buildReport } from './aggregate.js';
-export { collectRuns } from './collect.js';

@@ -11,3 +11,9 @@ export function mtlBenchHome(env: NodeJS.ProcessEnv = process.env): string {
   if (fromEnv) return path.resolve(fromEnv);
   return path.join(os.homedir(), '.cache', 'mtl-bench');
 }
+
+/** A path as shown to the user: relative to the working folder when inside it, else as given. */
+export function displayPath(file: string, cwd: string = process.cwd()): string {
+  const relative = path.relative(cwd, file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+}

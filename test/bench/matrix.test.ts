@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import yaml from 'js-yaml';
-import { configHash, expandMatrix, parseShard, selectShard, stableStringify } from '../../src/bench/matrix.js';
+import { expandMatrix, parseShard, selectShard } from '../../src/bench/matrix.js';
+import { configHash } from '../../src/runs/identity.js';
+import { stableStringify } from '../../src/util/stable_json.js';
 import { applyOverrides, resolveBenchmark } from '../../src/bench/resolve.js';
 import { parseBenchmark } from '../../src/bench/schema.js';
 import { UserError } from '../../src/util/errors.js';

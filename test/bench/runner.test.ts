@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand, runVerdict } from '../../src/bench/command.js';
-import { configHash } from '../../src/bench/matrix.js';
-import { CELL_FILES } from '../../src/bench/store.js';
-import type { CellConfig } from '../../src/train/types.js';
+import { runVerdict } from '../../src/bench/command.js';
+import { runStudy } from '../../src/cli/run_study.js';
+import { configHash } from '../../src/runs/identity.js';
+import { CELL_FILES } from '../../src/runs/store.js';
+import type { CellConfig } from '../../src/config/cell.js';
 import { captureIO, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from './doubles.js';
 
 function readJson(file: string) {
@@ -17,7 +18,7 @@ test('every cell folder holds its config, hash, metrics, relatedness, history, t
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const trainer = fakeTrainer();
   const io = captureIO();
-  const result = await runCommand([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), io);
+  const result = await runStudy([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), io);
   assert.equal(runVerdict(result), undefined);
   assert.equal(trainer.calls.length, 20);
   const benchDir = path.join(dir, 'runs', 'toy-study');
@@ -49,17 +50,17 @@ test('a second run skips finished cells; a changed option reruns only the cells 
   const dir = tempDir('resume');
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const out = path.join(dir, 'runs');
-  await runCommand([file], { out }, fakeDeps(fakeTrainer()), captureIO());
+  await runStudy([file], { out }, fakeDeps(fakeTrainer()), captureIO());
   const again = fakeTrainer();
   const deps = fakeDeps(again);
-  const result = await runCommand([file], { out }, deps, captureIO());
+  const result = await runStudy([file], { out }, deps, captureIO());
   assert.equal(again.calls.length, 0, 'nothing retrained');
   assert.equal(deps.loads.length, 0, 'not even the data is loaded when every cell is done');
   assert.ok(result.runs[0]!.outcomes.every((o) => o.status === 'skipped'));
 
   writeBenchmark(dir, toyBenchmarkYaml('method: { lambda_dm: 0.5 }\n'));
   const third = fakeTrainer();
-  await runCommand([file], { out }, fakeDeps(third), captureIO());
+  await runStudy([file], { out }, fakeDeps(third), captureIO());
   assert.deepEqual([...new Set(third.calls.map((c) => c.setting))].sort(), ['mtl+dm', 'mtl+sca+dm']);
   assert.equal(third.calls.length, 8);
   const cellDir = path.join(out, 'toy-study', 'full.mtl+dm.seed1');
@@ -70,7 +71,7 @@ test('a cell killed half-way (config written, no metrics) is run again; stale ch
   const dir = tempDir('killed');
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const out = path.join(dir, 'runs');
-  await runCommand([file], { out, regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
+  await runStudy([file], { out, regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
   const cellDir = path.join(out, 'toy-study', 'full.mtl.seed1');
   fs.rmSync(path.join(cellDir, CELL_FILES.metrics));
   const other = path.join(out, 'toy-study', 'full.stl.seed1');
@@ -79,7 +80,7 @@ test('a cell killed half-way (config written, no metrics) is run again; stale ch
   fs.writeFileSync(path.join(other, CELL_FILES.metrics), JSON.stringify({ ...readJson(path.join(other, CELL_FILES.metrics)), configHash: 'f'.repeat(64) }));
   fs.writeFileSync(path.join(other, 'stale-checkpoint.bin'), 'old weights');
   const trainer = fakeTrainer();
-  await runCommand([file], { out, regimes: ['full'], seeds: ['1'] }, fakeDeps(trainer), captureIO());
+  await runStudy([file], { out, regimes: ['full'], seeds: ['1'] }, fakeDeps(trainer), captureIO());
   assert.deepEqual(trainer.calls.map((c) => c.setting).sort(), ['mtl', 'stl']);
   assert.ok(!fs.existsSync(path.join(other, 'stale-checkpoint.bin')));
 });
@@ -91,7 +92,7 @@ test('a crashing cell is recorded in its folder, the rest go on, and the run rep
   const crashing = (c: CellConfig) => c.regime.name === 'disjoint' && c.setting === 'mtl+dm' && c.seed === 1;
   const trainer = fakeTrainer(crashing);
   const io = captureIO();
-  const result = await runCommand([file], { out }, fakeDeps(trainer), io);
+  const result = await runStudy([file], { out }, fakeDeps(trainer), io);
   assert.equal(trainer.calls.length, 20, 'every cell was attempted');
   const outcomes = result.runs[0]!.outcomes;
   assert.equal(outcomes.filter((o) => o.status === 'failed').length, 1);
@@ -110,7 +111,7 @@ test('a crashing cell is recorded in its folder, the rest go on, and the run rep
 
   // The next run retries only the failed cell.
   const retry = fakeTrainer();
-  const second = await runCommand([file], { out }, fakeDeps(retry), captureIO());
+  const second = await runStudy([file], { out }, fakeDeps(retry), captureIO());
   assert.equal(retry.calls.length, 1);
   assert.equal(runVerdict(second), undefined);
   assert.ok(!fs.existsSync(path.join(failedDir, CELL_FILES.error)));
@@ -131,7 +132,7 @@ test('an abort stops after the running cell without recording an error', async (
     }
     return inner(config, data, options);
   };
-  const result = await runCommand([file], { out: path.join(dir, 'runs') }, deps, captureIO(controller.signal));
+  const result = await runStudy([file], { out: path.join(dir, 'runs') }, deps, captureIO(controller.signal));
   assert.ok(result.runs[0]!.interrupted);
   assert.equal(trainer.calls.length, 4);
   const interrupted = result.runs[0]!.outcomes.find((o) => o.status === 'interrupted')!;
@@ -143,7 +144,7 @@ test('relatedness from data over a regime with too few co-annotated samples fail
   const dir = tempDir('coannot');
   const file = writeBenchmark(dir, toyBenchmarkYaml().replace('min_coannotated: 5', 'min_coannotated: 50'));
   const trainer = fakeTrainer();
-  await assert.rejects(runCommand([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), captureIO()), /relatedness group->tags \(data\): regime "disjoint" leaves about \d+ co-annotated training samples \(of \d+\), fewer than min_coannotated 50/);
+  await assert.rejects(runStudy([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), captureIO()), /relatedness group->tags \(data\): regime "disjoint" leaves about \d+ co-annotated training samples \(of \d+\), fewer than min_coannotated 50/);
   assert.equal(trainer.calls.length, 0);
 });
 
@@ -152,13 +153,13 @@ test('bad command-line values fail before any training', async () => {
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const trainer = fakeTrainer();
   const deps = fakeDeps(trainer);
-  await assert.rejects(runCommand([file], { shard: '3/2' }, deps, captureIO()), /^UserError: --shard: the shard number must be between 1 and 2, got "3\/2"$/);
-  await assert.rejects(runCommand([file], { seeds: ['1', 'two'] }, deps, captureIO()), /--seeds: expected whole numbers/);
-  await assert.rejects(runCommand([file], { settings: ['mtl+xyz'] }, deps, captureIO()), /--settings: unknown setting "mtl\+xyz"/);
+  await assert.rejects(runStudy([file], { shard: '3/2' }, deps, captureIO()), /^UserError: --shard: the shard number must be between 1 and 2, got "3\/2"$/);
+  await assert.rejects(runStudy([file], { seeds: ['1', 'two'] }, deps, captureIO()), /--seeds: expected whole numbers/);
+  await assert.rejects(runStudy([file], { settings: ['mtl+xyz'] }, deps, captureIO()), /--settings: unknown setting "mtl\+xyz"/);
   const second = writeBenchmark(dir, toyBenchmarkYaml().replace('dataset: toy', 'dataset: birds'), 'second.yaml');
-  await assert.rejects(runCommand([file, second], { out: path.join(dir, 'runs') }, deps, captureIO()), /second\.yaml: name: "toy-study" is also the name of/);
+  await assert.rejects(runStudy([file, second], { out: path.join(dir, 'runs') }, deps, captureIO()), /second\.yaml: name: "toy-study" is also the name of/);
   const third = writeBenchmark(dir, toyBenchmarkYaml('', 'other').replace('dataset: toy', 'dataset: nope'), 'third.yaml');
-  await assert.rejects(runCommand([file, third], { out: path.join(dir, 'runs') }, deps, captureIO()), /third\.yaml: dataset: unknown dataset "nope"/);
+  await assert.rejects(runStudy([file, third], { out: path.join(dir, 'runs') }, deps, captureIO()), /third\.yaml: dataset: unknown dataset "nope"/);
   assert.equal(trainer.calls.length, 0, 'the valid first file did not start training');
 });
 
@@ -166,7 +167,7 @@ test('--json prints one JSON object per line on stdout', async () => {
   const dir = tempDir('json');
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const io = captureIO();
-  await runCommand([file], { out: path.join(dir, 'runs'), json: true, regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), io);
+  await runStudy([file], { out: path.join(dir, 'runs'), json: true, regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), io);
   const events = io.out.join('').trim().split('\n').map((line) => JSON.parse(line));
   assert.deepEqual(events.map((e) => e.event), ['benchmark-start', ...Array(5).fill(['cell-start', 'cell-done']).flat(), 'benchmark-end', 'report']);
   assert.equal(events[2].test.group.accuracy > 0, true);

@@ -3,15 +3,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Chalk } from 'chalk';
-import { evaluateChecks } from '../../src/bench/check.js';
-import { reportCommand, runCommand, runVerdict } from '../../src/bench/command.js';
-import { configHash } from '../../src/bench/matrix.js';
-import { beginCell, finishCell, recordFailure, writeBenchmarkInfo, type BenchmarkInfo } from '../../src/bench/store.js';
+import { evaluateChecks } from '../../src/report/check.js';
+import { runVerdict } from '../../src/bench/command.js';
+import { runStudy } from '../../src/cli/run_study.js';
+import { reportCommand } from '../../src/report/command.js';
+import { configHash } from '../../src/runs/identity.js';
+import { beginCell, finishCell, recordFailure, writeBenchmarkInfo, type BenchmarkInfo } from '../../src/runs/store.js';
 import { LEADERBOARD_COLUMNS, SUMMARY_COLUMNS, deltaM, buildReport } from '../../src/report/aggregate.js';
-import { collectRuns } from '../../src/report/collect.js';
+import { collectRuns } from '../../src/runs/collect.js';
 import { writeReports } from '../../src/report/index.js';
 import { summaryTable } from '../../src/report/terminal.js';
-import type { CellConfig, CellResult, Setting } from '../../src/train/types.js';
+import type { CellConfig } from '../../src/config/cell.js';
+import type { Setting } from '../../src/config/settings.js';
+import type { CellResult } from '../../src/train/types.js';
 import { FAKE_PROVENANCE, captureIO, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from '../bench/doubles.js';
 
 const INFO: BenchmarkInfo = {
@@ -184,10 +188,10 @@ test('reports from the folders of two shards equal the report of one run', async
   const dir = tempDir('shards');
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const single = path.join(dir, 'single');
-  await runCommand([file], { out: single }, fakeDeps(fakeTrainer()), captureIO());
+  await runStudy([file], { out: single }, fakeDeps(fakeTrainer()), captureIO());
   const shardDirs = ['1/2', '2/2'].map((shard, i) => path.join(dir, `shard${i + 1}`));
   const trainers = [fakeTrainer(), fakeTrainer()];
-  for (const [i, shard] of ['1/2', '2/2'].entries()) await runCommand([file], { out: shardDirs[i], shard }, fakeDeps(trainers[i]!), captureIO());
+  for (const [i, shard] of ['1/2', '2/2'].entries()) await runStudy([file], { out: shardDirs[i], shard }, fakeDeps(trainers[i]!), captureIO());
   assert.equal(trainers[0]!.calls.length + trainers[1]!.calls.length, 20);
   assert.ok(trainers[0]!.calls.length > 0 && trainers[1]!.calls.length > 0);
   const merged = path.join(dir, 'merged');
@@ -206,8 +210,8 @@ test('reports from the folders of two shards equal the report of one run', async
 test('two folders holding the same cell under different configs cannot be merged', async () => {
   const dir = tempDir('conflict');
   const file = writeBenchmark(dir, toyBenchmarkYaml());
-  await runCommand([file], { out: path.join(dir, 'a'), regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
-  await runCommand([file], { out: path.join(dir, 'b'), regimes: ['full'], seeds: ['1'], epochs: 3 }, fakeDeps(fakeTrainer()), captureIO());
+  await runStudy([file], { out: path.join(dir, 'a'), regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
+  await runStudy([file], { out: path.join(dir, 'b'), regimes: ['full'], seeds: ['1'], epochs: 3 }, fakeDeps(fakeTrainer()), captureIO());
   await assert.rejects(reportCommand([path.join(dir, 'a'), path.join(dir, 'b')], { out: path.join(dir, 'm') }, captureIO()), /hold the same cell trained with different configs/);
 });
 
@@ -220,11 +224,12 @@ test('--check names each value out of tolerance and fails the run', async () => 
 `;
   const file = writeBenchmark(dir, toyBenchmarkYaml(checks));
   const io = captureIO();
-  const result = await runCommand([file], { out: path.join(dir, 'runs'), check: true }, fakeDeps(fakeTrainer()), io);
-  assert.equal(result.checkFailures.length, 2);
-  assert.match(result.checkFailures[0]!.message, /^toy-study: full\/mtl\/tags macro_f1 = \d+\.\d\d, expected 80 ± 5 \(off by -\d+\.\d\d\)$/);
-  assert.match(result.checkFailures[1]!.message, /^toy-study: disjoint\/stl\/group accuracy = \d+\.\d\d, expected 20 ± 2/);
-  assert.match(io.err.join(''), /check failed: toy-study: full\/mtl\/tags macro_f1/);
+  const result = await runStudy([file], { out: path.join(dir, 'runs'), check: true }, fakeDeps(fakeTrainer()), io);
+  assert.deepEqual(result.problems, ['--check: 2 values out of tolerance']);
+  const failures = io.err.join('').split('\n').filter((line) => line.startsWith('check failed: '));
+  assert.equal(failures.length, 2);
+  assert.match(failures[0]!, /^check failed: toy-study: full\/mtl\/tags macro_f1 = \d+\.\d\d, expected 80 ± 5 \(off by -\d+\.\d\d\)$/);
+  assert.match(failures[1]!, /^check failed: toy-study: disjoint\/stl\/group accuracy = \d+\.\d\d, expected 20 ± 2/);
   assert.match(runVerdict(result)!.message, /--check: 2 values out of tolerance/);
 
   // A value with no result fails as well.

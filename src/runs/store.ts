@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CellConfig, CellResult, EpochRecord } from '../train/types.js';
+import type { CellConfig } from '../config/cell.js';
+import type { CellResult, EpochRecord } from '../train/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, errorMessage } from '../util/errors.js';
 
@@ -177,8 +178,7 @@ export interface CellRecord {
 export function readCell(cellDir: string): CellRecord | undefined {
   const config = readJson<CellConfig>(path.join(cellDir, CELL_FILES.config));
   if (!config) return undefined;
-  const hashText = readJsonText(path.join(cellDir, CELL_FILES.hash));
-  const hash = hashText?.trim() ?? '';
+  const hash = readTextIfPresent(path.join(cellDir, CELL_FILES.hash))?.trim() ?? '';
   const record: CellRecord = { dir: cellDir, config, hash };
   const metrics = readJson<MetricsFile>(path.join(cellDir, CELL_FILES.metrics));
   if (metrics && metrics.configHash === hash) {
@@ -192,7 +192,7 @@ export function readCell(cellDir: string): CellRecord | undefined {
   return record;
 }
 
-function readJsonText(file: string): string | undefined {
+function readTextIfPresent(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {

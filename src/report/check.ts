@@ -1,5 +1,5 @@
-import type { Report } from '../report/aggregate.js';
-import type { BenchmarkInfo } from './store.js';
+import type { BenchmarkInfo } from '../runs/store.js';
+import type { Report } from './aggregate.js';
 
 export interface CheckFailure {
   benchmark: string;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BENCHMARK_FILE, CELL_FILES, readCell, readJson, type BenchmarkInfo, type CellRecord } from '../bench/store.js';
+import { cellKey as configKey } from './identity.js';
+import { BENCHMARK_FILE, CELL_FILES, readCell, readJson, type BenchmarkInfo, type CellRecord } from './store.js';
 import { UserError } from '../util/errors.js';
 
 export interface Collected {
@@ -33,8 +34,7 @@ function scan(dir: string, depth: number, cellDirs: string[], benchmarkFiles: st
 }
 
 function cellKey(cell: CellRecord): string {
-  const c = cell.config;
-  return `${c.benchmark}|${c.regime.name}|${c.setting}|${c.seed}`;
+  return configKey(cell.config);
 }
 
 /**
