@@ -18,7 +18,7 @@ export function entryDigest(entry: DatasetEntry): string {
 }
 
 /** The installed folder of an npm package, after checking the files the manifest pins. */
-export async function packageRoot(entry: DatasetEntry): Promise<string> {
+export async function installedPackageDir(entry: DatasetEntry): Promise<string> {
   const require = createRequire(import.meta.url);
   let root: string | undefined;
   for (const file of entry.files) {
@@ -39,7 +39,7 @@ export async function packageRoot(entry: DatasetEntry): Promise<string> {
 
 /** The folder the adapter should read, or undefined when the dataset has not been fetched here. */
 export async function dataRoot(entry: DatasetEntry, layout: DatasetLayout): Promise<string | undefined> {
-  if (entry.access === 'package') return packageRoot(entry);
+  if (entry.access === 'package') return installedPackageDir(entry);
   const record = readSourceRecord(layout);
   if (!record) return undefined;
   if (!fs.existsSync(record.root)) throw new UserError(`dataset "${entry.id}": its folder ${record.root} is gone; fetch it again (mtl-bench datasets fetch ${entry.id} --force)`);

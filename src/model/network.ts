@@ -3,7 +3,7 @@ import type { TaskKind } from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
 import { buildBackbone } from './backbones.js';
 import { loadLayersModelFrom } from './io.js';
-import { hashString } from '../train/random.js';
+import { hashString } from '../util/hash.js';
 
 /** One output head: a dense layer giving K softmax logits (categorical) or M sigmoid logits (multi-label). */
 export interface HeadSpec {

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
 import { noSpaceError } from '../fs_errors.js';
 import { type CacheMeta } from '../cache.js';
-import { buildIndex, notFetched, packageRoot } from '../indexer.js';
+import { buildIndex, notFetched, installedPackageDir } from '../indexer.js';
 import type { DatasetIndex } from '../index_file.js';
 import { datasetLayout, readSourceRecord, type DatasetLayout, type SourceRecord } from '../layout.js';
 import { ensureCache, ensureIndex } from '../load.js';
@@ -110,7 +110,7 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
   await fs.promises.mkdir(layout.dir, { recursive: true });
 
   if (entry.access === 'package') {
-    const root = await packageRoot(entry);
+    const root = await installedPackageDir(entry);
     log(`using the installed package at ${root}`);
   } else if (from.length === 1 && !isUrl(from[0]) && fs.existsSync(from[0]) && fs.statSync(from[0]).isDirectory()) {
     // An already-extracted folder is used where it is: copying a dataset of images gains nothing.
