@@ -165,7 +165,7 @@ async function buildSplitCache(folder: string, splitName: Split, split: IndexSpl
         let record = readJson<ShardRecord>(recordFile);
         const resumable = record?.digest === digest && record.first === first && record.total === end - first && fs.existsSync(dataFile) && fs.statSync(dataFile).size === record.decoded * bytesPerImage;
         if (!resumable) {
-          const decoded: (Buffer | undefined)[] = new Array(end - first);
+          const decoded = new Array<Buffer | undefined>(end - first);
           const shardSkipped: SkippedImage[] = [];
           let next = first;
           const worker = async () => {

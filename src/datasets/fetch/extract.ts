@@ -113,7 +113,7 @@ async function extractZip(archive: string, dest: string): Promise<number> {
   let entries = 0;
   try {
     await new Promise<void>((resolve, reject) => {
-      const fail = (err: unknown) => {
+      const fail = (err: Error) => {
         zip.close();
         reject(err);
       };
@@ -151,7 +151,7 @@ async function extractZip(archive: string, dest: string): Promise<number> {
           if (err instanceof UserError) fail(err);
           else {
             const full = noSpaceError(err, dest);
-            fail(full !== err ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
+            fail(full instanceof UserError ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
           }
         });
       });
