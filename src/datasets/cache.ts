@@ -82,12 +82,6 @@ export function readCacheMeta(folder: string): CacheMeta | undefined {
   return readJson<CacheMeta>(path.join(folder, 'meta.json'));
 }
 
-/** True when the cache of this split is complete for the current index and settings. */
-export function cacheIsFresh(folder: string, split: IndexSplit, settings: CacheSettings): boolean {
-  const meta = readCacheMeta(folder);
-  return meta?.version === CACHE_VERSION && meta.digest === cacheDigest(split, settings);
-}
-
 type Decoder = (position: number) => Promise<Buffer>;
 
 function makeDecoder(split: IndexSplit, settings: CacheSettings): Decoder {

@@ -66,7 +66,7 @@ export async function ensureCache(entry: DatasetEntry, index: DatasetIndex, size
 }
 
 /** Tables from the dataset's files (stored in the index) plus the manifest's priors laid out for its tasks. */
-export function resolveRelatedness(entry: DatasetEntry, manifest: Manifest, index: DatasetIndex): RelatednessTable[] {
+function relatednessTables(entry: DatasetEntry, manifest: Manifest, index: DatasetIndex): RelatednessTable[] {
   const tables = [...index.relatedness];
   for (const rel of entry.relatedness) {
     if (!('prior' in rel)) continue;
@@ -130,5 +130,5 @@ export async function loadDataset(id: string, options: LoadDatasetOptions): Prom
   const index = await ensureIndex(entry, { home: options.home, onWarning: options.onWarning });
   const caches = await ensureCache(entry, index, options.inputSize, { home: options.home, progress: options.progress ?? terminalProgress(), onWait: options.onWarning });
   const splits = Object.fromEntries(SPLITS.map((s) => [s, splitView(s, index.splits[s], index.tasks, caches[s].folder, caches[s].meta, options.memoryLimitBytes)])) as Record<Split, SplitData>;
-  return { id: entry.id, name: entry.name, tasks: index.tasks, splits, relatedness: resolveRelatedness(entry, manifest, index) };
+  return { id: entry.id, name: entry.name, tasks: index.tasks, splits, relatedness: relatednessTables(entry, manifest, index) };
 }

@@ -71,7 +71,7 @@ function startHelper(script: string): Promise<Helper> {
   });
 }
 
-export function stopHeapHelpers(reason?: string): void {
+function stopHeapHelpers(reason?: string): void {
   for (const helper of helpers) void helper.worker.terminate();
   helpers = [];
   if (reason) disabledReason = reason;
