@@ -46,7 +46,7 @@ export interface DatasetInfo {
   notes: string[];
 }
 
-export function splitStats(index: DatasetIndex, split: Split): SplitStats {
+function splitStats(index: DatasetIndex, split: Split): SplitStats {
   const data = index.splits[split];
   const count = data.ids.length;
   const tasks = index.tasks.map((task): TaskStats => {
@@ -156,7 +156,7 @@ function packageInstalled(entry: DatasetEntry): boolean {
   });
 }
 
-export function datasetStatus(entry: DatasetEntry, home?: string): DatasetStatus {
+function datasetStatus(entry: DatasetEntry, home?: string): DatasetStatus {
   const layout = datasetLayout(entry.id, home);
   const fetched = entry.access === 'package' ? packageInstalled(entry) : readSourceRecord(layout) !== undefined;
   let staleness: string | undefined;
