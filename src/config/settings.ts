@@ -27,9 +27,6 @@ export type Setting = keyof typeof SETTING_TABLE;
 /** Every setting, in the order reports list them (the single-task baseline first). */
 export const SETTINGS = Object.keys(SETTING_TABLE) as [Setting, ...Setting[]];
 
-/** The single-task baseline every other setting is compared with. */
-export const BASELINE_SETTING: Setting = 'stl';
-
 export function isSetting(name: string): name is Setting {
   return Object.prototype.hasOwnProperty.call(SETTING_TABLE, name);
 }
