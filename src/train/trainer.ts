@@ -10,7 +10,7 @@ import type { MultiTaskNetwork, WeightSnapshot } from '../model/network.js';
 import { buildNetwork } from '../model/network.js';
 import { UserError } from '../util/errors.js';
 import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batches.js';
-import type { EncodedTaskLabels } from './batches.js';
+import type { Augmentation, EncodedTaskLabels } from './batches.js';
 import type { BestSoFar, CheckpointState } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { METRIC_CONVENTIONS, METRICS_BY_KIND, TaskMetrics, meanOfFinite } from './metrics.js';
@@ -217,142 +217,223 @@ function describeTerms(names: readonly string[], values: Float32Array): string {
 
 // ---- one network ---------------------------------------------------------------------------
 
-async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
-  const { config, options, progress } = ctx;
-  const train = config.train;
-  const channels = ctx.trainImages.channels;
-  const net = await buildNetwork({
+/** What stays fixed over a network's epochs. */
+interface EpochPlan {
+  samples: Int32Array;
+  stepsPerEpoch: number;
+  batchSize: number;
+  balanceColumn?: LabelColumn & { kind: 'categorical' };
+  augmentation: Augmentation;
+  step: TrainStep;
+}
+
+/** Where a network's training stands between epochs: what its checkpoint holds besides weights and optimizer. */
+interface TrainingState {
+  rng: Rng;
+  epochsDone: number;
+  globalStep: number;
+  history: EpochRecord[];
+  best: BestSoFar | null;
+  bestWeights: WeightSnapshot[] | null;
+}
+
+function buildUnitNetwork(ctx: CellContext, unit: Unit): Promise<MultiTaskNetwork> {
+  const { config } = ctx;
+  return buildNetwork({
     backbone: config.backbone,
     inputSize: config.inputSize,
-    channels,
+    channels: ctx.trainImages.channels,
     // Every setting of a seed starts its backbone from the same weights, so settings differ only in what they train on.
     seed: deriveSeed(config.seed, 'init'),
     heads: unit.tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
     ...(config.pretrained ? { pretrained: config.pretrained } : {}),
   });
-  const optimizer = new Optimizer({ kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay }, net.trainableVariables(), net.decayMask());
+}
+
+/** The relatedness pairs whose tasks both belong to this network. */
+function unitCouplings(ctx: CellContext, unit: Unit): CouplingTensors[] {
   const unitTaskNames = new Set(unit.tasks.map((t) => t.name));
-  const couplings = ctx.relatedness.filter((r) => unitTaskNames.has(r.from) && unitTaskNames.has(r.to)).map(couplingTensors);
+  return ctx.relatedness.filter((r) => unitTaskNames.has(r.from) && unitTaskNames.has(r.to)).map(couplingTensors);
+}
+
+/** The samples a network trains on, and the batches and augmentation of each of its epochs. */
+function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep): EpochPlan {
+  const { config } = ctx;
+  const train = config.train;
+  // stl networks and uncoupled settings train on the samples that carry one of their labels;
+  // distribution matching also learns from samples with no label at all.
+  const samples = ctx.objective.dm ? ctx.trainPool : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
+  if (samples.length === 0) throw new UserError(`${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`);
+  const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
+  return {
+    samples,
+    stepsPerEpoch: samples.length >= train.batchSize ? Math.floor(samples.length / train.batchSize) : 1,
+    batchSize: Math.min(train.batchSize, samples.length),
+    ...(balanceTask ? { balanceColumn: ctx.trainLabels[balanceTask.name] as LabelColumn & { kind: 'categorical' } } : {}),
+    augmentation: { padding: train.cropPadding, flip: train.flip },
+    step,
+  };
+}
+
+function unitFingerprint(ctx: CellContext, unit: Unit): string {
+  return createHash('sha256').update(ctx.fingerprintBase).update(`\0${unit.name}`).digest('hex');
+}
+
+/** Restores network, optimizer and training state from the unit's checkpoint when it belongs to this run; else a fresh start. */
+async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, net: MultiTaskNetwork, optimizer: Optimizer): Promise<TrainingState> {
+  const fresh: TrainingState = { rng: Rng.fromSeed(ctx.config.seed, 'train', unit.name), epochsDone: 0, globalStep: 0, history: [], best: null, bestWeights: null };
+  const saved = unit.checkpointFile ? await readCheckpoint(unit.checkpointFile) : undefined;
+  if (!saved) return fresh;
+  if (saved.fingerprint !== fingerprint) {
+    ctx.progress.note(unit.name, `${unit.checkpointFile} belongs to a different configuration or dataset; starting over`);
+    return fresh;
+  }
+  net.restore(saved.weights, `checkpoint ${unit.checkpointFile}`);
+  optimizer.restore(saved.optimizer, `checkpoint ${unit.checkpointFile}`);
+  ctx.progress.note(unit.name, `resuming from ${unit.checkpointFile} after epoch ${saved.epochsDone}`);
+  return {
+    rng: Rng.fromState(saved.rng),
+    epochsDone: saved.epochsDone,
+    globalStep: saved.globalStep,
+    history: saved.history,
+    best: saved.best,
+    bestWeights: saved.bestWeights ?? saved.weights,
+  };
+}
+
+function nonFiniteLoss(unit: Unit, plan: EpochPlan, epoch: number, stepInEpoch: number, globalStep: number, learningRate: number, values: Float32Array): NonFiniteLossError {
+  // A checkpoint exists from the end of the first epoch on (a resumed run starts after one).
+  const where = unit.checkpointFile
+    ? epoch > 0
+      ? `the last checkpoint (${unit.checkpointFile}, after epoch ${epoch}) is left as it was`
+      : 'no checkpoint had been written yet'
+    : 'no checkpoint folder was given';
+  return new NonFiniteLossError(
+    `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${stepInEpoch + 1}/${plan.stepsPerEpoch} (global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(plan.step.termNames, values)}; the update was not applied and ${where}`,
+  );
+}
+
+/** The optimizer steps of one epoch; returns each loss term summed over the steps and the time spent in them. */
+function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, epoch: number): { sums: Float64Array; trainMs: number } {
+  const train = ctx.config.train;
+  let trainMs = 0;
+  const order = epochOrder(plan.samples, state.rng, plan.balanceColumn ? { column: plan.balanceColumn } : undefined);
+  const sums = new Float64Array(plan.step.termNames.length);
+  ctx.progress.startEpoch({ unit: unit.name, epoch: epoch + 1, epochs: train.epochs, steps: plan.stepsPerEpoch });
+  for (let s = 0; s < plan.stepsPerEpoch; s++) {
+    ctx.options.signal?.throwIfAborted();
+    const stepStart = performance.now();
+    const batch = order.subarray(s * plan.batchSize, (s + 1) * plan.batchSize);
+    const images = readImageBatch(ctx.trainImages, batch, plan.augmentation, state.rng);
+    const labels = encodeLabels(unit.tasks, ctx.trainLabels, batch);
+    const learningRate = learningRateAt(train, epoch, s, plan.stepsPerEpoch);
+    const { values, finite } = plan.step.run(images, labels, learningRate);
+    if (!finite) throw nonFiniteLoss(unit, plan, epoch, s, state.globalStep, learningRate, values);
+    state.globalStep++;
+    values.forEach((v, i) => {
+      sums[i]! += v;
+    });
+    trainMs += performance.now() - stepStart;
+    ctx.progress.step(s + 1, sums[0]! / (s + 1), ((s + 1) * plan.batchSize * 1000) / trainMs);
+  }
+  return { sums, trainMs };
+}
+
+/** Each term's mean over the epoch's steps, plus one total per coupling group (sca, dm) that has terms. */
+function meanTerms(termNames: readonly string[], sums: Float64Array, steps: number): Record<string, number> {
+  const terms: Record<string, number> = {};
+  termNames.slice(1).forEach((name, i) => {
+    terms[name] = sums[i + 1]! / steps;
+  });
+  for (const group of ['sca', 'dm']) {
+    const parts = Object.entries(terms).filter(([name]) => name.startsWith(`${group}:`));
+    if (parts.length > 0) terms[group] = parts.reduce((a, [, v]) => a + v, 0);
+  }
+  return terms;
+}
+
+/** Trains one epoch and validates it. */
+function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, net: MultiTaskNetwork, epoch: number): EpochRecord {
+  const epochStart = performance.now();
+  const { sums, trainMs } = trainSteps(ctx, unit, plan, state, epoch);
+  const val = evaluate(net, unit.tasks, ctx.val, ctx.evalBatchSize);
+  const terms = meanTerms(plan.step.termNames, sums, plan.stepsPerEpoch);
+  const valPrimaryMean = primaryScore(ctx.config, unit.tasks, val);
+  return {
+    epoch: epoch + 1,
+    loss: sums[0]! / plan.stepsPerEpoch,
+    terms,
+    val,
+    valPrimaryMean,
+    seconds: (performance.now() - epochStart) / 1000,
+    imagesPerSecond: (plan.stepsPerEpoch * plan.batchSize * 1000) / trainMs,
+  };
+}
+
+/** Keeps the epoch's weights when its validation score beats the best so far (strictly: the earlier epoch wins a tie). */
+function keepIfBest(state: TrainingState, record: EpochRecord, net: MultiTaskNetwork): void {
+  const finite = Number.isFinite(record.valPrimaryMean);
+  const score = finite ? record.valPrimaryMean : Number.NEGATIVE_INFINITY;
+  const bestScore = state.best?.value ?? Number.NEGATIVE_INFINITY;
+  if (!state.best || score > bestScore) {
+    state.best = { epoch: record.epoch, value: finite ? record.valPrimaryMean : null, val: record.val };
+    state.bestWeights = net.snapshot();
+  }
+}
+
+/** The checkpoint after an epoch; the best weights are stored once when the best epoch is the latest. */
+function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer): CheckpointState {
+  const best = state.best!;
+  const bestIsLatest = best.epoch === state.epochsDone;
+  return {
+    fingerprint,
+    unit: unit.name,
+    epochsDone: state.epochsDone,
+    globalStep: state.globalStep,
+    rng: state.rng.state(),
+    history: state.history,
+    best,
+    weights: bestIsLatest ? state.bestWeights! : net.snapshot(),
+    optimizer: optimizer.state(),
+    bestWeights: bestIsLatest ? null : state.bestWeights,
+  };
+}
+
+/** Tests the weights of the selected epoch, once. */
+function testSelected(ctx: CellContext, unit: Unit, state: TrainingState, net: MultiTaskNetwork): UnitOutcome {
+  const { best, bestWeights, history } = state;
+  if (!best || !bestWeights) throw new Error(`${unit.name}: training ended without a selected epoch`);
+  const testStart = performance.now();
+  net.restore(bestWeights, `best weights of ${unit.name}`);
+  const test = evaluate(net, unit.tasks, ctx.test, ctx.evalBatchSize);
+  const testSeconds = (performance.now() - testStart) / 1000;
+  ctx.progress.finish(unit.name, test, best.epoch);
+  return { history, best, test, testSeconds };
+}
+
+/** Trains one network (resuming from its checkpoint), keeps the best epoch on validation, and tests it. */
+async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
+  const { config } = ctx;
+  const train = config.train;
+  const net = await buildUnitNetwork(ctx, unit);
+  const optimizer = new Optimizer({ kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay }, net.trainableVariables(), net.decayMask());
+  const couplings = unitCouplings(ctx, unit);
   try {
-    // stl networks and uncoupled settings train on the samples that carry one of their labels;
-    // distribution matching also learns from samples with no label at all.
-    const samples = ctx.objective.dm ? ctx.trainPool : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
-    if (samples.length === 0) throw new UserError(`${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`);
-    const stepsPerEpoch = samples.length >= train.batchSize ? Math.floor(samples.length / train.batchSize) : 1;
-    const batchSize = Math.min(train.batchSize, samples.length);
-    const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
-    const balanceColumn = balanceTask ? (ctx.trainLabels[balanceTask.name] as LabelColumn & { kind: 'categorical' }) : undefined;
-    const step = createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, [config.inputSize, config.inputSize, channels]);
-    const augmentation = { padding: train.cropPadding, flip: train.flip };
-
-    const fingerprint = createHash('sha256').update(ctx.fingerprintBase).update(`\0${unit.name}`).digest('hex');
-    let rng = Rng.fromSeed(config.seed, 'train', unit.name);
-    let epochsDone = 0;
-    let globalStep = 0;
-    let history: EpochRecord[] = [];
-    let best: BestSoFar | null = null;
-    let bestWeights: WeightSnapshot[] | null = null;
-    const saved = unit.checkpointFile ? await readCheckpoint(unit.checkpointFile) : undefined;
-    if (saved && saved.fingerprint === fingerprint) {
-      net.restore(saved.weights, `checkpoint ${unit.checkpointFile}`);
-      optimizer.restore(saved.optimizer, `checkpoint ${unit.checkpointFile}`);
-      rng = Rng.fromState(saved.rng);
-      epochsDone = saved.epochsDone;
-      globalStep = saved.globalStep;
-      history = saved.history;
-      best = saved.best;
-      bestWeights = saved.bestWeights ?? saved.weights;
-      progress.note(unit.name, `resuming from ${unit.checkpointFile} after epoch ${epochsDone}`);
-    } else if (saved) {
-      progress.note(unit.name, `${unit.checkpointFile} belongs to a different configuration or dataset; starting over`);
+    const imageShape: [number, number, number] = [config.inputSize, config.inputSize, ctx.trainImages.channels];
+    const plan = planEpochs(ctx, unit, createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape));
+    const fingerprint = unitFingerprint(ctx, unit);
+    const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer);
+    for (let epoch = state.epochsDone; epoch < train.epochs; epoch++) {
+      ctx.options.signal?.throwIfAborted();
+      const record = runEpoch(ctx, unit, plan, state, net, epoch);
+      state.history.push(record);
+      keepIfBest(state, record, net);
+      state.epochsDone = epoch + 1;
+      if (unit.checkpointFile) await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer));
+      ctx.progress.endEpoch(unit.name, record);
+      ctx.options.onEpochEnd?.(unit.name, record);
     }
-
-    for (let epoch = epochsDone; epoch < train.epochs; epoch++) {
-      options.signal?.throwIfAborted();
-      const epochStart = performance.now();
-      let trainMs = 0;
-      const order = epochOrder(samples, rng, balanceColumn ? { column: balanceColumn } : undefined);
-      const sums = new Float64Array(step.termNames.length);
-      progress.startEpoch({ unit: unit.name, epoch: epoch + 1, epochs: train.epochs, steps: stepsPerEpoch });
-      for (let s = 0; s < stepsPerEpoch; s++) {
-        options.signal?.throwIfAborted();
-        const stepStart = performance.now();
-        const batch = order.subarray(s * batchSize, (s + 1) * batchSize);
-        const images = readImageBatch(ctx.trainImages, batch, augmentation, rng);
-        const labels = encodeLabels(unit.tasks, ctx.trainLabels, batch);
-        const learningRate = learningRateAt(train, epoch, s, stepsPerEpoch);
-        const { values, finite } = step.run(images, labels, learningRate);
-        if (!finite) {
-          const where = unit.checkpointFile
-            ? epochsDone > 0 || epoch > 0
-              ? `the last checkpoint (${unit.checkpointFile}, after epoch ${epoch}) is left as it was`
-              : 'no checkpoint had been written yet'
-            : 'no checkpoint folder was given';
-          throw new NonFiniteLossError(
-            `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${s + 1}/${stepsPerEpoch} (global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(step.termNames, values)}; the update was not applied and ${where}`,
-          );
-        }
-        globalStep++;
-        values.forEach((v, i) => {
-          sums[i]! += v;
-        });
-        trainMs += performance.now() - stepStart;
-        progress.step(s + 1, sums[0]! / (s + 1), ((s + 1) * batchSize * 1000) / trainMs);
-      }
-      const val = evaluate(net, unit.tasks, ctx.val, ctx.evalBatchSize);
-      const terms: Record<string, number> = {};
-      step.termNames.slice(1).forEach((name, i) => {
-        terms[name] = sums[i + 1]! / stepsPerEpoch;
-      });
-      for (const group of ['sca', 'dm']) {
-        const parts = Object.entries(terms).filter(([name]) => name.startsWith(`${group}:`));
-        if (parts.length > 0) terms[group] = parts.reduce((a, [, v]) => a + v, 0);
-      }
-      const valPrimaryMean = primaryScore(config, unit.tasks, val);
-      const record: EpochRecord = {
-        epoch: epoch + 1,
-        loss: sums[0]! / stepsPerEpoch,
-        terms,
-        val,
-        valPrimaryMean,
-        seconds: (performance.now() - epochStart) / 1000,
-        imagesPerSecond: (stepsPerEpoch * batchSize * 1000) / trainMs,
-      };
-      history.push(record);
-      const score = Number.isFinite(valPrimaryMean) ? valPrimaryMean : Number.NEGATIVE_INFINITY;
-      const bestScore = best?.value ?? Number.NEGATIVE_INFINITY;
-      if (!best || score > bestScore) {
-        best = { epoch: epoch + 1, value: Number.isFinite(valPrimaryMean) ? valPrimaryMean : null, val };
-        bestWeights = net.snapshot();
-      }
-      epochsDone = epoch + 1;
-      if (unit.checkpointFile) {
-        const weights = best.epoch === epochsDone ? bestWeights! : net.snapshot();
-        const state: CheckpointState = {
-          fingerprint,
-          unit: unit.name,
-          epochsDone,
-          globalStep,
-          rng: rng.state(),
-          history,
-          best,
-          weights,
-          optimizer: optimizer.state(),
-          bestWeights: best.epoch === epochsDone ? null : bestWeights,
-        };
-        await writeCheckpoint(unit.checkpointFile, state);
-      }
-      progress.endEpoch(unit.name, record);
-      options.onEpochEnd?.(unit.name, record);
-    }
-
-    if (!best || !bestWeights) throw new Error(`${unit.name}: training ended without a selected epoch`);
-    const testStart = performance.now();
-    net.restore(bestWeights, `best weights of ${unit.name}`);
-    const test = evaluate(net, unit.tasks, ctx.test, ctx.evalBatchSize);
-    const testSeconds = (performance.now() - testStart) / 1000;
-    progress.finish(unit.name, test, best.epoch);
-    return { history, best, test, testSeconds };
+    return testSelected(ctx, unit, state, net);
   } finally {
     couplings.forEach(disposeCoupling);
     optimizer.dispose();
