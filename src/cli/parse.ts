@@ -11,3 +11,8 @@ export function commaList(value: string): string[] {
   if (items.length === 0) throw new InvalidArgumentError(`expected a comma-separated list, got "${value}"`);
   return items;
 }
+
+/** A repeatable option: each occurrence is parsed and appended to the list. */
+export function repeatable<T>(parse: (value: string) => T): (value: string, previous?: T[]) => T[] {
+  return (value, previous = []) => [...previous, parse(value)];
+}
