@@ -108,7 +108,7 @@ async function bench(options: BenchOptions): Promise<void> {
     });
     let profile: Awaited<ReturnType<typeof profileSteps>> | undefined;
     if (options.profile) {
-      const harness = createTrainingHarness({ backbone: model, inputSize, batch: options.batch });
+      const harness = await createTrainingHarness({ backbone: model, inputSize, batch: options.batch });
       try {
         harness.step();
         harness.step();
