@@ -1,5 +1,5 @@
 import { Argument, Option } from 'commander';
-import { repeatable } from './parse.js';
+import { positiveInt, repeatable } from './parse.js';
 
 /**
  * The options several commands share, each defined once (flag, description, parser, default).
@@ -25,3 +25,6 @@ export const outOption = (description: string): Option => new Option('--out <dir
 /** Run folders to read: a run, several shards, or a runs/ root. */
 export const runFoldersArgument = (): Argument => new Argument('[dirs...]', 'run folders').default([DEFAULT_RUNS_DIR], DEFAULT_RUNS_DIR);
 
+/** The throughput measurement of `doctor` and scripts/bench-train.ts. */
+export const batchOption = (): Option => new Option('--batch <n>', 'batch size of the throughput measurement').argParser(positiveInt).default(32);
+export const stepsOption = (): Option => new Option('--steps <n>', 'timed training steps').argParser(positiveInt).default(5);
