@@ -6,6 +6,11 @@ export function positiveInt(value: string): number {
   return Number(value);
 }
 
+export function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${value}"`);
+  return Number(value);
+}
+
 export function commaList(value: string): string[] {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError(`expected a comma-separated list, got "${value}"`);
