@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { cacheFolder, cacheSettings, readCacheMeta } from './cache.js';
 import { readIndex, type DatasetIndex } from './index_file.js';
 import { datasetLayout, readSourceRecord } from './layout.js';
-import { indexStaleness } from './load.js';
-import { declaredSize, type DatasetEntry, type Manifest } from './manifest.js';
+import { ensureIndex, indexStaleness } from './load.js';
+import { declaredSize, getEntry, type DatasetEntry, type Manifest } from './manifest.js';
 import { MASKED, NO_CLASS, SPLITS, type Split } from './types.js';
 
 export interface TaskStats {
@@ -100,6 +100,13 @@ function splitStats(index: DatasetIndex, split: Split): SplitStats {
     };
   });
   return { split, count, tasks };
+}
+
+/** The statistics of a dataset of the manifest, indexing it first when its index is missing or stale. */
+export async function describeDataset(id: string, options: { manifest: Manifest; home?: string; onWarning?: (message: string) => void }): Promise<DatasetInfo> {
+  const entry = getEntry(options.manifest, id);
+  const index = await ensureIndex(entry, { home: options.home, onWarning: options.onWarning });
+  return datasetInfo(entry, index, options.home);
 }
 
 export function datasetInfo(entry: DatasetEntry, index: DatasetIndex, home?: string): DatasetInfo {
