@@ -1,4 +1,5 @@
 import { Argument, Option } from 'commander';
+import { DEFAULT_RUNS_DIR } from '../config/defaults.js';
 import { positiveInt, repeatable } from './parse.js';
 
 /**
@@ -6,8 +7,6 @@ import { positiveInt, repeatable } from './parse.js';
  * Each is a factory because commander keeps per-command state in an Option.
  */
 
-/** Where `run` puts run folders and where `report` looks when given no folder. */
-export const DEFAULT_RUNS_DIR = 'runs';
 
 /** Names the backends as text so that `--help` need not load TensorFlow.js; test/cli checks them against engine/backend.ts. */
 export const backendOption = (): Option =>

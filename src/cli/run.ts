@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { RunCommandOptions } from '../bench/command.js';
 import type { CommandIO } from '../util/command_io.js';
 import { paint, paintErr } from './output.js';
-import { DEFAULT_RUNS_DIR, backendOption, jsonOption, manifestOption, outOption } from './options.js';
+import { DEFAULT_RUNS_DIR } from '../config/defaults.js';
+import { backendOption, jsonOption, manifestOption, outOption } from './options.js';
 import { commaList, positiveInt } from './parse.js';
 
 export function registerRunCommand(program: Command): void {

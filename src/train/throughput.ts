@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { METHOD_OPTIONS, TRAIN_OPTIONS, defaultsOf, methodOptionsFor, type MethodOptions } from '../config/options.js';
+import { type Setting, usesCoupling } from '../config/settings.js';
 import type { ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
 import type { ObjectiveOptions } from '../method/losses.js';
 import { forwardMacs } from '../model/backbones.js';
@@ -45,12 +47,18 @@ export interface ThroughputResult {
  * The cell whose step is timed: an mtl cell with a benchmark file's defaults (Adam at 1e-3, no
  * weight decay, every task weighing 1) on one categorical and one multi-label task.
  */
-const MEASURED_OPTIMIZER: OptimizerSettings = { kind: 'adam', momentum: 0.9, weightDecay: 0 };
-const MEASURED_LEARNING_RATE = 1e-3;
+const TRAIN_DEFAULTS = defaultsOf(TRAIN_OPTIONS);
+const MEASURED_OPTIMIZER: OptimizerSettings = {
+  kind: TRAIN_DEFAULTS.optimizer!,
+  momentum: TRAIN_DEFAULTS.momentum!,
+  weightDecay: TRAIN_DEFAULTS.weightDecay!,
+};
+const MEASURED_LEARNING_RATE = TRAIN_DEFAULTS.learningRate!;
+const MEASURED_SETTING: Setting = 'mtl';
 const MEASURED_OBJECTIVE: ObjectiveOptions = {
-  sca: false,
-  dm: false,
-  method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
+  sca: usesCoupling(MEASURED_SETTING, 'sca'),
+  dm: usesCoupling(MEASURED_SETTING, 'dm'),
+  method: methodOptionsFor(MEASURED_SETTING, defaultsOf(METHOD_OPTIONS) as MethodOptions),
 };
 const CHANNELS = 3;
 
