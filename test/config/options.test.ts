@@ -71,3 +71,31 @@ test('the settings grammar: stl first, which settings are multi-task and which c
     ],
   );
 });
+
+test('options added after studies ran are left out of a config at their default, so earlier config hashes still match', async () => {
+  const { default: yaml } = await import('js-yaml');
+  const { expandMatrix } = await import('../../src/bench/matrix.js');
+  const { applyOverrides, resolveBenchmark } = await import('../../src/bench/resolve.js');
+  const { parseBenchmark } = await import('../../src/bench/schema.js');
+  const { fakeCatalog, toyBenchmarkYaml } = await import('../bench/doubles.js');
+  const hashes = (text: string) =>
+    new Map(expandMatrix(resolveBenchmark(applyOverrides(parseBenchmark(yaml.load(text), 'toy.yaml'), {}), fakeCatalog(), ['convnet-s'])).map((c) => [c.id, c.hash]));
+  // Computed on main before `init` and `sharpness_blend` existed.
+  const onMain = {
+    'full.stl.seed1': 'e506a207bb08803b32b9979869fb7063ef60f0409992bb5e74c66ccd86329fd6',
+    'disjoint.mtl+dm.seed1': '290b1c71d1006d3aabfc7e13a072f060ebe873ce7b4084ac38649c12b5439446',
+    'full.mtl+sca+dm.seed1': '89241e27573c3a395807eca855a9f0618b7cd6c76cd62824a8c6aa3f9a682604',
+  };
+  const plain = hashes(toyBenchmarkYaml());
+  for (const [id, hash] of Object.entries(onMain)) assert.equal(plain.get(id), hash, `${id}: hash changed`);
+  const explicitDefaults = toyBenchmarkYaml()
+    .replace('train: { epochs: 2, batch: 16 }', 'train: { epochs: 2, batch: 16, init: he }')
+    .replace('min_coannotated: 5 }', 'min_coannotated: 5, sharpness_blend: 0 }');
+  assert.notEqual(explicitDefaults, toyBenchmarkYaml(), 'the toy benchmark still has the lines this test edits');
+  for (const [id, hash] of Object.entries(onMain)) assert.equal(hashes(explicitDefaults).get(id), hash, `${id}: writing the default out changed the hash`);
+  const blended = hashes(toyBenchmarkYaml().replace('min_coannotated: 5 }', 'min_coannotated: 5, sharpness_blend: 0.5 }'));
+  assert.notEqual(blended.get('disjoint.mtl+dm.seed1'), onMain['disjoint.mtl+dm.seed1'], 'a blend is a different training');
+  assert.equal(blended.get('full.stl.seed1'), onMain['full.stl.seed1'], 'stl reads no relatedness');
+  const pytorch = hashes(toyBenchmarkYaml().replace('train: { epochs: 2, batch: 16 }', 'train: { epochs: 2, batch: 16, init: pytorch }'));
+  assert.notEqual(pytorch.get('full.stl.seed1'), onMain['full.stl.seed1']);
+});
