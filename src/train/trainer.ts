@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { CellConfig } from '../config/cell.js';
+import { TRAIN_OPTIONS, optionValue } from '../config/options.js';
 import { settingSpec, usesCoupling } from '../config/settings.js';
 import type { DatasetView, ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
 import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
@@ -216,6 +217,7 @@ function buildUnitNetwork(ctx: CellContext, unit: Unit): Promise<MultiTaskNetwor
     seed: deriveSeed(config.seed, 'init'),
     heads: unit.tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
     ...(config.pretrained ? { pretrained: config.pretrained } : {}),
+    init: optionValue(TRAIN_OPTIONS.init, config.train.init),
   });
 }
 
