@@ -1,7 +1,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { type CustomKernelName, originalCpuKernel, originalKernelFunc } from '../../src/engine/kernels/index.js';
 import { type KernelCall, backendBuffers, randomValues, relativeError, runKernelFuncWithShape, runRegisteredWithShape } from './helpers.js';
 
@@ -94,7 +94,7 @@ const MAX_POOL_GRAD_CASES: Case[] = [
 ];
 
 before(async () => {
-  await initBackend({ requested: 'wasm' });
+  await initTestWasmBackend();
 });
 
 for (const backendName of ['wasm', 'cpu'] as const) {

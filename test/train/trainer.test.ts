@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { couplingTensors, disposeCoupling } from '../../src/method/losses.js';
 import { buildNetwork } from '../../src/model/network.js';
 import { encodeLabels, readImageBatch } from '../../src/train/batches.js';
@@ -42,7 +42,7 @@ describe('trainCell', () => {
   const uninterruptedRun = () => (uninterrupted ??= trainCell(fullMethodConfig, data, { progress: 'quiet' }));
 
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-train-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
