@@ -38,7 +38,8 @@ function cli(args: string[], cwd: string) {
     encoding: 'utf8',
     // Its own data home inside the test folder: the test indexes OpenMoji itself and leaves the
     // user's cache alone.
-    env: { ...process.env, NO_COLOR: '1', MTL_BENCH_BACKEND: 'wasm', MTL_BENCH_HOME: path.join(cwd, 'home') },
+    // Two wasm threads, as the in-process training tests pin (see ../wasm_backend.ts).
+    env: { ...process.env, NO_COLOR: '1', MTL_BENCH_BACKEND: 'wasm', MTL_BENCH_WASM_THREADS: '2', MTL_BENCH_HOME: path.join(cwd, 'home') },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
