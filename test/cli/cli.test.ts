@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { colorEnabled } from '../../src/cli/output.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { runNodeSync } from '../processes.js';
 
 const bin = path.join(packageRoot, 'bin', 'mtl-bench.js');
 
@@ -19,8 +19,7 @@ function neutralEnv(): NodeJS.ProcessEnv {
 }
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...neutralEnv(), ...env } });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  return runNodeSync([bin, ...args], { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
 }
 
 test('--version prints the package version', () => {
