@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import fs from 'node:fs';
+import { register } from 'node:module';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,4 +90,43 @@ test('colour is on for a terminal, off for a pipe, and NO_COLOR (when not empty)
   assert.equal(colorEnabled(terminal, { NO_COLOR: '1' }), false);
   assert.equal(colorEnabled(terminal, { NO_COLOR: '1', FORCE_COLOR: '1' }), false);
   assert.equal(colorEnabled(terminal, { NO_COLOR: '' }), true, 'https://no-color.org: an empty NO_COLOR does not count');
+});
+
+test('--debug adds the stack trace to the error line', () => {
+  const { code, stderr } = cli(['--debug', 'doctor'], { MTL_BENCH_BACKEND: 'quantum' });
+  assert.equal(code, 1);
+  assert.match(stderr, /^mtl-bench: error: MTL_BENCH_BACKEND: unknown backend "quantum"/m);
+  assert.match(stderr, /^\s+at .*[/\\]engine[/\\]backend\.js:\d+/m, 'the stack names where the error was thrown');
+});
+
+const brokenBackends = new URL('./broken_backends.js', import.meta.url).href;
+
+test('doctor skips tfjs-node-gpu and tfjs-node when installed but broken, each with the first line of its error', { skip: typeof register !== 'function' && 'needs module.register (Node 20.6 or later)' }, () => {
+  const env = { MTL_BENCH_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-doctor-')), MTL_BENCH_WASM_THREADS: '1' };
+  const args = ['--import', brokenBackends, bin, 'doctor', '--steps', '1', '--batch', '2', '--size', '8'];
+  const json = runNodeSync([...args, '--json'], { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
+  assert.equal(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout);
+  assert.equal(report.backend, 'wasm');
+  assert.equal(report.chosenBy, 'auto');
+  assert.deepEqual(report.skipped, [
+    { choice: 'tensorflow-gpu', reason: 'failed to load: libcudnn.so.8: cannot open shared object file: No such file or directory' },
+    { choice: 'tensorflow', reason: 'failed to load: The tfjs_binding.node native addon failed to load' },
+  ]);
+  const text = runNodeSync(args, { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^ {2}skipped {3}tensorflow-gpu: failed to load: libcudnn\.so\.8: cannot open shared object file/m);
+  assert.match(text.stdout, /^ {2}skipped {3}tensorflow: failed to load: The tfjs_binding\.node native addon failed to load$/m);
+  assert.doesNotMatch(text.stdout, /second line/);
+});
+
+// Proves which file a bare `run` reads, not that it trains it: the regime check comes after the
+// file is loaded and before any data, backend or training, so the test stays quick.
+test('run without a file reads the package\'s benchmarks/quick.yaml', () => {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-bare-run-'));
+  const result = runNodeSync([bin, 'run', '--regimes', 'no-such-regime'], { cwd, env: { ...neutralEnv(), MTL_BENCH_HOME: path.join(cwd, 'home') }, timeoutMs: 120_000 });
+  assert.equal(result.code, 1);
+  const quick = path.join(packageRoot, 'benchmarks', 'quick.yaml');
+  assert.ok(result.stderr.includes(`"no-such-regime" is not a regime of ${quick}; its regimes are full, disjoint`), result.stderr);
+  assert.deepEqual(fs.readdirSync(cwd), [], 'nothing written: no run folder, no data home');
 });
