@@ -101,8 +101,10 @@ test('--debug adds the stack trace to the error line', () => {
 
 const brokenBackends = new URL('./broken_backends.js', import.meta.url).href;
 
-test('doctor skips tfjs-node-gpu and tfjs-node when installed but broken, each with the first line of its error', { skip: typeof register !== 'function' && 'needs module.register (Node 20.6 or later)' }, () => {
-  const env = { MTL_BENCH_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-doctor-')), MTL_BENCH_WASM_THREADS: '1' };
+test('doctor skips tfjs-node-gpu and tfjs-node when installed but broken, each with the first line of its error', { skip: typeof register !== 'function' && 'needs module.register (Node 20.6 or later)' }, (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-doctor-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const env = { MTL_BENCH_HOME: home, MTL_BENCH_WASM_THREADS: '1' };
   const args = ['--import', brokenBackends, bin, 'doctor', '--steps', '1', '--batch', '2', '--size', '8'];
   const json = runNodeSync([...args, '--json'], { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
   assert.equal(json.code, 0, json.stderr);
@@ -122,8 +124,9 @@ test('doctor skips tfjs-node-gpu and tfjs-node when installed but broken, each w
 
 // Proves which file a bare `run` reads, not that it trains it: the regime check comes after the
 // file is loaded and before any data, backend or training, so the test stays quick.
-test('run without a file reads the package\'s benchmarks/quick.yaml', () => {
+test('run without a file reads the package\'s benchmarks/quick.yaml', (t) => {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-bare-run-'));
+  t.after(() => fs.rmSync(cwd, { recursive: true, force: true }));
   const result = runNodeSync([bin, 'run', '--regimes', 'no-such-regime'], { cwd, env: { ...neutralEnv(), MTL_BENCH_HOME: path.join(cwd, 'home') }, timeoutMs: 120_000 });
   assert.equal(result.code, 1);
   const quick = path.join(packageRoot, 'benchmarks', 'quick.yaml');
