@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
+import { runNodeSync } from '../processes.js';
 import { tempDir } from './doubles.js';
 
 /**
@@ -33,14 +33,15 @@ check:
 `;
 
 function cli(args: string[], cwd: string) {
-  const result = spawnSync(process.execPath, [path.join(packageRoot, 'bin', 'mtl-bench.js'), ...args], {
+  return runNodeSync([path.join(packageRoot, 'bin', 'mtl-bench.js'), ...args], {
     cwd,
-    encoding: 'utf8',
+    // A tiny study: minutes at most even on a busy machine.
+    timeoutMs: 600_000,
     // Its own data home inside the test folder: the test indexes OpenMoji itself and leaves the
     // user's cache alone.
-    env: { ...process.env, NO_COLOR: '1', MTL_BENCH_BACKEND: 'wasm', MTL_BENCH_HOME: path.join(cwd, 'home') },
+    // Two wasm threads, as the in-process training tests pin (see ../wasm_backend.ts).
+    env: { ...process.env, NO_COLOR: '1', MTL_BENCH_BACKEND: 'wasm', MTL_BENCH_WASM_THREADS: '2', MTL_BENCH_HOME: path.join(cwd, 'home') },
   });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 test('mtl-bench run trains a tiny OpenMoji study end to end, resumes, and --check fails honestly', () => {

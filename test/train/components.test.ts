@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { LabelColumn, TaskSpec } from '../../src/datasets/types.js';
 import { MASKED, NO_CLASS } from '../../src/datasets/types.js';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { encodeLabels, epochOrder, readImageBatch } from '../../src/train/batches.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.js';
 import type { CheckpointState } from '../../src/train/checkpoint.js';
@@ -18,7 +18,7 @@ import { memoryImages, syntheticDataset } from './fixtures.js';
 
 describe('trainer components', () => {
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
   });
 
   it('the generator is seeded, restorable and roughly uniform', () => {

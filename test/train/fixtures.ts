@@ -21,6 +21,21 @@ export function memoryImages(size: number, channels: number, pixels: Uint8Array)
   return source;
 }
 
+/** Wraps an image source to keep the indices of every read, one array per call, in order. */
+export function recordingReads(source: ImageSource): ImageSource & { calls: number[][] } {
+  const calls: number[][] = [];
+  return {
+    size: source.size,
+    channels: source.channels,
+    count: source.count,
+    calls,
+    read(indices: ArrayLike<number>): Uint8Array {
+      calls.push(Array.from(indices));
+      return source.read(indices);
+    },
+  };
+}
+
 export const SHAPE_CLASSES = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
 export const ATTRIBUTES = ['top', 'left', 'red', 'coin', 'never'];
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { couplingTensors, disposeCoupling } from '../../src/method/losses.js';
 import { buildNetwork } from '../../src/model/network.js';
 import { encodeLabels, readImageBatch } from '../../src/train/batches.js';
@@ -36,10 +36,13 @@ function assertSameMetrics(a: CellResult, b: CellResult, what: string): void {
 describe('trainCell', () => {
   const data = syntheticDataset({ counts: [96, 32, 32] });
   let tmp: string;
-  let reference: CellResult;
+  // An uninterrupted mtl+sca+dm run, trained by whichever test needs it first, so each test also runs alone.
+  const fullMethodConfig = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
+  let uninterrupted: Promise<CellResult> | undefined;
+  const uninterruptedRun = () => (uninterrupted ??= trainCell(fullMethodConfig, data, { progress: 'quiet' }));
 
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-train-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -61,20 +64,18 @@ describe('trainCell', () => {
   });
 
   it('is deterministic: the same seed gives the same metrics, another seed does not', async () => {
-    const config = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
-    reference = await trainCell(config, data, { progress: 'quiet' });
-    const again = await trainCell(config, data, { progress: 'quiet' });
+    const reference = await uninterruptedRun();
+    const again = await trainCell(fullMethodConfig, data, { progress: 'quiet' });
     assertSameMetrics(reference, again, 'same seed');
-    const other = await trainCell({ ...config, seed: 99 }, data, { progress: 'quiet' });
+    const other = await trainCell({ ...fullMethodConfig, seed: 99 }, data, { progress: 'quiet' });
     assert.notEqual(other.history[0]!.loss, reference.history[0]!.loss);
   });
 
   it('a run killed after epoch 1 resumes from its checkpoint and ends exactly like an uninterrupted run', async () => {
-    const config = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
     const outDir = path.join(tmp, 'resume');
     const controller = new AbortController();
     await assert.rejects(
-      trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => controller.abort() }),
+      trainCell(fullMethodConfig, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => controller.abort() }),
       (err: unknown) => (err as Error).name === 'AbortError',
     );
     assert.ok(fs.existsSync(path.join(outDir, 'checkpoint.bin')));
@@ -82,10 +83,10 @@ describe('trainCell', () => {
     const stream = new PassThrough();
     let log = '';
     stream.on('data', (c: Buffer) => (log += c.toString()));
-    const resumed = await trainCell(config, data, { outDir, progress: 'jsonl', progressStream: stream });
+    const resumed = await trainCell(fullMethodConfig, data, { outDir, progress: 'jsonl', progressStream: stream });
     assert.match(log, /resuming from .*checkpoint\.bin after epoch 1/);
     assert.equal(log.split('\n').filter((l) => l.includes('"event":"epoch"')).length, 1, 'only epoch 2 ran again');
-    assertSameMetrics(reference, resumed, 'resumed');
+    assertSameMetrics(await uninterruptedRun(), resumed, 'resumed');
   });
 
   it('a non-finite loss stops the cell naming the step and the terms, and leaves the last checkpoint intact', async () => {
