@@ -114,13 +114,11 @@ describe('trainCell', () => {
     assert.match(result.selectionRule, /each single-task network keeps its own epoch/);
   });
 
-  it('refuses bad configurations with one clear line', async () => {
+  it('refuses a config its data cannot serve with one clear line (option values are checked by the benchmark schema)', async () => {
     const quiet = { progress: 'quiet' as const };
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+dm', regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0 } } }, TRAIN), data, quiet), /source "data" needs at least 10 training samples labelled for both tasks, but this regime leaves 0/);
     await assert.rejects(trainCell(cellConfig({ inputSize: 16 }, TRAIN), data, quiet), /input size 16 but dataset synthetic train images are 8×8/);
-    await assert.rejects(trainCell(cellConfig({ tasks: [{ name: 'quadrant', primary: 'label_accuracy' }] }, TRAIN), data, quiet), /does not apply to categorical task "quadrant"/);
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+sca', relatedness: [] }, TRAIN), data, quiet), /names no relatedness pair/);
-    await assert.rejects(trainCell(cellConfig({}, { ...TRAIN, learningRate: -1 }), data, quiet), /train.learningRate must be a number > 0/);
   });
 
   it('a training step leaks no tensors', async () => {
