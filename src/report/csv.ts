@@ -1,13 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
-import {
-  LEADERBOARD_COLUMNS,
-  LEADERBOARD_EXTRA_COLUMNS,
-  SUMMARY_COLUMNS,
-  SUMMARY_EXTRA_COLUMNS,
-  type LeaderboardRow,
-  type Report,
-  type SummaryRow,
-} from './aggregate.js';
+import type { Report } from './aggregate.js';
+import { LEADERBOARD_COLUMNS, LEADERBOARD_EXTRA_COLUMNS, type LeaderboardRow } from './leaderboard.js';
+import { SUMMARY_COLUMNS, SUMMARY_EXTRA_COLUMNS, type SummaryRow } from './summary.js';
 
 /** Fixed decimals keep the files diffable and identical however the cells were spread over shards. */
 function num(value: number | undefined, decimals: number): string {

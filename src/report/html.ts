@@ -1,4 +1,6 @@
-import type { BenchmarkReport, LeaderboardRow, Report, SummaryRow } from './aggregate.js';
+import type { BenchmarkReport, Report } from './aggregate.js';
+import type { LeaderboardRow } from './leaderboard.js';
+import type { SummaryRow } from './summary.js';
 import { dotsWithBaselines, escapeXml as esc, groupedBars, lineChart } from './svg.js';
 
 /**

@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
-import type { Report, SummaryRow } from './aggregate.js';
+import type { Report } from './aggregate.js';
+import type { SummaryRow } from './summary.js';
 
 /**
  * The summary as a terminal table. Cells are padded before they are painted, so the columns line
