@@ -69,7 +69,7 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
 function layoutOf(name: string, cells: CellRecord[], info: BenchmarkInfo | undefined): BenchmarkLayout {
   return {
     name,
-    tasks: info?.tasks.map((t) => ({ name: t.name, primary: t.primary })) ?? cells[0]!.config.tasks.map((t) => ({ name: t.name, primary: t.primary })),
+    tasks: info?.tasks.map((t) => ({ name: t.name, primary: t.primary, kind: t.kind, ...(t.classes === undefined ? {} : { classes: t.classes }) })) ?? cells[0]!.config.tasks.map((t) => ({ name: t.name, primary: t.primary })),
     regimes: orderBy([...new Set(cells.map((c) => c.config.regime.name))], info?.regimes ?? []),
     settings: orderBy([...new Set(cells.map((c) => c.config.setting as string))], SETTINGS),
     reference: info?.reference ?? {},
@@ -84,8 +84,9 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
     warnings.push(`benchmark "${name}": its cells were trained with ${fingerprints.size} different data/backbone/training configurations (e.g. a changed --epochs); compare its rows with care`);
   }
   const layout = layoutOf(name, cells, info);
-  const leaderboard = buildLeaderboard(layout, new SeedValues(done));
-  const summary = buildSummary(layout, cells, leaderboard);
+  const values = new SeedValues(done);
+  const leaderboard = buildLeaderboard(layout, values);
+  const summary = buildSummary(layout, cells, leaderboard, values);
   warnings.push(...smallBaselineWarnings(layout, leaderboard, summary));
   return {
     name,

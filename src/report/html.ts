@@ -1,6 +1,6 @@
 import type { BenchmarkReport, Report } from './aggregate.js';
 import type { LeaderboardRow } from './leaderboard.js';
-import type { SummaryRow } from './summary.js';
+import { leftOutNotes, transferSentence, type SummaryRow } from './summary.js';
 import { dotsWithBaselines, escapeXml as esc, groupedBars, lineChart } from './svg.js';
 
 /**
@@ -16,7 +16,7 @@ h3 { font-size: 16px; margin-top: 24px; } p.note { color: #555; margin-top: 2px;
 table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: right; } th { background: #f6f6f6; }
 td.text, th.text { text-align: left; }
-.hurts { color: #b00020; font-weight: 600; } .helps { color: #1b7f2a; } .muted { color: #777; }
+.hurts { color: #b00020; font-weight: 600; } .helps { color: #1b7f2a; } .noise { color: #8a5a00; } .muted { color: #777; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 svg.chart { background: #fff; border: 1px solid #eee; }
 svg .grid { stroke: #eee; } svg .zero { stroke: #444; } svg .tick { font-size: 11px; fill: #555; }
@@ -31,13 +31,26 @@ function num(value: number | undefined, decimals = 2, signed = false): string {
   return signed && value > 0 ? `+${text}` : text;
 }
 
+const FINDING_CLASS: Record<SummaryRow['finding'], string> = {
+  'significant-drop': 'hurts',
+  'drop-within-noise': 'noise',
+  'significant-gain': 'helps',
+  'no-difference': '',
+  'one-seed': 'muted',
+  'no-pair': 'muted',
+  'no-baseline': 'muted',
+  baseline: 'muted',
+  incomplete: 'muted',
+};
+
 function summaryTable(rows: SummaryRow[]): string {
-  const head = '<tr><th class="text">regime</th><th class="text">setting</th><th>Δm%</th><th>tasks worse than stl</th><th class="text">negative transfer</th><th>train s / seed</th><th>seeds</th><th class="text">verdict</th></tr>';
+  const head = '<tr><th class="text">regime</th><th class="text">setting</th><th>Δm%</th><th>tasks worse than stl</th><th class="text">negative transfer</th><th>significant drops</th><th>train s / seed</th><th>seeds</th><th class="text">verdict</th></tr>';
   const body = rows
     .map((r) => {
-      const cls = r.negative_transfer ? 'hurts' : r.negative_transfer === false ? 'helps' : 'muted';
-      const nt = r.negative_transfer === undefined ? '<span class="muted">–</span>' : r.negative_transfer ? `<span class="hurts">yes (${esc(r.worse_tasks.join(', '))})</span>` : 'no';
-      return `<tr><td class="text">${esc(r.regime)}</td><td class="text">${esc(r.setting)}</td><td class="${r.delta_m_pct !== undefined && r.delta_m_pct < 0 ? 'hurts' : ''}">${num(r.delta_m_pct, 2, true)}</td><td>${r.tasks_worse_than_stl ?? '<span class="muted">–</span>'}</td><td class="text">${nt}</td><td>${num(r.train_seconds, 1)}</td><td>${r.n}</td><td class="text ${cls}">${esc(r.verdict)}</td></tr>`;
+      const cls = FINDING_CLASS[r.finding];
+      const nt = r.negative_transfer === undefined ? '<span class="muted">–</span>' : r.negative_transfer ? `yes (${esc(r.worse_tasks.join(', '))})` : 'no';
+      const sig = r.tasks_significantly_worse === undefined ? '<span class="muted">–</span>' : String(r.tasks_significantly_worse);
+      return `<tr><td class="text">${esc(r.regime)}</td><td class="text">${esc(r.setting)}</td><td>${num(r.delta_m_pct, 2, true)}${r.delta_m_left_out.length > 0 && r.delta_m_pct !== undefined ? ` <span class="muted">w/o ${esc(r.delta_m_left_out.map((l) => l.task).join(', '))}</span>` : ''}</td><td>${r.tasks_worse_than_stl ?? '<span class="muted">–</span>'}</td><td class="text">${nt}</td><td>${sig}</td><td>${num(r.train_seconds, 1)}</td><td>${r.n}</td><td class="text ${cls}">${esc(r.verdict)}</td></tr>`;
     })
     .join('');
   return `<table>${head}${body}</table>`;
@@ -67,10 +80,10 @@ function benchmarkSection(b: BenchmarkReport): string {
       'Δm% = (100/T) Σ<sub>t</sub> (M<sub>t</sub> − M<sub>t</sub><sup>stl</sup>) / M<sub>t</sub><sup>stl</sup> on primary metrics; negative transfer = worse than stl on at least one task.</p>',
   );
   parts.push('<h3>Summary</h3>', summaryTable(b.summary));
-  const hurting = b.summary.filter((r) => r.negative_transfer);
-  if (hurting.length > 0) {
-    parts.push(`<p class="hurts">Negative transfer in ${hurting.length} of ${b.summary.filter((r) => r.negative_transfer !== undefined).length} multi-task rows: ${hurting.map((r) => `${esc(r.setting)} in ${esc(r.regime)} (${esc(r.worse_tasks.join(', '))})`).join('; ')}.</p>`);
-  }
+  const transfer = transferSentence(b.summary);
+  if (transfer) parts.push(`<p>${esc(transfer)}</p>`);
+  const leftOut = leftOutNotes(b.summary);
+  if (leftOut.length > 0) parts.push(`<ul class="warn">${leftOut.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   const mtlSettings = b.settings.filter((s) => s !== 'stl');
   const deltaChart = groupedBars({
     title: `${b.name}: Δm% against stl per setting and regime`,

@@ -1,6 +1,10 @@
 export interface TaskInfo {
   name: string;
   primary: string;
+  /** From benchmark.json; unknown for folders without one. */
+  kind?: string;
+  /** Classes or labels, from benchmark.json; unknown for folders written before it was recorded. */
+  classes?: number;
 }
 
 /** What every part of a benchmark's report is laid out by: its tasks, regimes and settings in reading order. */

@@ -42,3 +42,16 @@ export class SeedValues {
     return [...(this.metrics.get(task) ?? [])];
   }
 }
+
+/** `setting − stl` on each seed both have, in seed order. */
+export function pairedDifferences(setting: SeedSeries, stl: SeedSeries): { seeds: number[]; differences: number[] } {
+  const seeds: number[] = [];
+  const differences: number[] = [];
+  setting.seeds.forEach((seed, i) => {
+    const j = stl.seeds.indexOf(seed);
+    if (j < 0) return;
+    seeds.push(seed);
+    differences.push(setting.values[i]! - stl.values[j]!);
+  });
+  return { seeds, differences };
+}

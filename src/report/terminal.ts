@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import type { Report } from './aggregate.js';
-import type { SummaryRow } from './summary.js';
+import { leftOutNotes, transferSentence, type SummaryRow } from './summary.js';
 
 /**
  * The summary as a terminal table. Cells are padded before they are painted, so the columns line
@@ -18,12 +18,9 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
     const pad = (text: string, i: number) => (rightAligned.has(i) ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
     lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  '));
     for (const row of cells) lines.push('  ' + row.map((c, i) => c.style(paint)(pad(c.text, i))).join('  ').trimEnd());
-    const hurting = b.summary.filter((r) => r.negative_transfer);
-    if (hurting.length > 0) {
-      lines.push(paint.red(`  Negative transfer: ${hurting.map((r) => `${r.setting} in ${r.regime} is worse than stl on ${r.worse_tasks.join(', ')}`).join('; ')}.`));
-    } else if (b.summary.some((r) => r.negative_transfer === false)) {
-      lines.push(paint.green('  No multi-task setting is worse than stl on any task.'));
-    }
+    for (const note of leftOutNotes(b.summary)) lines.push(paint.yellow(`  ${note}`));
+    const transfer = transferSentence(b.summary);
+    if (transfer) lines.push(`  ${transfer}`);
     if (b.failures.length > 0) lines.push(paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`));
     lines.push('');
   }
@@ -38,12 +35,29 @@ interface Cell {
 
 const plain = () => (s: string) => s;
 
+/** Only evidence is coloured as a finding: a drop within noise is yellow, one seed is dim. */
+function findingStyle(finding: SummaryRow['finding']): Cell['style'] {
+  switch (finding) {
+    case 'significant-drop':
+      return (p) => p.red.bold;
+    case 'drop-within-noise':
+      return (p) => p.yellow;
+    case 'significant-gain':
+      return (p) => p.green;
+    case 'no-difference':
+      return plain;
+    default:
+      return (p) => p.dim;
+  }
+}
+
 function rowCells(r: SummaryRow, taskCount: number): Cell[] {
   const dm = r.delta_m_pct;
-  const dmText = dm === undefined ? '–' : `${dm > 0 ? '+' : ''}${dm.toFixed(2)}`;
+  const without = r.delta_m_left_out.length > 0 && dm !== undefined ? ` (w/o ${r.delta_m_left_out.map((l) => l.task).join(', ')})` : '';
+  const dmText = dm === undefined ? '–' : `${dm > 0 ? '+' : ''}${dm.toFixed(2)}${without}`;
   const dmStyle = dm === undefined ? (p: ChalkInstance) => p.dim : dm < 0 ? (p: ChalkInstance) => p.red : dm > 0 ? (p: ChalkInstance) => p.green : plain;
   const nt = r.setting === 'stl' ? 'baseline' : r.negative_transfer === undefined ? '–' : r.negative_transfer ? `yes: ${r.worse_tasks.join(', ')}` : 'no';
-  const ntStyle = r.negative_transfer ? (p: ChalkInstance) => p.red.bold : r.negative_transfer === false ? (p: ChalkInstance) => p.green : (p: ChalkInstance) => p.dim;
+  const ntStyle = findingStyle(r.finding);
   return [
     { text: r.regime, style: plain },
     { text: r.setting, style: (p) => p.cyan },
