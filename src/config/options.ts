@@ -186,7 +186,8 @@ export function defaultsOf<O extends OptionTable>(options: O): Partial<ValuesOf<
   >;
 }
 
-function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
+/** Whether a setting reads the option (the others carry its default). */
+export function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
   if (spec.usedBy === undefined) return true;
   if (spec.usedBy === 'multi-task') return settingSpec(setting).multiTask;
   return spec.usedBy.some((coupling) => usesCoupling(setting, coupling));

@@ -1,9 +1,8 @@
-import type { CellConfig } from '../config/cell.js';
 import { SETTINGS } from '../config/settings.js';
 import type { Collected } from '../runs/collect.js';
 import { cellId } from '../runs/identity.js';
 import type { BenchmarkInfo, CellRecord } from '../runs/store.js';
-import { stableStringify } from '../util/stable_json.js';
+import { describeConfiguration, disagreement, type RunConfiguration } from './configuration.js';
 import { buildCurves, type Curve } from './curves.js';
 import type { BenchmarkLayout, TaskInfo } from './layout.js';
 import { buildLeaderboard, type LeaderboardRow } from './leaderboard.js';
@@ -25,6 +24,8 @@ export interface BenchmarkReport {
   regimes: string[];
   settings: string[];
   reference: Record<string, Record<string, number>>;
+  /** What the cells actually ran with (their config.json), and where they disagree. */
+  configuration: RunConfiguration;
   leaderboard: LeaderboardRow[];
   summary: SummaryRow[];
   curves: Curve[];
@@ -47,11 +48,6 @@ function describeProvenance(cells: CellRecord[]): string[] {
     lines.add(`${p.package.name} ${p.package.version}${commit}; backend ${p.backend}, tfjs ${p.tfjs}, Node ${p.node}; ${p.cpu.count} × ${p.cpu.model}${p.gpu ? `; GPU ${p.gpu}` : ''}`);
   }
   return [...lines].sort();
-}
-
-/** The parts of a config that must agree across a benchmark's cells for a comparison to be fair. */
-function sharedFingerprint(config: CellConfig): string {
-  return stableStringify({ dataset: config.dataset, tasks: config.tasks, inputSize: config.inputSize, backbone: config.backbone, pretrained: config.pretrained, train: config.train });
 }
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
@@ -79,11 +75,10 @@ function layoutOf(name: string, cells: CellRecord[], info: BenchmarkInfo | undef
 function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo | undefined, warnings: string[]): BenchmarkReport {
   const done = cells.filter((c) => c.metrics).sort((a, b) => a.config.seed - b.config.seed);
   const failed = cells.filter((c) => c.error);
-  const fingerprints = new Set(cells.map((c) => sharedFingerprint(c.config)));
-  if (fingerprints.size > 1) {
-    warnings.push(`benchmark "${name}": its cells were trained with ${fingerprints.size} different data/backbone/training configurations (e.g. a changed --epochs); compare its rows with care`);
-  }
   const layout = layoutOf(name, cells, info);
+  const configuration = describeConfiguration(cells, layout.regimes, layout.settings);
+  const differing = disagreement(configuration);
+  if (differing) warnings.push(`benchmark "${name}": its cells ran with different configurations (e.g. a changed --epochs): ${differing}; compare its rows with care`);
   const values = new SeedValues(done);
   const leaderboard = buildLeaderboard(layout, values);
   const summary = buildSummary(layout, cells, leaderboard, values);
@@ -96,6 +91,7 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
     regimes: layout.regimes,
     settings: layout.settings,
     reference: layout.reference,
+    configuration,
     leaderboard,
     summary,
     curves: buildCurves(layout, done),

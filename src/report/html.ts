@@ -1,4 +1,5 @@
 import type { BenchmarkReport, Report } from './aggregate.js';
+import { groupTitle, itemText, seedsText, type RunConfiguration } from './configuration.js';
 import type { LeaderboardRow } from './leaderboard.js';
 import { leftOutNotes, transferSentence, type SummaryRow } from './summary.js';
 import { dotsWithBaselines, escapeXml as esc, groupedBars, lineChart } from './svg.js';
@@ -23,6 +24,8 @@ svg .grid { stroke: #eee; } svg .zero { stroke: #444; } svg .tick { font-size: 1
 svg .axis { font-size: 12px; fill: #333; } svg .value { font-size: 9px; fill: #333; }
 svg .stl { stroke: #7f7f7f; stroke-dasharray: 6 4; stroke-width: 1.5; } svg .paper { stroke: #b00020; stroke-dasharray: 2 3; stroke-width: 1.5; }
 ul.warn li { color: #8a5a00; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table.config td { vertical-align: top; }
 `;
 
 function num(value: number | undefined, decimals = 2, signed = false): string {
@@ -70,10 +73,27 @@ function leaderboardTable(rows: LeaderboardRow[]): string {
   return `<table>${head}${body}</table>`;
 }
 
+/** The configuration the cells ran with; a row where they disagree is marked and names the cells of each value. */
+function configurationTable(configuration: RunConfiguration): string {
+  let lastGroup = '';
+  const rows = configuration.items.map((item) => {
+    const group = item.group === lastGroup ? '' : groupTitle(item.group);
+    lastGroup = item.group;
+    const value =
+      item.values.length === 1
+        ? esc(item.values[0]!.value)
+        : `<span class="noise">cells differ: ${item.values.map((v) => `${esc(v.value)} <span class="muted">(${v.cells.length}: ${esc(v.cells.slice(0, 3).join(', '))}${v.cells.length > 3 ? ', …' : ''})</span>`).join('; ')}</span>`;
+    return `<tr><td class="text muted">${esc(group)}</td><td class="text">${esc(item.label)}</td><td class="text">${value}</td></tr>`;
+  });
+  rows.push(`<tr><td class="text muted">seeds</td><td class="text"></td><td class="text">${esc(seedsText(configuration))}</td></tr>`);
+  return `<div class="scroll"><table class="config">${rows.join('')}</table></div>`;
+}
+
 function benchmarkSection(b: BenchmarkReport): string {
   const parts: string[] = [];
   parts.push(`<h2>${esc(b.name)}</h2>`);
-  if (b.description) parts.push(`<p>${esc(b.description)}</p>`);
+  if (b.description) parts.push(`<p>${esc(b.description)} <span class="muted">(the benchmark file's description)</span></p>`);
+  parts.push('<h3>Configuration that ran</h3>', '<p class="note">Read from the cells\' config.json, so command-line overrides such as <code>--epochs</code> show here.</p>', configurationTable(b.configuration));
   parts.push(
     `<p class="note">dataset ${esc(b.dataset)}; tasks ${b.tasks.map((t) => `${esc(t.name)} (primary ${esc(t.primary)})`).join(', ')}. ` +
       'Metrics in percent on the test split, checkpoint chosen on validation; mean ± sample std over seeds. ' +

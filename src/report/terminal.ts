@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import type { Report } from './aggregate.js';
+import { configurationLines } from './configuration.js';
 import { leftOutNotes, transferSentence, type SummaryRow } from './summary.js';
 
 /**
@@ -9,7 +10,9 @@ import { leftOutNotes, transferSentence, type SummaryRow } from './summary.js';
 export function summaryTable(report: Report, paint: ChalkInstance): string {
   const lines: string[] = [];
   for (const b of report.benchmarks) {
-    lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  ${b.description}`) : ''));
+    lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  (benchmark file: ${b.description})`) : ''));
+    lines.push(paint.dim("  configuration that ran (the cells' config.json):"));
+    for (const line of configurationLines(b.configuration)) lines.push(...wrap(line, WIDTH, '    ', '      ', /(?<=[,;]) /).map((l) => paint.dim(l)));
     const header = ['regime', 'setting', 'Δm%', 'worse/T', 'negative transfer', 'train s', 'seeds'];
     const T = b.tasks.length;
     const cells = b.summary.map((r) => rowCells(r, T));
@@ -18,14 +21,38 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
     const pad = (text: string, i: number) => (rightAligned.has(i) ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
     lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  '));
     for (const row of cells) lines.push('  ' + row.map((c, i) => c.style(paint)(pad(c.text, i))).join('  ').trimEnd());
-    for (const note of leftOutNotes(b.summary)) lines.push(paint.yellow(`  ${note}`));
+    for (const note of leftOutNotes(b.summary)) lines.push(...wrap(note, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
     const transfer = transferSentence(b.summary);
-    if (transfer) lines.push(`  ${transfer}`);
+    if (transfer) lines.push(...wrap(transfer, WIDTH, '  ', '  '));
     if (b.failures.length > 0) lines.push(paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`));
     lines.push('');
   }
   for (const w of report.warnings) lines.push(paint.yellow(`warning: ${w}`));
   return lines.join('\n').replace(/\n+$/, '') + '\n';
+}
+
+/** Prose under the table is wrapped to this width; the table itself is as wide as its columns. */
+const WIDTH = 100;
+
+/**
+ * Breaks `text` at spaces (or only at the spaces `breaks` matches) into lines of at most `width`
+ * characters; a longer piece gets a line of its own.
+ */
+export function wrap(text: string, width: number, first: string, rest: string, breaks: RegExp = / /): string[] {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(breaks)) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest;
+      empty = true;
+    }
+    line += (empty ? '' : ' ') + word;
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
 }
 
 interface Cell {

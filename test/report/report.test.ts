@@ -223,7 +223,7 @@ test('Δm% leaves out a task whose stl baseline is 0, under 1 point or at chance
     assert.equal(row.delta_m_pct, c.deltaM, c.name);
     assert.match(row.delta_m_left_out!, c.reason, `${c.name}: the CSV names the task and why`);
     assert.match(row.verdict!, /left out of delta_m: /, c.name);
-    const terminal = summaryTable(written.report, new Chalk({ level: 0 }));
+    const terminal = summaryTable(written.report, new Chalk({ level: 0 })).replace(/\s+/g, ' ');
     assert.ok(terminal.includes(mtl.delta_m_left_out[0]!.reason), `${c.name}: the terminal says it:\n${terminal}`);
     const html = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
     assert.ok(html.includes(mtl.delta_m_left_out[0]!.reason), `${c.name}: report.html says it`);
@@ -262,7 +262,7 @@ test('the terminal table is plain when colour is off and says when a setting hur
   const plain = summaryTable(report, new Chalk({ level: 0 }));
   assert.doesNotMatch(plain, /\u001b\[/);
   assert.match(plain, /full\s+mtl\s+\+2\.50\s+1\/2\s+yes: tags/);
-  assert.match(plain, /Significant drops \(paired t-test over seeds, p < 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./);
+  assert.match(plain.replace(/\s+/g, ' '), /Significant drops \(paired t-test over seeds, p < 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./);
   const coloured = summaryTable(report, new Chalk({ level: 1 }));
   assert.match(coloured, /\u001b\[31m/, 'red for harm');
   // Same columns: removing the colour codes gives the plain table back.
@@ -298,6 +298,36 @@ test('two folders holding the same cell under different configs cannot be merged
   await runStudy([file], { out: path.join(dir, 'a'), regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
   await runStudy([file], { out: path.join(dir, 'b'), regimes: ['full'], seeds: ['1'], epochs: 3 }, fakeDeps(fakeTrainer()), captureIO());
   await assert.rejects(reportCommand([path.join(dir, 'a'), path.join(dir, 'b')], { out: path.join(dir, 'm') }, captureIO()), /hold the same cell trained with different configs/);
+});
+
+test('the header and report.html show the configuration the cells ran with, --epochs included, and say when cells differ', async () => {
+  const dir = tempDir('config');
+  const file = writeBenchmark(dir, toyBenchmarkYaml('method: { lambda_dm: 0.5 }\n'));
+  const out = path.join(dir, 'runs');
+  const io = captureIO();
+  await runStudy([file], { out, regimes: ['disjoint'], seeds: ['1'], epochs: 1 }, fakeDeps(fakeTrainer()), io);
+  // Unwrapped, so the assertions do not depend on where the lines break.
+  const header = io.out.join('').replace(/\n {6}/g, ' ');
+  assert.match(header, /toy-study {2}\(benchmark file: a toy study for tests\)/);
+  assert.match(header, /training: epochs 1, batch 16, optimizer adam, learning rate 0\.001 \(cosine\), weight decay 0, augmentation none/, 'the overridden epochs, not the file\'s 2');
+  assert.match(header, /data and model: dataset toy, tasks group \(accuracy\), tags \(macro_f1\), backbone convnet-s, input size 8x8/);
+  // lambda_dm is read by the DM settings only; the others carry the default, which is no disagreement.
+  assert.match(header, /lambda_dm 0\.5/);
+  assert.match(header, /relatedness: group->tags from data \(alpha 1, min_coannotated 5\)/);
+  assert.match(header, /regimes: disjoint with overlap 0\.2/);
+  assert.match(header, /seeds: 1\n/);
+  assert.doesNotMatch(header, /different configurations/);
+  const html = fs.readFileSync(path.join(out, 'toy-study', 'report.html'), 'utf8');
+  assert.match(html, /<h3>Configuration that ran<\/h3>/);
+  assert.match(html, /<td class="text">epochs<\/td><td class="text">1<\/td>/);
+
+  // A second run of another seed without the override: the cells now disagree, and the reports say where.
+  const again = captureIO();
+  await runStudy([file], { out, regimes: ['disjoint'], seeds: ['2'] }, fakeDeps(fakeTrainer()), again);
+  const text = again.out.join('').replace(/\s+/g, ' ');
+  assert.match(text, /epochs 1 in 5 cells, 2 in 5 cells/);
+  assert.match(text, /warning: benchmark "toy-study": its cells ran with different configurations \(e\.g\. a changed --epochs\): epochs: 1 in 5 cells, 2 in 5 cells \(e\.g\. disjoint\.\S+\.seed2\)/);
+  assert.match(fs.readFileSync(path.join(out, 'toy-study', 'report.html'), 'utf8'), /cells differ: 1 <span class="muted">\(5: disjoint\.mtl\+dm\.seed1/);
 });
 
 test('--check names each value out of tolerance and fails the run', async () => {
