@@ -3,7 +3,7 @@ import type { Collected } from '../runs/collect.js';
 import { cellId } from '../runs/identity.js';
 import type { BenchmarkInfo, CellRecord } from '../runs/store.js';
 import { describeConfiguration, disagreement, type RunConfiguration } from './configuration.js';
-import { buildCurves, type Curve } from './curves.js';
+import { buildCurves, type CurveChart } from './curves.js';
 import type { BenchmarkLayout, TaskInfo } from './layout.js';
 import { buildLeaderboard, type LeaderboardRow } from './leaderboard.js';
 import { orderBy } from './order.js';
@@ -28,7 +28,7 @@ export interface BenchmarkReport {
   configuration: RunConfiguration;
   leaderboard: LeaderboardRow[];
   summary: SummaryRow[];
-  curves: Curve[];
+  curves: CurveChart[];
   failures: { cell: string; message: string }[];
   /** Backends, versions and machines the results came from. */
   provenance: string[];

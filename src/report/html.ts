@@ -133,16 +133,28 @@ function benchmarkSection(b: BenchmarkReport): string {
   }
   parts.push(`<div class="charts">${taskCharts.join('')}</div>`);
 
-  const curveCharts: string[] = [];
+  const curveParts: string[] = [];
   for (const regime of b.regimes) {
-    const curves = b.curves.filter((c) => c.regime === regime);
-    if (curves.length === 0) continue;
-    curveCharts.push(
-      lineChart({ title: `${regime}: validation`, yLabel: `val mean primary (%) · ${regime}`, series: curves.map((c) => ({ name: c.setting, points: c.points.map((p) => ({ x: p.epoch, y: p.valPrimaryMean })) })) }),
-      lineChart({ title: `${regime}: training loss`, yLabel: `training loss · ${regime}`, series: curves.map((c) => ({ name: c.setting, points: c.points.map((p) => ({ x: p.epoch, y: p.loss })) })) }),
+    const charts = b.curves
+      .filter((c) => c.regime === regime)
+      .map((c) => {
+        const what = c.kind === 'validation' ? `${c.name} ${b.tasks.find((t) => t.name === c.name)?.primary ?? ''} on validation (%)` : `loss ${c.name}`;
+        return lineChart({
+          title: `${regime}: ${what}`,
+          yLabel: `${what} · ${regime}`,
+          series: c.series.map((s) => ({ name: s.setting, points: s.points.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })) })),
+        });
+      })
+      .filter((svg) => svg !== '');
+    if (charts.length > 0) curveParts.push(`<h4>${esc(regime)}</h4>`, `<div class="charts">${charts.join('')}</div>`);
+  }
+  if (curveParts.length > 0) {
+    parts.push(
+      '<h3>Training curves</h3>',
+      '<p class="note">Each task\'s primary metric on validation, and each loss term on its own (the supervised loss of a task; SCA and DM per direction, unweighted), per epoch: the line is the mean over seeds, the band spans the lowest to the highest seed.</p>',
+      ...curveParts,
     );
   }
-  if (curveCharts.length > 0) parts.push('<h3>Training curves (mean over seeds)</h3>', `<div class="charts">${curveCharts.join('')}</div>`);
 
   parts.push('<h3>Leaderboard</h3>', leaderboardTable(b.leaderboard));
   if (b.failures.length > 0) {

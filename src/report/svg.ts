@@ -148,13 +148,13 @@ export function dotsWithBaselines(options: {
   return svg(frame, options.title, body);
 }
 
-/** One polyline per series over epochs. */
-export function lineChart(options: { title: string; yLabel: string; series: { name: string; points: { x: number; y: number }[] }[] }): string {
+/** One polyline per series over epochs, over a shaded band from each point's `low` to `high` where given. */
+export function lineChart(options: { title: string; yLabel: string; series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[] }): string {
   const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
   const frame: Frame = { width: 420, height: 260, left: 60, right: 20, top: 30, bottom: 40 };
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
-  const ys = series.flatMap((s) => s.points.map((p) => p.y));
+  const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y, p.low ?? p.y, p.high ?? p.y]));
   const ticks = niceTicks(Math.min(...ys), Math.max(...ys));
   const lo = ticks[0]!;
   const hi = ticks[ticks.length - 1]!;
@@ -169,6 +169,14 @@ export function lineChart(options: { title: string; yLabel: string; series: { na
     body += `<text x="${x(epoch).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
   }
   body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
+  for (const s of series) {
+    const banded = s.points.filter((p) => p.low !== undefined && p.high !== undefined);
+    if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
+      const upper = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.high!).toFixed(1)}`);
+      const lower = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.low!).toFixed(1)}`).reverse();
+      body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
+    }
+  }
   for (const s of series) {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
     body += `<path d="${d}" fill="none" stroke="${colorOf(s.name)}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;

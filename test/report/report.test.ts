@@ -56,16 +56,21 @@ function handConfig(setting: Setting, seed: number): CellConfig {
   };
 }
 
-function handResult(group: number, tags: number, trainSeconds: number): CellResult {
+function handResult(group: number, tags: number, trainSeconds: number, coupled = false): CellResult {
   return {
     test: { group: { accuracy: group, macro_f1: group - 0.1 }, tags: { macro_f1: tags, label_accuracy: 0.9 } },
     val: { group: { accuracy: group }, tags: { macro_f1: tags } },
     bestEpoch: 2,
     selectionRule: 'best mean primary metric on val',
-    history: [
-      { epoch: 1, loss: 1.5, terms: {}, val: {}, valPrimaryMean: 0.3, seconds: 1, imagesPerSecond: 10 },
-      { epoch: 2, loss: 1.0, terms: {}, val: {}, valPrimaryMean: 0.5, seconds: 1, imagesPerSecond: 10 },
-    ],
+    history: [1, 2].map((epoch) => ({
+      epoch,
+      loss: 2 / epoch,
+      terms: { 'sup:group': 1 / epoch, 'sup:tags': group / epoch, ...(coupled ? { 'sca:group->tags': tags / epoch, sca: tags / epoch } : {}) },
+      val: { group: { accuracy: (group * epoch) / 2 }, tags: { macro_f1: (tags * epoch) / 2 } },
+      valPrimaryMean: ((group + tags) * epoch) / 4,
+      seconds: 1,
+      imagesPerSecond: 10,
+    })),
     relatedness: {},
     labelCounts: { group: 10, tags: 10 },
     trainSeconds,
@@ -89,7 +94,7 @@ async function writeHandRuns(root: string, options: { failing?: boolean; table?:
       const cellDir = path.join(dir, `full.${setting}.seed${i + 1}`);
       await beginCell(cellDir, config, configHash(config));
       const timings = { startedAt: '', finishedAt: '', wallSeconds: 1, trainSeconds: 10 + i };
-      await finishCell(cellDir, configHash(config), handResult(group, tags, 10 + i * 2), timings, FAKE_PROVENANCE);
+      await finishCell(cellDir, configHash(config), handResult(group, tags, 10 + i * 2, setting.includes('sca')), timings, FAKE_PROVENANCE);
     }
   }
   if (options.failing) {
@@ -246,8 +251,12 @@ test('report.html is one self-contained file with the charts', async () => {
     assert.doesNotMatch(html, forbidden, `no external reference: ${forbidden}`);
   }
   const charts = html.match(/<svg /g) ?? [];
-  // Δm% chart, one chart per (regime, task), and validation + loss curves per regime.
-  assert.equal(charts.length, 1 + 2 + 2);
+  // Δm% chart, one chart per (regime, task), and per regime the validation curve of each task and one per loss term
+  // (sup:group, sup:tags, sca:group->tags; the sum "sca" is not drawn).
+  assert.equal(charts.length, 1 + 2 + 2 + 3);
+  assert.match(html, /aria-label="full: loss sca:group-&gt;tags"/);
+  assert.match(html, /aria-label="full: group accuracy on validation \(%\)"/);
+  assert.match(html, /<polygon [^>]*class="band"/, 'the spread over seeds is drawn');
   assert.match(html, /Δm% per setting and regime/);
   assert.match(html, /class="paper"/, 'the paper value is drawn');
   assert.match(html, /class="stl"/, 'the stl baseline is drawn');
