@@ -255,7 +255,7 @@ test('report.html is one self-contained file with the charts', async () => {
   // (sup:group, sup:tags, sca:group->tags; the sum "sca" is not drawn).
   assert.equal(charts.length, 1 + 2 + 2 + 3);
   assert.match(html, /aria-label="full: loss sca:group-&gt;tags"/);
-  assert.match(html, /aria-label="full: group accuracy on validation \(%\)"/);
+  assert.match(html, /aria-label="full: group accuracy on validation"/);
   assert.match(html, /<polygon [^>]*class="band"/, 'the spread over seeds is drawn');
   assert.match(html, /Δm% per setting and regime/);
   assert.match(html, /class="paper"/, 'the paper value is drawn');
