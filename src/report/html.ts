@@ -3,6 +3,7 @@ import { MIN_BASELINE } from './floor.js';
 import { groupTitle, itemText, seedsText, type RunConfiguration } from './configuration.js';
 import type { Interval } from './stats.js';
 import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
+import { FINDING_LABELS } from './verdict.js';
 import { dotsWithBaselines, escapeXml as esc, groupedBars, lineChart } from './svg.js';
 
 /**
@@ -64,18 +65,6 @@ const FINDING_CLASS: Record<SummaryRow['finding'], string> = {
   incomplete: 'muted',
 };
 
-const FINDING_LABEL: Record<SummaryRow['finding'], string> = {
-  'significant-drop': 'significant drop',
-  'drop-within-noise': 'drop within noise',
-  'significant-gain': 'significant gain',
-  'no-difference': 'no detectable difference',
-  'one-seed': '1 seed: no estimate',
-  'no-pair': 'no seed in common',
-  'no-baseline': 'no stl baseline',
-  baseline: 'baseline',
-  incomplete: 'incomplete',
-};
-
 function scroll(table: string): string {
   return `<div class="scroll">${table}</div>`;
 }
@@ -100,7 +89,7 @@ function summaryTable(b: BenchmarkReport): string {
       return (
         `<tr><td class="text">${esc(r.regime)}</td><td class="text">${esc(r.setting)}</td>${tasks}<td>${num(r.delta_m_pct, 2, true)}${without}</td>` +
         `<td>${interval(r.delta_m_seeds?.ci)}</td><td>${pValue(r.delta_m_seeds?.p)}</td><td>${worse}</td><td>${r.tasks_significantly_worse ?? DASH}</td>` +
-        `<td>${num(r.train_seconds, 1)}</td><td>${r.n}</td><td class="text ${FINDING_CLASS[r.finding]}">${FINDING_LABEL[r.finding]}</td></tr>`
+        `<td>${num(r.train_seconds, 1)}</td><td>${r.n}</td><td class="text ${FINDING_CLASS[r.finding]}">${FINDING_LABELS[r.finding]}</td></tr>`
       );
     })
     .join('');
@@ -132,7 +121,7 @@ function leaderboardTables(b: BenchmarkReport): string {
           `<tr${first ? ' class="group"' : ''}><td class="text">${esc(r.regime)}</td><td class="text">${esc(r.metric)}${r.primary ? ' <span class="muted">(primary)</span>' : ''}</td>` +
           `<td class="text">${esc(r.setting)}</td><td>${num(r.mean)}${star}</td><td>${interval(r.ci)}</td><td>${num(r.std)}</td><td>${r.n}</td><td>${num(r.stl_mean)}</td>` +
           `<td>${isStl ? DASH : num(r.delta_vs_stl, 2, true)}</td><td>${isStl ? DASH : interval(r.paired?.ci)}</td><td>${isStl ? DASH : pValue(r.paired?.p)}</td>` +
-          `<td class="text ${FINDING_CLASS[r.finding]}">${FINDING_LABEL[r.finding]}</td><td>${num(r.paper)}</td><td>${num(r.gap_to_paper, 2, true)}</td><td>${r.rank}</td></tr>`
+          `<td class="text ${FINDING_CLASS[r.finding]}">${FINDING_LABELS[r.finding]}</td><td>${num(r.paper)}</td><td>${num(r.gap_to_paper, 2, true)}</td><td>${r.rank}</td></tr>`
         );
       })
       .join('');

@@ -4,7 +4,7 @@ import type { BenchmarkLayout, TaskInfo } from './layout.js';
 import type { LeaderboardRow } from './leaderboard.js';
 import type { SeedValues } from './seed_values.js';
 import { deltaM, mean, pairedTest, tidy, type Interval, type PairedTest } from './stats.js';
-import { formatP, type Finding } from './verdict.js';
+import { formatP, type Finding, type RowFinding } from './verdict.js';
 
 export const SUMMARY_COLUMNS = ['benchmark', 'regime', 'setting', 'delta_m_pct', 'tasks_worse_than_stl', 'negative_transfer', 'train_seconds'] as const;
 export const SUMMARY_EXTRA_COLUMNS = [
@@ -64,7 +64,7 @@ export interface SummaryRow {
   /** The primary metric of every task, for tables that show them beside Δm%. */
   tasks: TaskOutcome[];
   /** The strongest finding of the row, for colour: a significant drop outweighs everything else. */
-  finding: Finding | 'incomplete';
+  finding: RowFinding;
   verdict: string;
 }
 

@@ -1,7 +1,8 @@
 import type { ChalkInstance } from 'chalk';
 import type { Report } from './aggregate.js';
 import { configurationLines } from './configuration.js';
-import { leftOutNotes, transferSentence, type SummaryRow } from './summary.js';
+import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
+import { FINDING_LABELS } from './verdict.js';
 
 /**
  * The summary as a terminal table. Cells are padded before they are painted, so the columns line
@@ -13,14 +14,15 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
     lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  (benchmark file: ${b.description})`) : ''));
     lines.push(paint.dim("  configuration that ran (the cells' config.json):"));
     for (const line of configurationLines(b.configuration)) lines.push(...wrap(line, WIDTH, '    ', '      ', /(?<=[,;]) /).map((l) => paint.dim(l)));
-    const header = ['regime', 'setting', 'Δm%', 'worse/T', 'negative transfer', 'train s', 'seeds'];
-    const T = b.tasks.length;
-    const cells = b.summary.map((r) => rowCells(r, T));
+    const header = ['regime', 'setting', ...b.tasks.map((t) => `${t.name} ${t.primary}`), 'Δm%', 'Δm% 95% CI', 'neg. transfer', 'finding', 'seeds'];
+    const cells = b.summary.map((r) => rowCells(r, b.tasks.map((t) => t.name)));
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.text.length)));
-    const rightAligned = new Set([2, 3, 5, 6]);
-    const pad = (text: string, i: number) => (rightAligned.has(i) ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
-    lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  '));
+    const leftAligned = new Set([0, 1, header.length - 3, header.length - 2]);
+    const pad = (text: string, i: number) => (leftAligned.has(i) ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
+    lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  ').trimEnd());
     for (const row of cells) lines.push('  ' + row.map((c, i) => c.style(paint)(pad(c.text, i))).join('  ').trimEnd());
+    lines.push(paint.dim('  Metrics in percent, mean over seeds ± half the 95% interval (Student t); the Δm% interval is over Δm% computed per seed;'));
+    lines.push(paint.dim("  neg. transfer is the paper's (a lower mean than stl on a task); the finding is what the paired t-test over seeds supports."));
     for (const note of leftOutNotes(b.summary)) lines.push(...wrap(note, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
     const transfer = transferSentence(b.summary);
     if (transfer) lines.push(...wrap(transfer, WIDTH, '  ', '  '));
@@ -78,20 +80,30 @@ function findingStyle(finding: SummaryRow['finding']): Cell['style'] {
   }
 }
 
-function rowCells(r: SummaryRow, taskCount: number): Cell[] {
+function signed(value: number): string {
+  return `${value > 0 ? '+' : ''}${value.toFixed(2)}`;
+}
+
+/** "61.25 ±0.61", or the mean alone for one seed. */
+function meanWithInterval(outcome: TaskOutcome | undefined): string {
+  if (!outcome) return '–';
+  return outcome.ci ? `${outcome.mean.toFixed(2)} ±${((outcome.ci.high - outcome.ci.low) / 2).toFixed(2)}` : outcome.mean.toFixed(2);
+}
+
+function rowCells(r: SummaryRow, tasks: string[]): Cell[] {
   const dm = r.delta_m_pct;
   const without = r.delta_m_left_out.length > 0 && dm !== undefined ? ` (w/o ${r.delta_m_left_out.map((l) => l.task).join(', ')})` : '';
-  const dmText = dm === undefined ? '–' : `${dm > 0 ? '+' : ''}${dm.toFixed(2)}${without}`;
-  const dmStyle = dm === undefined ? (p: ChalkInstance) => p.dim : dm < 0 ? (p: ChalkInstance) => p.red : dm > 0 ? (p: ChalkInstance) => p.green : plain;
+  const ci = r.delta_m_seeds?.ci;
   const nt = r.setting === 'stl' ? 'baseline' : r.negative_transfer === undefined ? '–' : r.negative_transfer ? `yes: ${r.worse_tasks.join(', ')}` : 'no';
-  const ntStyle = findingStyle(r.finding);
+  const style = findingStyle(r.finding);
   return [
     { text: r.regime, style: plain },
     { text: r.setting, style: (p) => p.cyan },
-    { text: dmText, style: dmStyle },
-    { text: r.tasks_worse_than_stl === undefined ? '–' : `${r.tasks_worse_than_stl}/${taskCount}`, style: r.tasks_worse_than_stl ? (p) => p.red : plain },
-    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : ''), style: ntStyle },
-    { text: r.train_seconds === undefined ? '–' : r.train_seconds.toFixed(1), style: plain },
+    ...tasks.map((task) => ({ text: meanWithInterval(r.tasks.find((o) => o.task === task)), style: plain })),
+    { text: dm === undefined ? '–' : `${signed(dm)}${without}`, style: dm === undefined ? (p: ChalkInstance) => p.dim : plain },
+    { text: ci ? `[${signed(ci.low)}, ${signed(ci.high)}]` : '–', style: plain },
+    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : ''), style: r.setting === 'stl' ? (p: ChalkInstance) => p.dim : plain },
+    { text: FINDING_LABELS[r.finding], style },
     { text: String(r.n), style: plain },
   ];
 }

@@ -6,6 +6,22 @@ import { SIGNIFICANCE, type PairedTest } from './stats.js';
  */
 export type Finding = 'baseline' | 'no-baseline' | 'no-pair' | 'one-seed' | 'significant-drop' | 'drop-within-noise' | 'no-difference' | 'significant-gain';
 
+/** A summary row's finding: `incomplete` where a task or the baseline has no result. */
+export type RowFinding = Finding | 'incomplete';
+
+/** A few words per finding, for table columns (the verdict text says the rest). */
+export const FINDING_LABELS: Record<RowFinding, string> = {
+  'significant-drop': 'significant drop',
+  'drop-within-noise': 'drop within noise',
+  'significant-gain': 'significant gain',
+  'no-difference': 'no detectable difference',
+  'one-seed': '1 seed: no estimate',
+  'no-pair': 'no seed in common',
+  'no-baseline': 'no stl baseline',
+  baseline: 'baseline',
+  incomplete: 'incomplete',
+};
+
 export function findingOf(test: PairedTest | undefined): Finding {
   if (!test || test.n === 0) return 'no-pair';
   if (test.p === undefined) return 'one-seed';

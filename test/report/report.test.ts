@@ -270,12 +270,35 @@ test('the terminal table is plain when colour is off and says when a setting hur
   const report = buildReport(collectRuns([dir]));
   const plain = summaryTable(report, new Chalk({ level: 0 }));
   assert.doesNotMatch(plain, /\u001b\[/);
-  assert.match(plain, /full\s+mtl\s+\+2\.50\s+1\/2\s+yes: tags/);
+  // Each task's primary metric with half its 95% interval, beside Δm% and its per-seed interval.
+  assert.match(plain, /group accuracy\s+tags macro_f1\s+Δm%\s+Δm% 95% CI\s+neg\. transfer\s+finding\s+seeds/);
+  assert.match(plain, /full\s+stl\s+60\.00 ±25\.41\s+40\.00 ±0\.00\s+–\s+–\s+baseline\s+baseline\s+2/);
+  assert.match(plain, /full\s+mtl\s+66\.00 ±0\.00\s+38\.00 ±0\.00\s+\+2\.50\s+\[-20\.76, \+25\.88\]\s+yes: tags\s+significant drop\s+2/);
+  assert.match(plain, /full\s+mtl\+dm\s+63\.00 ±0\.00\s+43\.00 ±12\.71\s+\+6\.25\s+\[.+\]\s+no\s+no detectable difference\s+2/);
   assert.match(plain.replace(/\s+/g, ' '), /Significant drops \(paired t-test over seeds, p < 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./);
   const coloured = summaryTable(report, new Chalk({ level: 1 }));
   assert.match(coloured, /\u001b\[31m/, 'red for harm');
   // Same columns: removing the colour codes gives the plain table back.
   assert.equal(coloured.replace(/\u001b\[\d+m/g, ''), plain);
+});
+
+test('one seed: no interval, no significance, and no colour of a finding', async () => {
+  const dir = await writeHandRuns(tempDir('one-seed'), { table: { stl: [[0.6, 0.4]], mtl: [[0.5, 0.38]] } });
+  const report = buildReport(collectRuns([dir]));
+  const mtl = report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl')!;
+  assert.equal(mtl.finding, 'one-seed');
+  assert.equal(mtl.negative_transfer, true, 'the paper\'s definition still applies');
+  assert.equal(mtl.tasks_significantly_worse, undefined, 'nothing can be counted as significant');
+  assert.equal(mtl.verdict, '1 seed: no uncertainty estimate; lower than stl on group accuracy (-10.00 pts), tags macro_f1 (-2.00 pts); delta_m -10.83%');
+  const row = report.benchmarks[0]!.leaderboard.find((r) => r.setting === 'mtl' && r.metric === 'accuracy')!;
+  assert.equal(row.verdict, '1 seed: no uncertainty estimate');
+  assert.equal(row.ci, undefined);
+  const coloured = summaryTable(report, new Chalk({ level: 1 }));
+  const line = coloured.split('\n').find((l) => l.includes('mtl') && l.includes('1 seed'))!;
+  assert.ok(line, coloured);
+  assert.doesNotMatch(line, /\u001b\[3[12]m/, 'neither red nor green');
+  assert.match(line, /\u001b\[2m1 seed: no estimate/, 'dim');
+  assert.match(coloured.replace(/\s+/g, ' '), /None of it can be called significant: every row has a single seed\./);
 });
 
 test('reports from the folders of two shards equal the report of one run', async () => {
