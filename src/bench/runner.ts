@@ -10,12 +10,12 @@ import type { ResolvedBenchmark } from './resolve.js';
 import { combineSources } from './sources.js';
 import { CELL_FILES, beginCell, finishCell, hasResult, readBenchmarkInfo, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
 
-export type ProgressMode = 'bar' | 'quiet' | 'jsonl';
+export type ProgressMode = 'bar' | 'lines' | 'quiet' | 'jsonl';
 
 export type TrainCellFn = (
   config: CellConfig,
   data: DatasetView,
-  options: { outDir?: string; progress?: ProgressMode; signal?: AbortSignal },
+  options: { outDir?: string; progress?: ProgressMode; progressLabel?: string; signal?: AbortSignal },
 ) => Promise<CellResult>;
 
 /** The trainer and the data loader are injected so the runner can be tested with doubles. */
@@ -218,7 +218,7 @@ export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkI
     const t0 = performance.now();
     let outcome: CellOutcome;
     try {
-      const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, signal: options.signal });
+      const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, progressLabel: `[${cell.id}]`, signal: options.signal });
       checkResult(cell.config, result);
       const wallSeconds = (performance.now() - t0) / 1000;
       const timings = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds, trainSeconds: result.trainSeconds };

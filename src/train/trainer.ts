@@ -26,8 +26,10 @@ import type { CellResult, EpochRecord } from './types.js';
 export interface TrainCellOptions {
   /** Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network). Without it nothing is written and nothing resumes. */
   outDir?: string;
-  /** 'bar' (default): a cli-progress bar per epoch; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
+  /** 'bar' (default): a cli-progress bar per epoch; 'lines': a plain line per epoch and checkpoint; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
   progress?: ProgressMode;
+  /** Put before each 'lines' line, e.g. the cell's id. */
+  progressLabel?: string;
   /** Where progress goes; default process.stderr. */
   progressStream?: NodeJS.WritableStream;
   /** Checked before every step: an aborted cell stops with signal.reason and leaves its last checkpoint. */
@@ -400,6 +402,7 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
       state.epochsDone = epoch + 1;
       if (unit.checkpointFile) await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer));
       ctx.progress.endEpoch(unit.name, record);
+      if (unit.checkpointFile) ctx.progress.checkpoint(unit.name, unit.checkpointFile, state.epochsDone);
       ctx.options.onEpochEnd?.(unit.name, record);
     }
     return testSelected(ctx, unit, state, net);
@@ -503,7 +506,7 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
     test,
     relatedness,
     objective: { sca, dm },
-    progress: createProgress(options.progress ?? 'bar', options.progressStream),
+    progress: createProgress(options.progress ?? 'bar', options.progressStream, { label: options.progressLabel }),
     options,
     evalBatchSize: options.evalBatchSize ?? Math.max(64, config.train.batchSize),
     fingerprintBase: fingerprintBase(config, data),

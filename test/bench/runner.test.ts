@@ -81,6 +81,18 @@ test('benchmark.json records each task\'s class count from the data, and a run t
   assert.deepEqual(classes(readJson(infoFile)), { group: 3, tags: 4 });
 });
 
+test('without a terminal the trainer is asked for a plain line per epoch, labelled with the cell; with --json for JSON lines', async () => {
+  const dir = tempDir('lines');
+  const file = writeBenchmark(dir, toyBenchmarkYaml());
+  const trainer = fakeTrainer();
+  const seen: { progress?: string; progressLabel?: string }[] = [];
+  const deps = fakeDeps({ ...trainer, train: (config, data, options) => (seen.push(options), trainer.train(config, data, options)) });
+  await runStudy([file], { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['stl'], seeds: ['1'] }, deps, captureIO());
+  assert.deepEqual(seen.map((o) => [o.progress, o.progressLabel]), [['lines', '[full.stl.seed1]']]);
+  await runStudy([file], { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['mtl'], seeds: ['1'], json: true }, deps, captureIO());
+  assert.equal(seen[1]!.progress, 'jsonl');
+});
+
 test('a cell killed half-way (config written, no metrics) is run again; stale checkpoints of another config are cleared', async () => {
   const dir = tempDir('killed');
   const file = writeBenchmark(dir, toyBenchmarkYaml());

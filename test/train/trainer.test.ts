@@ -113,6 +113,22 @@ describe('trainCell', () => {
     assert.match(result.selectionRule, /each single-task network keeps its own epoch/);
   });
 
+  it("'lines' progress (what runs without a terminal use): a line per epoch of each network and per checkpoint written", async () => {
+    const outDir = path.join(tmp, 'lines');
+    const stream = new PassThrough();
+    let log = '';
+    stream.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    await trainCell(cellConfig({ setting: 'stl' }, TRAIN), data, { outDir, progress: 'lines', progressStream: stream, progressLabel: '[cell]' });
+    const lines = log.trim().split('\n');
+    for (const task of ['quadrant', 'attrs']) {
+      const epochs = lines.filter((l) => l.startsWith(`[cell] ${task} epoch `));
+      assert.equal(epochs.length, 2, `${task}: one line per epoch\n${log}`);
+      assert.match(epochs[1]!, new RegExp(`^\\[cell\\] ${task} epoch 2/2: loss \\d+\\.\\d{4} \\(sup:${task} \\d+\\.\\d{4}\\) \\| val ${task} \\w+ \\d+\\.\\d\\d% .*\\| \\d+ img/s \\| epoch [\\d.]+s, elapsed [\\d.]+s$`));
+      const checkpoints = lines.filter((l) => l.startsWith(`[cell] ${task}: checkpoint after epoch `));
+      assert.deepEqual(checkpoints.map((l) => l.replace(/ written to .*/, '')), [1, 2].map((e) => `[cell] ${task}: checkpoint after epoch ${e}`));
+    }
+  });
+
   it('refuses bad configurations with one clear line', async () => {
     const quiet = { progress: 'quiet' as const };
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+dm', regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0 } } }, TRAIN), data, quiet), /source "data" needs at least 10 training samples labelled for both tasks, but this regime leaves 0/);
