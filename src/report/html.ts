@@ -173,7 +173,10 @@ function benchmarkSection(b: BenchmarkReport): string {
   });
   if (deltaChart) parts.push('<h3>Δm% per setting and regime</h3>', `<div class="charts">${deltaChart}</div>`);
 
-  parts.push('<h3>Each task against its single-task baseline and the paper</h3>');
+  parts.push(
+    '<h3>Each task against its single-task baseline and the paper</h3>',
+    '<p class="note">The primary metric on the test split: a dot for the mean over seeds, a whisker for ± one sample standard deviation, the stl mean and the paper\'s value as lines.</p>',
+  );
   const taskCharts: string[] = [];
   for (const regime of b.regimes) {
     for (const task of b.tasks) {

@@ -182,7 +182,11 @@ export function lineChart(options: { title: string; yLabel: string; series: { na
   body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
   for (const s of series) {
     const banded = s.points.filter((p) => p.low !== undefined && p.high !== undefined);
-    if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
+    if (banded.length === 1 && banded[0]!.high! > banded[0]!.low!) {
+      // One epoch: the spread over seeds as a whisker.
+      const p = banded[0]!;
+      body += `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}" stroke="${colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
+    } else if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
       const upper = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.high!).toFixed(1)}`);
       const lower = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.low!).toFixed(1)}`).reverse();
       body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
