@@ -52,7 +52,7 @@ function augmentation(config: CellConfig): string {
   return parts.length > 0 ? parts.join(', ') : 'none';
 }
 
-export function describeRegime(spec: RegimeSpec): string {
+function describeRegime(spec: RegimeSpec): string {
   switch (spec.kind) {
     case 'full':
       return 'full';

@@ -17,7 +17,7 @@ export interface FloorTask {
   classes?: number;
 }
 
-export interface ChanceLevel {
+interface ChanceLevel {
   /** Percent. */
   value: number;
   /** How it is reached, for the reader. */
@@ -30,7 +30,7 @@ export interface ChanceLevel {
  * for the label accuracy of a multi-label task (a coin per label). A multi-label macro-F1 has no
  * such level: it depends on how often each label is positive, which the report does not know.
  */
-export function chanceLevel(task: FloorTask): ChanceLevel | undefined {
+function chanceLevel(task: FloorTask): ChanceLevel | undefined {
   if (task.kind === 'categorical' && task.classes !== undefined && task.classes >= 2 && (task.primary === 'accuracy' || task.primary === 'macro_f1')) {
     return { value: 100 / task.classes, how: `1 of ${task.classes} classes` };
   }

@@ -33,7 +33,7 @@ export function deltaM(settingMeans: number[], stlMeans: number[]): number | und
 }
 
 /** Two-sided confidence level of every interval in the reports. */
-export const CONFIDENCE = 0.95;
+const CONFIDENCE = 0.95;
 /** A paired difference is called significant when its two-sided p-value is below this. */
 export const SIGNIFICANCE = 1 - CONFIDENCE;
 

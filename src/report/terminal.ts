@@ -40,7 +40,7 @@ const WIDTH = 100;
  * Breaks `text` at spaces (or only at the spaces `breaks` matches) into lines of at most `width`
  * characters; a longer piece gets a line of its own.
  */
-export function wrap(text: string, width: number, first: string, rest: string, breaks: RegExp = / /): string[] {
+function wrap(text: string, width: number, first: string, rest: string, breaks: RegExp = / /): string[] {
   const lines: string[] = [];
   let line = first;
   let empty = true;
