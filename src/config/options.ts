@@ -63,7 +63,7 @@ export const TRAIN_OPTIONS = {
     key: ['augmentation', 'crop_padding'],
     schema: nonNegativeInt,
     default: 0,
-    doc: 'Random crop after padding by this many pixels (0: off).',
+    doc: 'Random crop after padding by this many pixels, repeating the edge (0: off).',
   }),
   flip: option({ key: ['augmentation', 'flip'], schema: boolean, default: false, doc: 'Random horizontal flip.' }),
   classBalanced: option({

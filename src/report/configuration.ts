@@ -47,7 +47,7 @@ function learningRate(config: CellConfig): string {
 
 function augmentation(config: CellConfig): string {
   const parts: string[] = [];
-  if (config.train.cropPadding > 0) parts.push(`random crop after padding ${config.train.cropPadding} px`);
+  if (config.train.cropPadding > 0) parts.push(`random crop after padding ${config.train.cropPadding} px (edge repeated)`);
   if (config.train.flip) parts.push('horizontal flip');
   return parts.length > 0 ? parts.join(', ') : 'none';
 }
