@@ -63,7 +63,7 @@ export const TRAIN_OPTIONS = {
     key: ['augmentation', 'crop_padding'],
     schema: nonNegativeInt,
     default: 0,
-    doc: 'Random crop after padding by this many pixels (0: off).',
+    doc: 'Random crop after padding by this many pixels, repeating the edge (0: off).',
   }),
   flip: option({ key: ['augmentation', 'flip'], schema: boolean, default: false, doc: 'Random horizontal flip.' }),
   classBalanced: option({
@@ -186,7 +186,8 @@ export function defaultsOf<O extends OptionTable>(options: O): Partial<ValuesOf<
   >;
 }
 
-function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
+/** Whether a setting reads the option (the others carry its default). */
+export function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
   if (spec.usedBy === undefined) return true;
   if (spec.usedBy === 'multi-task') return settingSpec(setting).multiTask;
   return spec.usedBy.some((coupling) => usesCoupling(setting, coupling));
