@@ -17,6 +17,7 @@ import { collectRuns } from '../../src/runs/collect.js';
 import { writeReports } from '../../src/report/index.js';
 import { summaryTable } from '../../src/report/terminal.js';
 import type { CellConfig } from '../../src/config/cell.js';
+import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import type { Setting } from '../../src/config/settings.js';
 import type { CellResult } from '../../src/train/types.js';
 import { FAKE_PROVENANCE, captureIO, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from '../bench/doubles.js';
@@ -53,6 +54,7 @@ function handConfig(setting: Setting, seed: number): CellConfig {
     regime: { name: 'full', spec: { kind: 'full' } },
     setting,
     seed,
+    trainingRevision: TRAINING_REVISION,
   };
 }
 
