@@ -81,8 +81,9 @@ export async function runCommand(
   await deps.initBackend(options.backend);
 
   const outRoot = path.resolve(options.out ?? DEFAULT_RUNS_DIR);
-  const progress: ProgressMode = options.json ? 'jsonl' : io.interactive ? 'bar' : 'quiet';
-  const reporter = options.json ? jsonReporter((line) => io.stdout(`${line}\n`)) : textReporter((line) => io.stderr(`${line}\n`), io.paintErr);
+  // Not a terminal (a log file, Slurm, CI): a plain line per epoch instead of a bar.
+  const progress: ProgressMode = options.json ? 'jsonl' : io.interactive ? 'bar' : 'lines';
+  const reporter = options.json ? jsonReporter((line) => io.stdout(`${line}\n`)) : textReporter((line) => io.stderr(`${line}\n`), io.paintErr, io.columns);
   const result: RunCommandResult = { runs: [], problems: [] };
   for (const plan of plans) {
     const info = benchmarkInfo(plan.original);

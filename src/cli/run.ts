@@ -44,6 +44,7 @@ export function registerRunCommand(program: Command): void {
           paint,
           paintErr,
           interactive: Boolean(process.stderr.isTTY),
+          columns: process.stderr.isTTY ? process.stderr.columns : undefined,
           signal: controller.signal,
         };
         const result = await runStudy(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), io);

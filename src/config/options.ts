@@ -74,7 +74,7 @@ export const TRAIN_OPTIONS = {
     key: ['augmentation', 'crop_padding'],
     schema: nonNegativeInt,
     default: 0,
-    doc: 'Random crop after padding by this many pixels (0: off).',
+    doc: 'Random crop after padding by this many pixels, repeating the edge (0: off).',
   }),
   flip: option({ key: ['augmentation', 'flip'], schema: boolean, default: false, doc: 'Random horizontal flip.' }),
   classBalanced: option({
@@ -216,7 +216,8 @@ export function optionValue<T>(spec: OptionSpec<T> & { default: T }, value: T | 
   return value === undefined ? spec.default : value;
 }
 
-function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
+/** Whether a setting reads the option (the others carry its default). */
+export function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
   if (spec.usedBy === undefined) return true;
   if (spec.usedBy === 'multi-task') return settingSpec(setting).multiTask;
   return spec.usedBy.some((coupling) => usesCoupling(setting, coupling));

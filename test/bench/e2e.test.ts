@@ -69,7 +69,7 @@ test('mtl-bench run trains a tiny OpenMoji study end to end, resumes, and --chec
   assert.equal(JSON.parse(fs.readFileSync(path.join(cellDir, 'provenance.json'), 'utf8')).backend, 'wasm');
   const summary = fs.readFileSync(path.join(benchDir, 'summary.csv'), 'utf8').trim().split('\n');
   assert.match(summary[0]!, /^benchmark,regime,setting,delta_m_pct,tasks_worse_than_stl,negative_transfer,train_seconds,/);
-  assert.match(summary[2]!, /^e2e,full,mtl\+sca\+dm,-?\d+\.\d{4},[0-2],(true|false),\d+\.\d\d,/);
+  assert.match(summary[2]!, /^e2e,full,mtl\+sca\+dm,-?\d+\.\d{2},[0-2],(true|false),\d+\.\d\d,/);
   assert.ok(fs.existsSync(path.join(benchDir, 'report.html')));
 
   // Nothing left to train; the check block's 99% stl accuracy after one epoch at 8×8 is not met.

@@ -1,6 +1,7 @@
 import type { DatasetView, ImageSource, LabelColumn, SplitData, TaskSpec } from '../../src/datasets/types.js';
 import { MASKED, NO_CLASS } from '../../src/datasets/types.js';
 import type { CellConfig } from '../../src/config/cell.js';
+import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import { Rng } from '../../src/train/random.js';
 
 /** An in-memory uint8 image store with the ImageSource contract. */
@@ -117,6 +118,7 @@ export function cellConfig(overrides: Partial<CellConfig> = {}, train: Partial<C
     regime: { name: 'full', spec: { kind: 'full' } },
     setting: 'mtl+sca+dm',
     seed: 3,
+    trainingRevision: TRAINING_REVISION,
     ...overrides,
     train: {
       epochs: 2,

@@ -11,7 +11,8 @@ import { buildNetwork } from '../../src/model/network.js';
 import { encodeLabels, readImageBatch } from '../../src/train/batches.js';
 import { Optimizer } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/train/random.js';
-import { NonFiniteLossError, createTrainStep, trainCell } from '../../src/train/trainer.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { NonFiniteLossError, batchesPerEpoch, createTrainStep, trainCell } from '../../src/train/trainer.js';
 import type { CellResult } from '../../src/train/types.js';
 import { UserError } from '../../src/util/errors.js';
 import { cellConfig, syntheticDataset } from './fixtures.js';
@@ -114,13 +115,43 @@ describe('trainCell', () => {
     assert.match(result.selectionRule, /each single-task network keeps its own epoch/);
   });
 
-  it('refuses bad configurations with one clear line', async () => {
+  it("'lines' progress (what runs without a terminal use): a line per epoch of each network and per checkpoint written", async () => {
+    const outDir = path.join(tmp, 'lines');
+    const stream = new PassThrough();
+    let log = '';
+    stream.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    await trainCell(cellConfig({ setting: 'stl' }, TRAIN), data, { outDir, progress: 'lines', progressStream: stream, progressLabel: '[cell]' });
+    const lines = log.trim().split('\n');
+    for (const task of ['quadrant', 'attrs']) {
+      const epochs = lines.filter((l) => l.startsWith(`[cell] ${task} epoch `));
+      assert.equal(epochs.length, 2, `${task}: one line per epoch\n${log}`);
+      assert.match(epochs[1]!, new RegExp(`^\\[cell\\] ${task} epoch 2/2: loss \\d+\\.\\d{4} \\(sup:${task} \\d+\\.\\d{4}\\) \\| val ${task} \\w+ \\d+\\.\\d\\d% .*\\| \\d+ img/s \\| epoch [\\d.]+s, elapsed [\\d.]+s$`));
+      const checkpoints = lines.filter((l) => l.startsWith(`[cell] ${task}: checkpoint after epoch `));
+      assert.deepEqual(checkpoints.map((l) => l.replace(/ written to .*/, '')), [1, 2].map((e) => `[cell] ${task}: checkpoint after epoch ${e}`));
+    }
+  });
+
+  it('every epoch trains on the last partial batch too, except a final batch of one sample', async () => {
+    assert.equal(batchesPerEpoch(100, 32), 4, '32 + 32 + 32 + 4');
+    assert.equal(batchesPerEpoch(97, 32), 3, '32 + 32 + 32, and a lone sample is skipped');
+    assert.equal(batchesPerEpoch(64, 32), 2);
+    assert.equal(batchesPerEpoch(5, 5), 1);
+    // The trainer itself: 96 training samples (every one, with distribution matching) in batches of 40
+    // make 40 + 40 + 16, three steps an epoch; 81 samples make 40 + 40, the lone 81st skipped.
+    for (const [count, steps] of [[96, 3], [81, 2]] as const) {
+      const outDir = path.join(tmp, `partial-${count}`);
+      const result = await trainCell(cellConfig({}, { ...TRAIN, epochs: 2, batchSize: 40 }), syntheticDataset({ counts: [count, 32, 32] }), { outDir, progress: 'quiet' });
+      const saved = await readCheckpoint(path.join(outDir, 'checkpoint.bin'));
+      assert.equal(saved!.globalStep, 2 * steps, `${count} samples: ${steps} steps an epoch`);
+      assert.ok(result.history.every((r) => Number.isFinite(r.loss)));
+    }
+  });
+
+  it('refuses a config its data cannot serve with one clear line (option values are checked by the benchmark schema)', async () => {
     const quiet = { progress: 'quiet' as const };
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+dm', regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0 } } }, TRAIN), data, quiet), /source "data" needs at least 10 training samples labelled for both tasks, but this regime leaves 0/);
     await assert.rejects(trainCell(cellConfig({ inputSize: 16 }, TRAIN), data, quiet), /input size 16 but dataset synthetic train images are 8×8/);
-    await assert.rejects(trainCell(cellConfig({ tasks: [{ name: 'quadrant', primary: 'label_accuracy' }] }, TRAIN), data, quiet), /does not apply to categorical task "quadrant"/);
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+sca', relatedness: [] }, TRAIN), data, quiet), /names no relatedness pair/);
-    await assert.rejects(trainCell(cellConfig({}, { ...TRAIN, learningRate: -1 }), data, quiet), /train.learningRate must be a number > 0/);
   });
 
   it('a training step leaks no tensors', async () => {
