@@ -45,7 +45,7 @@ export type InitScheme = 'he' | 'pytorch';
 export type KernelInitializer = ReturnType<typeof tf.initializers.heNormal>;
 
 /** A seeded initializer of convolution kernels of one scheme; `fanIn` overrides tfjs's fan for depthwise kernels. */
-export function convKernelInit(scheme: InitScheme, seed: number, fanIn?: number): KernelInitializer {
+function convKernelInit(scheme: InitScheme, seed: number, fanIn?: number): KernelInitializer {
   if (scheme === 'he') return tf.initializers.heNormal({ seed });
   // tfjs counts a depthwise kernel's fan-in over all input channels; PyTorch counts one group's (3·3).
   if (fanIn !== undefined) return tf.initializers.randomUniform({ minval: -1 / Math.sqrt(fanIn), maxval: 1 / Math.sqrt(fanIn), seed });

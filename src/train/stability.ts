@@ -16,12 +16,10 @@ import type { EpochRecord } from './types.js';
  * SCA and DM terms are left out of (1): they measure agreement between heads, which may grow
  * while training is healthy.
  */
-export const LOSS_RISE_FACTOR = 1.5;
-export const VAL_DROP = 0.2;
-export const SATURATION_SHARE = 0.5;
-export const SATURATION_RATIO = 2;
-
-export const STABILITY_RULE = `unstable when the last epoch's total or supervised training loss exceeds ${LOSS_RISE_FACTOR}× its lowest epoch, a task's primary validation metric falls by more than ${VAL_DROP * 100} points from one epoch to the next, or a multi-label head predicts at least ${SATURATION_SHARE * 100}% of annotated test entries present and at least ${SATURATION_RATIO}× the true share`;
+const LOSS_RISE_FACTOR = 1.5;
+const VAL_DROP = 0.2;
+const SATURATION_SHARE = 0.5;
+const SATURATION_RATIO = 2;
 
 export interface StabilityVerdict {
   unstable: boolean;

@@ -520,7 +520,7 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
       loss: records.reduce((a, r) => a + r.loss, 0),
       terms: Object.assign({}, ...records.map((r) => r.terms)),
       val: Object.assign({}, ...records.map((r) => r.val)),
-      ...(records.some((r) => r.teachers) ? { teachers: Object.assign({}, ...records.map((r) => r.teachers ?? {})) } : {}),
+      ...(records.some((r) => r.teachers) ? { teachers: Object.fromEntries(records.flatMap((r) => Object.entries(r.teachers ?? {}))) } : {}),
       valPrimaryMean: meanOfFinite(records.map((r) => r.valPrimaryMean)),
       seconds,
       // Harmonic combination: the networks train one after another on their own samples.
