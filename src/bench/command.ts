@@ -11,11 +11,17 @@ import { applyOverrides, ensureDatasetsReady, resolveBenchmark, type Overrides, 
 import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunnerDeps } from './runner.js';
 import { loadBenchmarkFile, type LoadedBenchmark } from './schema.js';
 
+/** The training backend once started: its name, and what `run` must tell the user once (e.g. that the GPU package runs on the CPU). */
+export interface StartedBackend {
+  name: string;
+  warnings: string[];
+}
+
 /** Everything `run` needs from the rest of the program; tests pass doubles. */
 export interface BenchDeps extends RunnerDeps {
   catalog(): DatasetCatalog | Promise<DatasetCatalog>;
   backbones: readonly string[];
-  initBackend(requested?: string): Promise<void>;
+  initBackend(requested?: string): Promise<StartedBackend>;
 }
 
 export interface RunCommandOptions {
@@ -78,7 +84,8 @@ export async function runCommand(
     resolved: resolveBenchmark(applyOverrides(l, overrides), catalog, deps.backbones),
   }));
   for (const plan of plans) await ensureDatasetsReady(plan.resolved, catalog);
-  await deps.initBackend(options.backend);
+  const backend = await deps.initBackend(options.backend);
+  for (const warning of backend.warnings) io.stderr(`${io.paintErr.yellow(`warning: ${warning}`)}\n`);
 
   const outRoot = path.resolve(options.out ?? DEFAULT_RUNS_DIR);
   const progress: ProgressMode = options.json ? 'jsonl' : io.interactive ? 'bar' : 'quiet';

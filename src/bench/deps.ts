@@ -2,6 +2,7 @@ import { ensureIndex, loadDataset } from '../datasets/load.js';
 import { datasetLayout, readSourceRecord } from '../datasets/layout.js';
 import { getEntry, loadManifest, priorMatrix, type Manifest } from '../datasets/manifest.js';
 import { initBackend } from '../engine/backend.js';
+import { gpuNotUsedLine } from '../engine/gpu.js';
 import { BACKBONE_NAMES } from '../model/backbones.js';
 import { trainCell } from '../train/trainer.js';
 import { UserError } from '../util/errors.js';
@@ -61,7 +62,9 @@ export function defaultBenchDeps(options: { manifestFiles?: string[] } = {}): Be
     catalog: getCatalog,
     backbones: BACKBONE_NAMES,
     initBackend: async (requested) => {
-      await initBackend({ requested });
+      const report = await initBackend({ requested });
+      const gpuWarning = report.gpu ? gpuNotUsedLine(report.gpu) : undefined;
+      return { name: report.choice, warnings: gpuWarning ? [gpuWarning] : [] };
     },
   };
 }
