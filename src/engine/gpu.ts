@@ -31,7 +31,7 @@ export interface MachineProbe {
   read(file: string): string | undefined;
 }
 
-export const realMachine: MachineProbe = {
+const realMachine: MachineProbe = {
   env: process.env,
   exists: (file) => fs.existsSync(file),
   list: (dir) => {
