@@ -15,15 +15,14 @@ export interface CostRequest {
 }
 
 /**
- * On the CPU backends the cost of an image hardly depends on the batch, so a small batch keeps
- * the measurement short (a ResNet-50 step at 224×224 takes seconds per image on wasm); on the
- * native backends, a GPU above all, it does, so the benchmark's own batch is timed.
+ * On the CPU backends one step at the benchmark's batch can take minutes (a ResNet-50 at 224×224
+ * costs about a second per image on wasm), so the network is first timed on a small batch, and
+ * again on the benchmark's own only when that step stays short: for small networks the fixed cost
+ * of a step makes a small batch's cost per image far too high. On the native backends, a GPU
+ * above all, the cost per image depends on the batch, so the benchmark's own is timed at once.
  */
-const CPU_TIMING_BATCH = 4;
-
-function timingBatch(backend: string, batch: number): number {
-  return backend === 'wasm' || backend === 'cpu' ? Math.min(batch, CPU_TIMING_BATCH) : batch;
-}
+const CPU_PROBE_BATCH = 4;
+const FULL_BATCH_STEP_BUDGET_SECONDS = 4;
 
 type Measure = (options: ThroughputOptions) => Promise<ThroughputResult>;
 
@@ -39,21 +38,27 @@ export async function perImageCost(
   options: { measure?: Measure; manifest?: BackboneManifest; home?: string } = {},
 ): Promise<PerImageCost | undefined> {
   const measure = options.measure ?? measureThroughput;
-  const batch = timingBatch(request.backend, request.batch);
   const size = request.inputSize;
-  const timed = (result: ThroughputResult, how: string): PerImageCost => ({
-    trainSeconds: 1 / result.trainImagesPerSecond,
-    inferSeconds: 1 / result.inferImagesPerSecond,
-    how,
-  });
+  const onCpu = request.backend === 'wasm' || request.backend === 'cpu';
+  const time = async (backbone: string): Promise<{ result: ThroughputResult; batch: number }> => {
+    const once = (batch: number) => measure({ backbone, inputSize: size, batch, steps: 1, warmup: 1 });
+    if (!onCpu || request.batch <= CPU_PROBE_BATCH) return { result: await once(request.batch), batch: request.batch };
+    const probe = await once(CPU_PROBE_BATCH);
+    if (request.batch / probe.trainImagesPerSecond > FULL_BATCH_STEP_BUDGET_SECONDS) return { result: probe, batch: CPU_PROBE_BATCH };
+    return { result: await once(request.batch), batch: request.batch };
+  };
   if (BACKBONE_NAMES.includes(request.backbone) || fetchedBackboneFolder(request.backbone, options.home)) {
-    const result = await measure({ backbone: request.backbone, inputSize: size, batch, steps: 1, warmup: 1 });
-    return timed(result, `measured: ${request.backbone} at ${size}×${size}, batch ${batch}`);
+    const { result, batch } = await time(request.backbone);
+    return {
+      trainSeconds: 1 / result.trainImagesPerSecond,
+      inferSeconds: 1 / result.inferImagesPerSecond,
+      how: `measured: ${request.backbone} at ${size}×${size}, batch ${batch}`,
+    };
   }
   const entry = (options.manifest ?? loadBackboneManifest()).backbones.get(request.backbone);
   if (!entry?.macs) return undefined;
   const macs = entry.macs * (size / entry.input.size) ** 2;
-  const reference = await measure({ backbone: DEFAULT_BACKBONE, inputSize: size, batch, steps: 1, warmup: 1 });
+  const { result: reference } = await time(DEFAULT_BACKBONE);
   // 2 FLOPs per multiply-accumulate; a training step is about three forward passes (forward, input and weight gradients).
   return {
     trainSeconds: (macs * 2 * 3) / (reference.trainGflopsPerSecond * 1e9),

@@ -198,19 +198,36 @@ describe('the cost per image', () => {
       inferGflopsPerSecond: inferGflops,
     }) as ThroughputResult;
 
-  it("times a built-in backbone itself, with a small batch on CPU backends and the benchmark's batch on native ones", async () => {
-    const calls: unknown[] = [];
-    const measure = async (options: unknown) => {
+  it("times a built-in backbone itself: on CPU backends on a small batch first, at the benchmark's batch only when a step stays short", async () => {
+    let imagesPerSecond = 50;
+    const calls: { batch: number }[] = [];
+    const measure = async (options: { batch: number }) => {
       calls.push(options);
-      return result(50, 200);
+      return result(imagesPerSecond * (options.batch === 4 ? 1 : 2), 200);
     };
+    // 32 images at 50 images/s is well within a step's budget: timed again at batch 32.
     const cost = await perImageCost({ backbone: 'resnet50', inputSize: 224, batch: 32, backend: 'wasm' }, { measure });
-    assert.deepEqual(cost, { trainSeconds: 0.02, inferSeconds: 0.005, how: 'measured: resnet50 at 224×224, batch 4' });
-    await perImageCost({ backbone: 'resnet50', inputSize: 224, batch: 32, backend: 'tensorflow-gpu' }, { measure });
+    assert.deepEqual(cost, { trainSeconds: 0.01, inferSeconds: 0.005, how: 'measured: resnet50 at 224×224, batch 32' });
     assert.deepEqual(calls, [
       { backbone: 'resnet50', inputSize: 224, batch: 4, steps: 1, warmup: 1 },
       { backbone: 'resnet50', inputSize: 224, batch: 32, steps: 1, warmup: 1 },
     ]);
+    // At 2 images/s a step of 32 would take 16 s: the small batch's timing stands.
+    imagesPerSecond = 2;
+    calls.length = 0;
+    const slow = await perImageCost({ backbone: 'resnet50', inputSize: 224, batch: 32, backend: 'wasm' }, { measure });
+    assert.equal(slow!.how, 'measured: resnet50 at 224×224, batch 4');
+    assert.deepEqual(
+      calls.map((c) => c.batch),
+      [4],
+    );
+    // Native backends time the benchmark's batch at once.
+    calls.length = 0;
+    await perImageCost({ backbone: 'resnet50', inputSize: 224, batch: 32, backend: 'tensorflow-gpu' }, { measure });
+    assert.deepEqual(
+      calls.map((c) => c.batch),
+      [32],
+    );
   });
 
   it('for a pretrained backbone not fetched here, uses its FLOP count and the GFLOP/s measured with the default backbone', async () => {
