@@ -1,7 +1,7 @@
 # mtl-bench for CPU machines and clusters without GPUs: Node 20, the package installed with npm ci,
 # training on the WebAssembly backend. Build: docker build -t mtl-bench .
 # The development machines cannot pull base images, so this file is checked by lint only
-# (npm run lint: dockerfilelint; test/docker.test.ts: pinned versions and entrypoint).
+# (npm run lint: dockerfilelint; test/deploy.test.ts: pinned versions and entrypoint).
 FROM node:20.20.2-bookworm-slim
 
 WORKDIR /opt/mtl-bench

@@ -133,8 +133,8 @@ export function gpuStatus(backend: unknown, probe: MachineProbe = realMachine): 
 }
 
 /**
- * tfjs-node-gpu 4.22 publishes no addon for Node ≥ 22 and its installs there can end with an
- * empty lib/napi-v9 folder (tfjs #8542); Node 20 is the version the project and its images use.
+ * tfjs-node-gpu 4.22 lists no N-API 9 build, and its installs on Node ≥ 22 can end with an empty
+ * lib/napi-v9 folder (tfjs #8542); Node 20 is the version the project and its images use.
  */
 export function nodeVersionWarning(nodeVersion: string, gpuPackagePresent: boolean): string | undefined {
   const major = Number(/^v?(\d+)/.exec(nodeVersion)?.[1]);
