@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,6 +11,7 @@ import {
   type MachineProbe,
 } from '../../src/engine/gpu.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { runNodeSync } from '../processes.js';
 
 /** A made-up machine: the files that exist, and the text of the few it reads. */
 function machine(files: string[], options: { env?: NodeJS.ProcessEnv; texts?: Record<string, string> } = {}): MachineProbe {
@@ -84,8 +84,8 @@ describe('GPU diagnosis of the tensorflow-gpu backend', () => {
 /** The CLI with the stand-in GPU package (test/engine/stand_in) answering for @tensorflow/tfjs-node-gpu. */
 function withStandIn(args: string[], flag: 'true' | 'false' | 'absent') {
   const register = path.join(packageRoot, 'dist', 'test', 'engine', 'stand_in', 'register.js');
-  const result = spawnSync(process.execPath, ['--import', register, path.join(packageRoot, 'bin', 'mtl-bench.js'), ...args], {
-    encoding: 'utf8',
+  return runNodeSync(['--import', register, path.join(packageRoot, 'bin', 'mtl-bench.js'), ...args], {
+    timeoutMs: 120_000,
     env: {
       ...process.env,
       NO_COLOR: '1',
@@ -94,7 +94,6 @@ function withStandIn(args: string[], flag: 'true' | 'false' | 'absent') {
       MTL_BENCH_BACKEND: '',
     },
   });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 const DOCTOR = ['doctor', '--steps', '1', '--batch', '2', '--size', '16'];
