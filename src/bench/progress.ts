@@ -1,13 +1,6 @@
 import type { ChalkInstance } from 'chalk';
-import { fitParts } from '../train/progress.js';
+import { fitParts, formatDuration } from '../util/format.js';
 import type { CellOutcome, RunReporter } from './runner.js';
-
-function duration(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
 
 /** Each task's primary test metric in percent, as the reports show it. */
 function headline(outcome: CellOutcome): string[] {
@@ -30,7 +23,7 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
       write(`${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done, ${toRun} to run → ${dir}`);
     },
     cellStart({ cell, position, toRun, etaSeconds }) {
-      const eta = etaSeconds !== undefined ? paint.dim(` (about ${duration(etaSeconds)} left)`) : '';
+      const eta = etaSeconds !== undefined ? paint.dim(` (about ${formatDuration(etaSeconds)} left)`) : '';
       write(`[${position}/${toRun}] ${paint.cyan(cell.id)} …${eta}`);
     },
     cellEnd(outcome) {
@@ -38,7 +31,7 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
       if (outcome.status === 'done') {
         // Measured without colour codes, painted after.
         const plainWhere = `[${outcome.position}/${outcome.toRun}] ${outcome.cell.id}`;
-        const lines = fitParts([`${plainWhere} done in ${duration(outcome.wallSeconds ?? 0)}`, ...headline(outcome)], columns);
+        const lines = fitParts([`${plainWhere} done in ${formatDuration(outcome.wallSeconds ?? 0)}`, ...headline(outcome)], columns);
         lines[0] = lines[0]!.replace(plainWhere, where).replace(' done in ', ` ${paint.green('done')} in `);
         for (const line of lines) write(line);
       } else if (outcome.status === 'failed') write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatBytes } from '../datasets/progress.js';
+import { formatBytes } from '../util/format.js';
 import { loadBackboneManifest } from '../model/backbone_manifest.js';
 import type { BackboneFetchResult, BackboneStatus } from '../model/backbone_store.js';
 import { jsonOption } from './options.js';
