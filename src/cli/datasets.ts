@@ -42,12 +42,13 @@ export function registerDatasetsCommands(program: Command): void {
   withManifest(datasets.command('index <id>'))
     .description('rebuild the normalized index of a fetched dataset and its image cache')
     .option('--size <pixels>', 'input size to prepare the image cache for (repeatable)', collectSizes)
-    .action(async (id: string, opts: CommonOptions & { size?: number[] }) => {
+    .option('--force', 'also decode every image again instead of reusing the cached ones that are unchanged')
+    .action(async (id: string, opts: CommonOptions & { size?: number[]; force?: boolean }) => {
       const entry = getEntry(loadManifest({ extra: opts.manifest }), id);
       const index = await ensureIndex(entry, { force: true, onWarning: (m) => log(`warning: ${m}`) });
       const caches = [];
       for (const size of opts.size ?? [entry.image.default_size]) {
-        const built = await ensureCache(entry, index, size, { progress: terminalProgress() });
+        const built = await ensureCache(entry, index, size, { progress: terminalProgress(), force: opts.force, onWait: log });
         caches.push({ size, splits: { train: built.train.meta, val: built.val.meta, test: built.test.meta } });
       }
       process.stdout.write(`${formatFetchResult({ id, root: index.root, index, caches, downloaded: [] })}\n`);

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { noSpaceError } from '../fs_errors.js';
+import { homeWriteError } from '../fs_errors.js';
 
 /**
  * Archive extraction that refuses any entry that would land outside the target folder: absolute
@@ -78,7 +78,7 @@ async function extractTar(archive: string, dest: string, gzip: boolean): Promise
       },
     });
   } catch (err) {
-    const full = noSpaceError(err, dest);
+    const full = homeWriteError(err, dest);
     if (full !== err) throw full;
     throw new UserError(`${archive}: corrupt or truncated archive (${errorMessage(err)})`);
   }
@@ -150,7 +150,7 @@ async function extractZip(archive: string, dest: string): Promise<number> {
         })().catch((err: unknown) => {
           if (err instanceof UserError) fail(err);
           else {
-            const full = noSpaceError(err, dest);
+            const full = homeWriteError(err, dest);
             fail(full !== err ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
           }
         });

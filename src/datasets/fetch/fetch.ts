@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
-import { noSpaceError } from '../fs_errors.js';
+import { homeWriteError } from '../fs_errors.js';
 import { type CacheMeta } from '../cache.js';
 import { buildIndex, notFetched, installedPackageDir } from '../indexer.js';
 import type { DatasetIndex } from '../index_file.js';
@@ -21,7 +21,7 @@ export interface FetchOptions {
   home?: string;
   /** The user's archives, files, folder or URLs (required for `request` datasets). */
   from?: string[];
-  /** Download, extract and index again even when a good copy is here. */
+  /** Download, extract, index and decode again even when a good copy is here. */
   force?: boolean;
   /** Input sizes to prepare the image cache for (default: the entry's image.default_size). */
   sizes?: number[];
@@ -79,7 +79,7 @@ async function assembleData(layout: DatasetLayout, files: { file: string; extrac
     if (old) await fs.promises.rm(old, { recursive: true, force: true });
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true });
-    throw noSpaceError(err, layout.dir);
+    throw homeWriteError(err, layout.dir);
   }
 }
 
@@ -174,7 +174,7 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
   const caches: FetchResult['caches'] = [];
   for (const size of options.sizes ?? [entry.image.default_size]) {
     log(`preparing the ${size}×${size} image cache`);
-    const built = await ensureCache(entry, index, size, { home: options.home, progress, onWait: log });
+    const built = await ensureCache(entry, index, size, { home: options.home, progress, force: options.force, onWait: log });
     caches.push({ size, splits: Object.fromEntries(Object.entries(built).map(([s, v]) => [s, v.meta])) as Record<Split, CacheMeta> });
   }
   return { id: entry.id, root: index.root, index, caches, downloaded };
