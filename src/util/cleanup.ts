@@ -30,7 +30,8 @@ function runAll(filter: (r: Registered) => boolean): void {
 function onSignal(signal: NodeJS.Signals): void {
   // Another listener (e.g. `run`'s graceful stop) owns the signal: leave the decision to it.
   if (process.listenerCount(signal) > 1) return;
-  runAll((r) => r.signals);
+  // The process is about to end: every clean-up runs, not only those that asked for signals.
+  runAll(() => true);
   uninstallSignalHandlers();
   process.kill(process.pid, signal);
 }
