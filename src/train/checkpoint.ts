@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
@@ -9,11 +10,16 @@ import type { EpochRecord } from './types.js';
 /**
  * One training unit's whole state after an epoch, in ONE file so that replacing it (temp file,
  * then rename) is atomic: weights, optimizer slots, generator state, history, and the weights of
- * the best epoch so far. Layout: "MTLBCKP1", header length (uint32 LE), header JSON, zero padding
- * to a multiple of 4, then the float32 arrays the header lists, little-endian.
+ * the best epoch so far. Layout: "MTLBCKP2", header length (uint32 LE), header JSON, zero padding
+ * to a multiple of 4, the float32 arrays the header lists (little-endian), and last the sha256 of
+ * all the bytes before it, checked before anything is read: a file damaged on disk, even without
+ * changing its size, is refused instead of resuming with wrong weights. Files of format 1 (no
+ * checksum, magic "MTLBCKP1") are still read.
  */
-const MAGIC = 'MTLBCKP1';
-const FORMAT_VERSION = 1;
+const MAGIC = 'MTLBCKP2';
+const FORMAT_VERSION = 2;
+const MAGIC_V1 = 'MTLBCKP1';
+const CHECKSUM_BYTES = 32;
 
 export interface BestSoFar {
   epoch: number;
@@ -78,7 +84,7 @@ export function encodeCheckpoint(state: CheckpointState): Uint8Array {
   const headerBytes = Buffer.from(JSON.stringify(header, encodeNumbers), 'utf8');
   const prefix = MAGIC.length + 4 + headerBytes.length;
   const padding = (4 - (prefix % 4)) % 4;
-  const out = new Uint8Array(prefix + padding + offset * 4);
+  const out = new Uint8Array(prefix + padding + offset * 4 + CHECKSUM_BYTES);
   out.set(Buffer.from(MAGIC, 'latin1'), 0);
   new DataView(out.buffer).setUint32(MAGIC.length, headerBytes.length, true);
   out.set(headerBytes, MAGIC.length + 4);
@@ -87,6 +93,8 @@ export function encodeCheckpoint(state: CheckpointState): Uint8Array {
     body.set(arrays[i]!, at);
     at += arrays[i]!.length;
   }
+  const contentEnd = out.length - CHECKSUM_BYTES;
+  out.set(createHash('sha256').update(out.subarray(0, contentEnd)).digest(), contentEnd);
   return out;
 }
 
@@ -94,7 +102,16 @@ export function decodeCheckpoint(bytes: Uint8Array, origin: string): CheckpointS
   const fail = (why: string): never => {
     throw new UserError(`checkpoint ${origin} is unreadable (${why}); delete it to start the cell over`);
   };
-  if (bytes.length < MAGIC.length + 4 || Buffer.from(bytes.subarray(0, MAGIC.length)).toString('latin1') !== MAGIC) fail('not an mtl-bench checkpoint');
+  const magic = bytes.length >= MAGIC.length + 4 ? Buffer.from(bytes.subarray(0, MAGIC.length)).toString('latin1') : '';
+  if (magic !== MAGIC && magic !== MAGIC_V1) fail('not an mtl-bench checkpoint');
+  let contentEnd = bytes.length;
+  if (magic === MAGIC) {
+    contentEnd -= CHECKSUM_BYTES;
+    const stored = contentEnd > MAGIC.length + 4 ? Buffer.from(bytes.subarray(contentEnd)) : undefined;
+    if (!stored || !createHash('sha256').update(bytes.subarray(0, contentEnd)).digest().equals(stored)) {
+      throw new UserError(`checkpoint ${origin} is damaged (its checksum does not match its content); delete it to train this cell again from the start`);
+    }
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(MAGIC.length, true);
   const prefix = MAGIC.length + 4 + headerLength;
@@ -105,11 +122,15 @@ export function decodeCheckpoint(bytes: Uint8Array, origin: string): CheckpointS
   } catch {
     return fail('corrupt header');
   }
-  if (header.format !== FORMAT_VERSION) fail(`format ${header.format}, this version reads ${FORMAT_VERSION}`);
+  const expectedFormat = magic === MAGIC ? FORMAT_VERSION : 1;
+  if (header.format !== expectedFormat) fail(`format ${header.format}, this version reads ${FORMAT_VERSION} and 1`);
   const start = prefix + ((4 - (prefix % 4)) % 4);
-  const floats = (bytes.length - start) / 4;
+  const floats = (contentEnd - start) / 4;
+  // The tensors fill the body exactly: anything else is a damaged (or mislabelled) file.
+  const listed = header.tensors.reduce((n, t) => n + t.length, 0);
+  if (floats !== listed) fail(floats < listed ? 'truncated data' : 'unexpected bytes after the data');
   const body = new Float32Array(floats);
-  new Uint8Array(body.buffer).set(bytes.subarray(start));
+  new Uint8Array(body.buffer).set(bytes.subarray(start, contentEnd));
   const weights: WeightSnapshot[] = [];
   const best: WeightSnapshot[] = [];
   const slots: Float32Array[] = [];

@@ -88,6 +88,23 @@ describe('trainCell', () => {
     assertSameMetrics(reference, resumed, 'resumed');
   });
 
+  it('a checkpoint damaged on disk without changing its size is refused on resume with one line naming it', async () => {
+    const config = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
+    const outDir = path.join(tmp, 'damaged');
+    const controller = new AbortController();
+    await assert.rejects(trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => controller.abort() }));
+    const file = path.join(outDir, 'checkpoint.bin');
+    const bytes = fs.readFileSync(file);
+    const size = bytes.length;
+    bytes[Math.floor(size / 2)]! ^= 0x01;
+    fs.writeFileSync(file, bytes);
+    assert.equal(fs.statSync(file).size, size);
+    await assert.rejects(
+      trainCell(config, data, { outDir, progress: 'quiet' }),
+      (err: unknown) => err instanceof UserError && err.message === `checkpoint ${file} is damaged (its checksum does not match its content); delete it to train this cell again from the start`,
+    );
+  });
+
   it('a non-finite loss stops the cell naming the step and the terms, and leaves the last checkpoint intact', async () => {
     // The step schedule multiplies the rate by 1e30 from epoch 2 on: weights overflow at once.
     const config = cellConfig({ setting: 'mtl+dm' }, { ...TRAIN, epochs: 3, schedule: 'step', stepEvery: 1, stepGamma: 1e30, optimizer: 'sgd', learningRate: 0.05 });
