@@ -60,6 +60,6 @@ export async function main(argv: string[]): Promise<number> {
     if (debug && err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
     const message = errorMessage(err).split('\n')[0];
     process.stderr.write(`${paintErr.red('mtl-bench: error:')} ${message}${err instanceof UserError || debug ? '' : ' (run with --debug for details)'}\n`);
-    return 1;
+    return err instanceof UserError ? err.exitCode : 1;
   }
 }

@@ -28,6 +28,22 @@ export interface BestSoFar {
   val: Record<string, Record<string, number>>;
 }
 
+/**
+ * Where an interrupted epoch stood: the next step to run, the epoch's sample order and loss sums so
+ * far. With it, a resume continues inside the epoch and ends exactly like an uninterrupted run.
+ */
+export interface PartialEpoch {
+  /** 0-based index of the interrupted epoch (always equal to epochsDone). */
+  epoch: number;
+  /** Steps of it already applied; the next run starts at this step index. */
+  step: number;
+  order: Int32Array;
+  /** Each loss term summed over the steps done (float64, as the trainer sums them). */
+  sums: Float64Array;
+  trainMs: number;
+  seconds: number;
+}
+
 export interface CheckpointState {
   /** Hash of everything that determines the run (config, unit, data); a mismatch means the file belongs to another run. */
   fingerprint: string;
@@ -39,8 +55,10 @@ export interface CheckpointState {
   best: BestSoFar | null;
   weights: WeightSnapshot[];
   optimizer: OptimizerState;
-  /** Absent when the best epoch is the last one (its weights are `weights`). */
+  /** Absent when the best epoch is the last one (its weights are `weights`), or when no epoch ended yet. */
   bestWeights: WeightSnapshot[] | null;
+  /** Present when the file was written in the middle of an epoch (on an interrupt). */
+  partial?: PartialEpoch;
 }
 
 interface TensorEntry {
@@ -51,10 +69,30 @@ interface TensorEntry {
   length: number;
 }
 
-interface Header extends Omit<CheckpointState, 'weights' | 'bestWeights' | 'optimizer'> {
+interface StoredPartial extends Omit<PartialEpoch, 'order' | 'sums'> {
+  /** Int32 little-endian, base64. */
+  order: string;
+  sums: number[];
+}
+
+interface Header extends Omit<CheckpointState, 'weights' | 'bestWeights' | 'optimizer' | 'partial'> {
   format: number;
   optimizerStep: number;
   tensors: TensorEntry[];
+  partial?: StoredPartial;
+}
+
+function storePartial(partial: PartialEpoch): StoredPartial {
+  const order = Buffer.alloc(partial.order.length * 4);
+  partial.order.forEach((v, i) => order.writeInt32LE(v, i * 4));
+  return { ...partial, order: order.toString('base64'), sums: Array.from(partial.sums) };
+}
+
+function loadPartial(stored: StoredPartial): PartialEpoch {
+  const bytes = Buffer.from(stored.order, 'base64');
+  const order = new Int32Array(bytes.length / 4);
+  for (let i = 0; i < order.length; i++) order[i] = bytes.readInt32LE(i * 4);
+  return { ...stored, order, sums: Float64Array.from(stored.sums) };
 }
 
 // JSON has no NaN: metrics that are undefined (NaN) travel as null and come back as NaN.
@@ -79,8 +117,8 @@ export function encodeCheckpoint(state: CheckpointState): Uint8Array {
   for (const w of state.weights) add('weights', w.name, w.shape, w.data);
   for (const w of state.bestWeights ?? []) add('best', w.name, w.shape, w.data);
   state.optimizer.slots.forEach((data, i) => add('slots', `slot${i}`, [data.length], data));
-  const { weights: _w, bestWeights: _b, optimizer, ...rest } = state;
-  const header: Header = { format: FORMAT_VERSION, ...rest, optimizerStep: optimizer.step, tensors };
+  const { weights: _w, bestWeights: _b, optimizer, partial, ...rest } = state;
+  const header: Header = { format: FORMAT_VERSION, ...rest, optimizerStep: optimizer.step, tensors, ...(partial ? { partial: storePartial(partial) } : {}) };
   const headerBytes = Buffer.from(JSON.stringify(header, encodeNumbers), 'utf8');
   const prefix = MAGIC.length + 4 + headerBytes.length;
   const padding = (4 - (prefix % 4)) % 4;
@@ -140,8 +178,8 @@ export function decodeCheckpoint(bytes: Uint8Array, origin: string): CheckpointS
     if (entry.group === 'slots') slots.push(data);
     else (entry.group === 'weights' ? weights : best).push({ name: entry.name, shape: entry.shape, data });
   }
-  const { format: _f, optimizerStep, tensors: _t, ...rest } = header;
-  return { ...rest, weights, bestWeights: best.length > 0 ? best : null, optimizer: { step: optimizerStep, slots } };
+  const { format: _f, optimizerStep, tensors: _t, partial, ...rest } = header;
+  return { ...rest, weights, bestWeights: best.length > 0 ? best : null, optimizer: { step: optimizerStep, slots }, ...(partial ? { partial: loadPartial(partial) } : {}) };
 }
 
 export async function writeCheckpoint(file: string, state: CheckpointState): Promise<void> {

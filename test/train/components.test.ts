@@ -215,6 +215,9 @@ describe('trainer components', () => {
     };
     const back = decodeCheckpoint(encodeCheckpoint(state), 'test');
     assert.deepEqual(back, state);
+    // Written on an interrupt: the partial epoch's order and float64 sums come back exactly.
+    const interrupted: CheckpointState = { ...state, partial: { epoch: 3, step: 2, order: Int32Array.from([5, 0, 7, 2147483647]), sums: Float64Array.from([0.1 + 0.2, 1e-300, -3]), trainMs: 1.25, seconds: 2.5 } };
+    assert.deepEqual(decodeCheckpoint(encodeCheckpoint(interrupted), 'test'), interrupted);
     assert.throws(() => decodeCheckpoint(new TextEncoder().encode('hello world, not a checkpoint'), 'x.bin'), /x\.bin is unreadable/);
 
     // Damage that keeps the size (one byte, anywhere: magic excepted) is caught by the checksum.
