@@ -32,7 +32,7 @@ export function registerDatasetsCommands(program: Command): void {
   withManifest(datasets.command('fetch <id>'))
     .description('download (or take from --from), verify, extract, index and cache a dataset')
     .option('--from <path|url>', 'your archive, file, extracted folder or URL (repeatable; required for request datasets)', collect)
-    .option('--force', 'download, extract and index again even if a good copy is here')
+    .option('--force', 'download, extract, index and decode the images again even if a good copy is here')
     .option('--size <pixels>', 'input size to prepare the image cache for (repeatable; default: the manifest\'s image.default_size)', collectSizes)
     .action(async (id: string, opts: CommonOptions & { from?: string[]; force?: boolean; size?: number[] }) => {
       const result = await fetchDataset(id, { manifest: loadManifest({ extra: opts.manifest }), from: opts.from, force: opts.force, sizes: opts.size, progress: terminalProgress(), log });

@@ -101,7 +101,7 @@ export function readJson<T>(file: string): T | undefined {
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /** The config hash a cell folder says it holds, or undefined when config.sha256 is missing, empty or damaged. */
-export function storedHash(cellDir: string): string | undefined {
+function storedHash(cellDir: string): string | undefined {
   const text = readTextIfPresent(path.join(cellDir, CELL_FILES.hash))?.trim();
   return text !== undefined && HASH_PATTERN.test(text) ? text : undefined;
 }

@@ -30,7 +30,7 @@ export interface LockOwner {
 /** How often an owner refreshes its lock file's modification time. */
 const HEARTBEAT_MS = 5_000;
 /** A waiter gives up on an owner that has not refreshed its lock for this long. */
-export const SILENT_OWNER_MS = 60_000;
+const SILENT_OWNER_MS = 60_000;
 /** An unreadable lock file younger than this may be one still being written (see createLockFile). */
 const UNREADABLE_GRACE_MS = 2_000;
 /** A takeover guard older than this was left by a process killed in the middle of a takeover. */
