@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { fitParts, formatDuration } from '../util/format.js';
 import type { EpochRecord } from './types.js';
 
 /**
@@ -43,33 +44,6 @@ function formatTerms(record: EpochRecord): string {
   const terms = Object.entries(record.terms).filter(([name]) => name.includes(':'));
   if (terms.length === 0) return `loss ${record.loss.toFixed(4)}`;
   return `loss ${record.loss.toFixed(4)} (${terms.map(([name, v]) => `${name} ${v.toFixed(4)}`).join(', ')})`;
-}
-
-function duration(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
-/**
- * Joins the parts with " | " into lines no wider than `width`, continuing on indented lines
- * where the next part would not fit (a part wider than the line keeps a line of its own).
- */
-export function fitParts(parts: string[], width: number | undefined): string[] {
-  if (!width) return [parts.join(' | ')];
-  const lines: string[] = [];
-  let line = '';
-  for (const part of parts) {
-    if (line && line.length + 3 + part.length > width) {
-      lines.push(line);
-      line = `  ${part}`;
-    } else {
-      line = line ? `${line} | ${part}` : part;
-    }
-  }
-  lines.push(line);
-  return lines;
 }
 
 /** The longest an ETA from cli-progress gets in practice, e.g. "1h23m". */
@@ -180,7 +154,7 @@ class LineProgress implements ProgressReporter {
   endEpoch(unit: string, record: EpochRecord): void {
     const elapsed = (performance.now() - (this.startedAt.get(unit) ?? performance.now())) / 1000;
     this.write(
-      `${unit} epoch ${record.epoch}/${this.epochs}: ${formatTerms(record)} | val ${formatMetrics(record.val)} | ${record.imagesPerSecond.toFixed(0)} img/s | epoch ${duration(record.seconds)}, elapsed ${duration(elapsed)}`,
+      `${unit} epoch ${record.epoch}/${this.epochs}: ${formatTerms(record)} | val ${formatMetrics(record.val)} | ${record.imagesPerSecond.toFixed(0)} img/s | epoch ${formatDuration(record.seconds)}, elapsed ${formatDuration(elapsed)}`,
     );
   }
 

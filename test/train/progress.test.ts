@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { barFormat, createProgress, fitParts } from '../../src/train/progress.js';
+import { barFormat, createProgress } from '../../src/train/progress.js';
+import { fitParts } from '../../src/util/format.js';
 import type { EpochRecord } from '../../src/train/types.js';
 
 const RECORD: EpochRecord = {
