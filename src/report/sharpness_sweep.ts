@@ -1,5 +1,6 @@
 import { isCoupled, isSetting } from '../config/settings.js';
 import type { CellRecord } from '../runs/store.js';
+import { stableStringify } from '../util/stable_json.js';
 import type { Interval } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
@@ -38,40 +39,58 @@ function betaOf(done: CellRecord[]): number | undefined {
   return betas.size === 1 ? [...betas][0] : undefined;
 }
 
-function familyOf(done: CellRecord[]): string | undefined {
+/** What a benchmark must share with the others of its sweep, and how the sweep is titled. */
+function familyOf(done: CellRecord[]): { key: string; title: string } | undefined {
   const coupled = done.find((c) => isCoupled(c.config.setting));
   if (!coupled) return undefined;
   const { config } = coupled;
   const tasks = config.tasks.map((t) => t.name).join(' + ');
   const pairs = config.relatedness.map((r) => `${r.from}->${r.to} (${r.source})`).join(', ');
-  return `${config.dataset}: ${tasks}, relatedness ${pairs}`;
+  const title = `${config.dataset}: ${tasks}, relatedness ${pairs}`;
+  // Same data, pairs, network and training; β, the settings, regimes and seeds may differ.
+  const pairsWithoutBeta = config.relatedness.map(({ sharpnessBlend: _beta, ...rest }) => rest);
+  return { key: stableStringify({ title, pairsWithoutBeta, backbone: config.backbone, inputSize: config.inputSize, train: config.train }), title };
+}
+
+/** Of several benchmarks' rows at one β (e.g. a study and the sweep's β = 0 file), the one with the most seeds, then the first by name. */
+function preferred(a: { row: SummaryRow; name: string }, b: { row: SummaryRow; name: string }): number {
+  return b.row.n - a.row.n || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
 /** Every family with at least two distinct β, one sweep per regime, settings and points in order. */
 export function buildSharpnessSweeps(benchmarks: SweepInput[]): SharpnessSweep[] {
-  const families = new Map<string, { beta: number; input: SweepInput }[]>();
+  const families = new Map<string, { title: string; members: { beta: number; input: SweepInput }[] }>();
   for (const input of benchmarks) {
     const beta = betaOf(input.done);
     const family = familyOf(input.done);
     if (beta === undefined || family === undefined) continue;
-    families.set(family, [...(families.get(family) ?? []), { beta, input }]);
+    const entry = families.get(family.key) ?? { title: family.title, members: [] };
+    entry.members.push({ beta, input });
+    families.set(family.key, entry);
   }
   const sweeps: SharpnessSweep[] = [];
-  for (const [family, members] of [...families.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (new Set(members.map((m) => m.beta)).size < 2) continue;
-    members.sort((a, b) => a.beta - b.beta);
+  for (const { title, members } of [...families.values()].sort((a, b) => (a.title < b.title ? -1 : a.title > b.title ? 1 : 0))) {
+    const betas = [...new Set(members.map((m) => m.beta))].sort((a, b) => a - b);
+    if (betas.length < 2) continue;
     const regimes = [...new Set(members.flatMap((m) => m.input.summary.map((r) => r.regime)))];
     for (const regime of regimes) {
       const settings = [...new Set(members.flatMap((m) => m.input.summary.filter((r) => r.regime === regime && isSetting(r.setting) && isCoupled(r.setting)).map((r) => r.setting)))];
-      const series = settings.map((setting) => ({
-        setting,
-        points: members.flatMap(({ beta, input }) => {
-          const row = input.summary.find((r) => r.regime === regime && r.setting === setting);
-          if (!row) return [];
-          return [{ beta, benchmark: input.name, ...(row.delta_m_pct === undefined ? {} : { deltaM: row.delta_m_pct }), ...(row.delta_m_seeds?.ci ? { ci: row.delta_m_seeds.ci } : {}), n: row.n }];
-        }),
-      }));
-      if (series.some((s) => s.points.length > 1)) sweeps.push({ family, regime, series });
+      const series = settings
+        .map((setting) => ({
+          setting,
+          points: betas.flatMap((beta) => {
+            const candidates = members
+              .filter((m) => m.beta === beta)
+              .flatMap((m) => m.input.summary.filter((r) => r.regime === regime && r.setting === setting && r.n > 0).map((row) => ({ row, name: m.input.name })))
+              .sort(preferred);
+            const chosen = candidates[0];
+            if (!chosen) return [];
+            const { row, name } = chosen;
+            return [{ beta, benchmark: name, ...(row.delta_m_pct === undefined ? {} : { deltaM: row.delta_m_pct }), ...(row.delta_m_seeds?.ci ? { ci: row.delta_m_seeds.ci } : {}), n: row.n }];
+          }),
+        }))
+        .filter((s) => s.points.length > 1);
+      if (series.length > 0) sweeps.push({ family: title, regime, series });
     }
   }
   return sweeps;

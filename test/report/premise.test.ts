@@ -131,3 +131,13 @@ test('benchmarks with a single β, or cells written before the diagnostics exist
   assert.deepEqual(report.benchmarks[0]!.unstable, []);
   assert.equal(report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl+dm')!.unstable_cells, 0);
 });
+
+test('a study at β = 0 beside the sweep gives one point per β: the benchmark with more seeds, and settings seen at one β only are no series', () => {
+  const study = [cell('a-study', 'stl', 1, 0, 0.4, 0.6), cell('a-study', 'mtl+dm', 1, 0, 0.4, 0.6), cell('a-study', 'mtl+sca', 1, 0, 0.4, 0.6)];
+  const report = buildReport({ cells: [...cells(), ...study], benchmarks: new Map(), warnings: [] });
+  assert.equal(report.sweeps.length, 1);
+  assert.deepEqual(
+    report.sweeps[0]!.series.map((s) => [s.setting, s.points.map((p) => `${p.beta}:${p.benchmark}`)]),
+    [['mtl+dm', ['0:sweep-b0', '1:sweep-b1']]],
+  );
+});
