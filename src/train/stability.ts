@@ -6,9 +6,11 @@ import type { EpochRecord } from './types.js';
  * cells apart. The rule looks for the three signs the collapse of issue 14 showed:
  *
  * 1. a training loss that rises: the last epoch's mean total loss, or the mean supervised loss of
- *    any task, above LOSS_RISE_FACTOR × its lowest epoch mean (needs 2 epochs or more);
+ *    any task, above LOSS_RISE_FACTOR × its lowest epoch mean and at least LOSS_RISE_MIN above it
+ *    (a loss near zero doubling from 0.005 to 0.01 is noise, not a rise; needs 2 epochs or more);
  * 2. a validation metric that swings: a task's primary validation metric falling by more than
- *    VAL_DROP (an absolute fraction: 0.2 is 20 points) from one epoch to the next;
+ *    VAL_DROP (an absolute fraction: 0.2 is 20 points) from one epoch to the next at least
+ *    VAL_DROPS times (one dip that recovers is what a constant learning rate does now and then);
  * 3. a multi-label head that predicts nearly everything present: on the test split of the
  *    selected checkpoint, the share of annotated entries predicted present is at least
  *    SATURATION_SHARE and at least SATURATION_RATIO × the share truly present.
@@ -17,7 +19,9 @@ import type { EpochRecord } from './types.js';
  * while training is healthy.
  */
 const LOSS_RISE_FACTOR = 1.5;
+const LOSS_RISE_MIN = 0.1;
 const VAL_DROP = 0.2;
+const VAL_DROPS = 2;
 const SATURATION_SHARE = 0.5;
 const SATURATION_RATIO = 2;
 
@@ -52,7 +56,7 @@ function lossRises(trace: UnitTrace): string[] {
     if (finite.length < 2) continue;
     const lowest = Math.min(...finite);
     const last = values[values.length - 1]!;
-    if (Number.isFinite(last) && last > LOSS_RISE_FACTOR * lowest) {
+    if (Number.isFinite(last) && last > LOSS_RISE_FACTOR * lowest && last - lowest >= LOSS_RISE_MIN) {
       const at = values.indexOf(lowest) + 1;
       reasons.push(`${trace.unit}: training loss ${name} rose to ${last.toPrecision(3)} at epoch ${history.length}, ${(last / lowest).toFixed(1)}× its lowest (${lowest.toPrecision(3)} at epoch ${at})`);
     }
@@ -64,15 +68,18 @@ function validationSwings(trace: UnitTrace): string[] {
   const reasons: string[] = [];
   for (const [task, metric] of Object.entries(trace.primaries)) {
     const values = trace.history.map((r) => r.val[task]?.[metric] ?? Number.NaN);
-    let worst: { from: number; drop: number } | undefined;
+    const drops: { from: number; drop: number }[] = [];
     for (let e = 1; e < values.length; e++) {
       const drop = values[e - 1]! - values[e]!;
-      if (Number.isFinite(drop) && drop > VAL_DROP && (!worst || drop > worst.drop)) worst = { from: e - 1, drop };
+      if (Number.isFinite(drop) && drop > VAL_DROP) drops.push({ from: e - 1, drop });
     }
-    if (worst) {
+    if (drops.length >= VAL_DROPS) {
+      const worst = drops.reduce((a, b) => (b.drop > a.drop ? b : a));
       const before = values[worst.from]!;
       const after = values[worst.from + 1]!;
-      reasons.push(`${trace.unit}: validation ${task} ${metric} fell ${(worst.drop * 100).toFixed(1)} points from epoch ${worst.from + 1} to ${worst.from + 2} (${percent(before)} → ${percent(after)})`);
+      reasons.push(
+        `${trace.unit}: validation ${task} ${metric} fell more than ${VAL_DROP * 100} points between two epochs ${drops.length} times, at most ${(worst.drop * 100).toFixed(1)} points from epoch ${worst.from + 1} to ${worst.from + 2} (${percent(before)} → ${percent(after)})`,
+      );
     }
   }
   return reasons;

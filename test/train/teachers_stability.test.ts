@@ -98,18 +98,24 @@ describe('stability', () => {
       'mtl: training loss total rose to 1.30 at epoch 3, 1.6× its lowest (0.800 at epoch 2)',
       'mtl: training loss sup:a rose to 1.30 at epoch 3, 1.6× its lowest (0.800 at epoch 2)',
     ]);
-    const swinging = { ...healthy, history: [record(1, 2, { a: { accuracy: 0.56 } }), record(2, 1.9, { a: { accuracy: 0.07 } }), record(3, 1.8, { a: { accuracy: 0.5 } })] };
-    assert.deepEqual(assessStability([swinging]).reasons, ['mtl: validation a accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)']);
+    const swinging = {
+      ...healthy,
+      history: [record(1, 2, { a: { accuracy: 0.56 } }), record(2, 1.9, { a: { accuracy: 0.07 } }), record(3, 1.8, { a: { accuracy: 0.5 } }), record(4, 1.7, { a: { accuracy: 0.25 } })],
+    };
+    assert.deepEqual(assessStability([swinging]).reasons, ['mtl: validation a accuracy fell more than 20 points between two epochs 2 times, at most 49.0 points from epoch 1 to 2 (56.0% → 7.0%)']);
     const saturated = { ...healthy, testPositiveRates: { tags: { predicted: 0.8, truth: 0.08 } } };
     assert.deepEqual(assessStability([saturated]).reasons, ['mtl: the tags head predicts 80.0% of annotated test entries present, where 8.0% are']);
   });
 
-  it('does not flag a drop of exactly 20 points, a loss 1.5× its lowest, or a head at half present when half is true', () => {
+  it('does not flag drops of exactly 20 points, one dip that recovers, a loss 1.5× its lowest, a near-zero loss doubling, or a head at half present when half is true', () => {
     const edge = {
       ...healthy,
-      history: [record(1, 1, { a: { accuracy: 0.6 } }), record(2, 1.5, { a: { accuracy: 0.4 } })],
+      history: [record(1, 1, { a: { accuracy: 0.6 } }), record(2, 1.5, { a: { accuracy: 0.4 } }), record(3, 1.4, { a: { accuracy: 0.6 } }), record(4, 1.5, { a: { accuracy: 0.4 } })],
       testPositiveRates: { tags: { predicted: 0.5, truth: 0.5 } },
     };
     assert.equal(assessStability([edge]).unstable, false);
+    // Issue 14's healthy mtl control: one dip of 33 points, supervised loss 0.0054 → 0.0093 at the end.
+    const dip = { ...healthy, history: [record(1, 0.5, { a: { accuracy: 0.78 } }), record(2, 0.3, { a: { accuracy: 0.45 } }), record(3, 0.0054, { a: { accuracy: 0.77 } }), record(4, 0.0093, { a: { accuracy: 0.78 } })] };
+    assert.deepEqual(assessStability([dip]), { unstable: false, reasons: [] });
   });
 });
