@@ -62,3 +62,19 @@ export async function reportAfterRun(runDir: string, info: BenchmarkInfo, option
   const count = outcome.failures.length;
   return count > 0 ? [`--check: ${count} value${count > 1 ? 's' : ''} out of tolerance`] : [];
 }
+
+/**
+ * What `run` does after several benchmarks: when they form a sharpness sweep (benchmarks that
+ * differ only in β), the Δm%-against-β chart needs them together, so one report over all their
+ * folders is written into the folder that holds them. Returns the files written (none otherwise).
+ */
+export async function reportAcrossRuns(runDirs: string[], options: RunReportOptions, io: CommandIO): Promise<string[]> {
+  const parents = [...new Set(runDirs.map((d) => path.dirname(path.resolve(d))))];
+  if (runDirs.length < 2 || parents.length !== 1) return [];
+  const report = buildReport(collectRuns(runDirs.map((d) => path.resolve(d))));
+  if (report.sweeps.length === 0) return [];
+  const written = await writeReportFiles(report, parents[0]!);
+  if (options.json) io.stdout(`${JSON.stringify({ event: 'report', benchmarks: report.benchmarks.map((b) => b.name), files: written.files })}\n`);
+  else io.stderr(`reports over all ${runDirs.length} benchmarks (Δm% against the sharpness blend β): ${written.files.map((f) => displayPath(f)).join(', ')}\n`);
+  return written.files;
+}

@@ -1,10 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Chalk } from 'chalk';
 import type { CellConfig } from '../../src/config/cell.js';
 import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import type { Setting } from '../../src/config/settings.js';
 import { buildReport } from '../../src/report/aggregate.js';
+import { reportAcrossRuns } from '../../src/report/command.js';
+import { configHash } from '../../src/runs/identity.js';
+import { beginCell, finishCell } from '../../src/runs/store.js';
+import type { CellResult } from '../../src/train/types.js';
+import { FAKE_PROVENANCE, captureIO, tempDir } from '../bench/doubles.js';
 import { summaryCsv } from '../../src/report/csv.js';
 import { reportHtml } from '../../src/report/html.js';
 import { summaryTable } from '../../src/report/terminal.js';
@@ -140,4 +147,33 @@ test('a study at β = 0 beside the sweep gives one point per β: the benchmark w
     report.sweeps[0]!.series.map((s) => [s.setting, s.points.map((p) => `${p.beta}:${p.benchmark}`)]),
     [['mtl+dm', ['0:sweep-b0', '1:sweep-b1']]],
   );
+});
+
+test('run over the files of a sweep writes one more report, over all of them, beside their folders', async () => {
+  const root = tempDir('sweep-report');
+  const all = cells();
+  for (const c of all) {
+    const dir = path.join(root, c.config.benchmark, `${c.config.regime.name}.${c.config.setting}.seed${c.config.seed}`);
+    const hash = configHash(c.config);
+    await beginCell(dir, c.config, hash);
+    const m = c.metrics!;
+    const result: CellResult = {
+      test: m.test,
+      val: m.val,
+      bestEpoch: m.bestEpoch,
+      selectionRule: m.selectionRule,
+      history: c.history!,
+      relatedness: {},
+      ...(m.relatedness ? { relatednessDiagnostics: m.relatedness } : {}),
+      ...(m.stability ? { stability: m.stability } : {}),
+      labelCounts: {},
+      trainSeconds: 1,
+    };
+    await finishCell(dir, hash, result, { startedAt: '', finishedAt: '', wallSeconds: 1, trainSeconds: 1 }, FAKE_PROVENANCE);
+  }
+  const io = captureIO();
+  const files = await reportAcrossRuns([path.join(root, 'sweep-b0'), path.join(root, 'sweep-b1')], {}, io);
+  assert.deepEqual(files.map((f) => path.relative(root, f)).sort(), ['leaderboard.csv', 'report.html', 'summary.csv']);
+  assert.match(fs.readFileSync(path.join(root, 'report.html'), 'utf8'), /disjoint: Δm% against β/);
+  assert.deepEqual(await reportAcrossRuns([path.join(root, 'sweep-b0')], {}, io), [], 'one benchmark: nothing more');
 });
