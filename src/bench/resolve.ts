@@ -2,7 +2,7 @@ import type { CellConfig } from '../config/cell.js';
 import { METRICS_BY_KIND, metricAppliesTo, type MetricName } from '../config/metrics.js';
 import { methodOptionsFor } from '../config/options.js';
 import type { RegimeSpec } from '../config/regimes.js';
-import { SETTINGS, isCoupled, isSetting, type Setting } from '../config/settings.js';
+import { inSettingOrder, isCoupled, parseSetting, type Setting } from '../config/settings.js';
 import type { TaskKind } from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
 import type { DatasetCatalog } from './catalog.js';
@@ -41,10 +41,12 @@ export interface ResolvedBenchmark {
 export function applyOverrides(loaded: LoadedBenchmark, overrides: Overrides): LoadedBenchmark {
   const doc: BenchmarkDoc = { ...loaded.doc, train: { ...loaded.doc.train }, regimes: { ...loaded.doc.regimes } };
   if (overrides.settings) {
-    for (const s of overrides.settings) {
-      if (!isSetting(s)) throw new UserError(`--settings: unknown setting "${s}"; expected some of ${SETTINGS.join(', ')}`);
-    }
-    doc.settings = SETTINGS.filter((s) => overrides.settings!.includes(s));
+    const settings = overrides.settings.map((s) => {
+      const parsed = parseSetting(s);
+      if (!parsed.ok) throw new UserError(`--settings: ${parsed.problem}`);
+      return parsed.setting;
+    });
+    doc.settings = inSettingOrder(settings);
   }
   if (overrides.regimes) {
     const known = Object.keys(loaded.doc.regimes);

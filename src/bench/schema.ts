@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { METRIC_NAMES } from '../config/metrics.js';
 import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema } from '../config/options.js';
 import { regimeSchema } from '../config/regimes.js';
-import { SETTINGS } from '../config/settings.js';
+import { settingSchema } from '../config/settings.js';
 import { identifier, nonNegativeInt, percent, positiveInt } from '../config/validators.js';
 import { UserError, errorMessage } from '../util/errors.js';
 
@@ -17,7 +17,6 @@ import { UserError, errorMessage } from '../util/errors.js';
  */
 
 const metricName = z.enum(METRIC_NAMES, { error: `expected one of ${METRIC_NAMES.join(', ')}` });
-const settingName = z.enum(SETTINGS, { error: `expected one of ${SETTINGS.join(', ')}` });
 
 const taskSchema = z.strictObject({
   primary: metricName,
@@ -41,7 +40,7 @@ const backboneSchema = z.union(
 
 const checkSchema = z.strictObject({
   regime: z.string({ error: 'expected a regime name' }).min(1),
-  setting: settingName,
+  setting: settingSchema,
   task: z.string({ error: 'expected a task name' }).min(1),
   metric: metricName,
   expected: percent,
@@ -60,7 +59,7 @@ export const benchmarkSchema = z.strictObject({
   method: blockSchema(METHOD_OPTIONS).prefault({}),
   relatedness: z.array(blockSchema(RELATEDNESS_OPTIONS), { error: 'expected a list of {from, to, source}' }).default([]),
   regimes: z.record(identifier('a regime name'), regimeSchema),
-  settings: z.array(settingName, { error: `expected a list drawn from ${SETTINGS.join(', ')}` }).min(1, { error: 'expected at least one setting' }),
+  settings: z.array(settingSchema, { error: 'expected a list of setting names' }).min(1, { error: 'expected at least one setting' }),
   seeds: z.array(nonNegativeInt, { error: 'expected a list of whole numbers' }).min(1, { error: 'expected at least one seed' }),
   reference: z.record(z.string(), z.partialRecord(metricName, percent)).default({}),
   check: z.array(checkSchema, { error: 'expected a list of {regime, setting, task, metric, expected, tolerance}' }).default([]),

@@ -4,20 +4,24 @@
  * namespace attribute, so the file carries no URL at all.
  */
 
+import { SETTINGS } from '../config/settings.js';
+
 export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-export const SETTING_COLORS: Record<string, string> = {
-  stl: '#7f7f7f',
-  mtl: '#1f77b4',
-  'mtl+sca': '#ff7f0e',
-  'mtl+dm': '#2ca02c',
-  'mtl+sca+dm': '#9467bd',
-};
+/** stl grey, then the category10 colours, in the settings' canonical order (so the paper's five keep their colours). */
+const SETTING_PALETTE = ['#7f7f7f', '#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#d62728', '#8c564b', '#e377c2', '#bcbd22', '#17becf'];
 
+/**
+ * A setting's colour from its place in the canonical order, so that no setting needs an entry of
+ * its own: past the palette, hues step by the golden angle, which keeps neighbours apart.
+ */
 export function colorOf(setting: string): string {
-  return SETTING_COLORS[setting] ?? '#17becf';
+  const index = (SETTINGS as readonly string[]).indexOf(setting);
+  if (index >= 0 && index < SETTING_PALETTE.length) return SETTING_PALETTE[index]!;
+  const position = index >= 0 ? index : SETTINGS.length + [...setting].reduce((sum, c) => sum + c.charCodeAt(0), 0);
+  return `hsl(${Math.round((position * 137.508) % 360)}, 60%, 42%)`;
 }
 
 /** Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten. */

@@ -47,7 +47,7 @@ test('unknown keys are rejected at any depth', () => {
 });
 
 test('unknown settings, metrics and regime kinds are named', () => {
-  expectError(() => parseYaml(toyBenchmarkYaml().replace('[stl, mtl,', '[stl, mtl+magic,')), /settings\[1\]: expected one of stl, mtl, mtl\+sca, mtl\+dm, mtl\+sca\+dm/);
+  expectError(() => parseYaml(toyBenchmarkYaml().replace('[stl, mtl,', '[stl, mtl+magic,')), /settings\[1\]: unknown setting "mtl\+magic"; a setting is stl, or mtl followed by any of \+sca, \+dm/);
   expectError(() => parseYaml(toyBenchmarkYaml().replace('primary: macro_f1', 'primary: auc')), /tasks\.tags\.primary: expected one of accuracy, label_accuracy, macro_f1/);
   expectError(() => parseYaml(toyBenchmarkYaml().replace('kind: disjoint, overlap: 0.2', 'kind: sparse')), /regimes\.disjoint/);
   expectError(() => parseYaml(toyBenchmarkYaml().replace('seeds: [1, 2]', 'seeds: [1, 1]')), /seeds\[1\]: 1 is listed twice/);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema, defaultsOf, methodOptionsFor, optionsTableMarkdown } from '../../src/config/options.js';
-import { SETTINGS, isCoupled, settingSpec, usesCoupling } from '../../src/config/settings.js';
+import { BALANCING_METHODS, SETTINGS, balancingMethod, inSettingOrder, isCoupled, parseSetting, settingSchema, settingSpec, usesCoupling } from '../../src/config/settings.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const README = fs.readFileSync(path.join(packageRoot, 'README.md'), 'utf8');
@@ -61,13 +61,41 @@ test('each setting keeps only the method options it reads; the rest carry their 
 test('the settings grammar: stl first, which settings are multi-task and which couplings each adds', () => {
   assert.equal(SETTINGS[0], 'stl');
   assert.deepEqual(
-    SETTINGS.map((s) => [s, settingSpec(s).multiTask, usesCoupling(s, 'sca'), usesCoupling(s, 'dm'), isCoupled(s)]),
+    SETTINGS.slice(0, 5).map((s) => [s, settingSpec(s).multiTask, usesCoupling(s, 'sca'), usesCoupling(s, 'dm'), isCoupled(s), balancingMethod(s)]),
     [
-      ['stl', false, false, false, false],
-      ['mtl', true, false, false, false],
-      ['mtl+sca', true, true, false, true],
-      ['mtl+dm', true, false, true, true],
-      ['mtl+sca+dm', true, true, true, true],
+      ['stl', false, false, false, false, undefined],
+      ['mtl', true, false, false, false, undefined],
+      ['mtl+sca', true, true, false, true, undefined],
+      ['mtl+dm', true, false, true, true, undefined],
+      ['mtl+sca+dm', true, true, true, true, undefined],
     ],
   );
+});
+
+test('the settings grammar: every coupling combination takes an optional balancing method, listed after the paper\'s settings', () => {
+  assert.equal(SETTINGS.length, 1 + 4 * (1 + BALANCING_METHODS.length));
+  assert.equal(new Set(SETTINGS).size, SETTINGS.length);
+  assert.deepEqual(SETTINGS.slice(5, 5 + BALANCING_METHODS.length), BALANCING_METHODS.map((m) => `mtl+${m}`));
+  assert.deepEqual(settingSpec('mtl+sca+dm+cagrad'), { multiTask: true, couplings: ['sca', 'dm'], balancing: 'cagrad' });
+  assert.deepEqual(settingSpec('mtl+pcgrad'), { multiTask: true, couplings: [], balancing: 'pcgrad' });
+  assert.equal(isCoupled('mtl+dm+famo'), true);
+  assert.equal(isCoupled('mtl+uw'), false);
+  for (const setting of SETTINGS) assert.equal(parseSetting(setting).ok, true, setting);
+  assert.deepEqual(inSettingOrder(['mtl+famo', 'stl', 'mtl+dm', 'mtl+uw', 'mtl+famo']), ['stl', 'mtl+dm', 'mtl+uw', 'mtl+famo']);
+});
+
+test('a name outside the settings grammar gets one line that lists what is valid', () => {
+  for (const name of ['mtl+foo', 'stl+dm', 'mtl+uw+dwa', 'mtl+dm+dm', 'MTL', '', 'mtl+', 'stl+uw']) {
+    const parsed = parseSetting(name);
+    assert.equal(parsed.ok, false, name);
+    const problem = (parsed as { problem: string }).problem;
+    assert.doesNotMatch(problem, /\n/);
+    assert.match(problem, /^unknown setting ".*"; a setting is stl, or mtl followed by any of \+sca, \+dm \(in that order\) and at most one balancing method \+uw, \+dwa, \+gradnorm, \+pcgrad, \+mgda, \+cagrad or \+famo/, name);
+  }
+  assert.deepEqual(parseSetting('mtl+dm+sca'), { ok: false, problem: 'setting "mtl+dm+sca" is written mtl+sca+dm: couplings come in the order sca, dm, the balancing method last' });
+  assert.equal(parseSetting('mtl+uw+dm').ok, false);
+  assert.equal(settingSchema.safeParse('mtl+sca+dm+famo').success, true);
+  const rejected = settingSchema.safeParse('mtl+gradnrom');
+  assert.equal(rejected.success, false);
+  assert.match(rejected.error!.issues[0]!.message, /unknown setting "mtl\+gradnrom"; a setting is stl, or mtl/);
 });
