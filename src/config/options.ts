@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COUPLINGS, type Coupling, type Setting, settingSpec, usesCoupling } from './settings.js';
+import { BALANCING_METHODS, COUPLINGS, type BalancingMethod, type Coupling, type Setting, settingSpec, usesCoupling } from './settings.js';
 import { boolean, fraction, identifier, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './validators.js';
 
 /**
@@ -19,11 +19,12 @@ export interface OptionSpec<T> {
   /** One line for the README. */
   doc: string;
   /**
-   * Which settings read the option: any setting with one of these couplings, or every multi-task
-   * setting. Settings that do not read it carry its default, so changing it reruns only the cells
-   * it can affect.
+   * Which settings read the option: any setting with one of these couplings or balancing methods,
+   * or every multi-task setting. Settings that do not read it carry its default, so changing it
+   * reruns only the cells it can affect; an option read only by balancing methods is left out of
+   * the other settings' cells altogether, so that adding a method never changes an existing cell.
    */
-  usedBy?: readonly Coupling[] | 'multi-task';
+  usedBy?: readonly (Coupling | BalancingMethod)[] | 'multi-task';
 }
 
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
@@ -32,6 +33,11 @@ function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
 
 function optionalOption<T>(spec: Omit<OptionSpec<T>, 'default' | 'optional'>): OptionSpec<T> & { optional: true } {
   return { ...spec, optional: true };
+}
+
+/** An option of a balancing method: present in a cell's config only when its setting uses one of `usedBy`. */
+function balancingOption<T>(spec: OptionSpec<T> & { default: NoInfer<T>; usedBy: readonly BalancingMethod[] }): OptionSpec<T> & { usedBy: readonly BalancingMethod[] } {
+  return spec;
 }
 
 type OptionTable = Record<string, OptionSpec<unknown>>;
@@ -112,6 +118,41 @@ export const METHOD_OPTIONS = {
     doc: 'w_t per task name; unnamed tasks weigh 1.',
     usedBy: 'multi-task',
   }),
+  dwaTemperature: balancingOption({
+    key: ['dwa_temperature'],
+    schema: positiveNumber,
+    default: 2,
+    doc: 'DWA: temperature T of the softmax over the tasks\' loss-descent rates.',
+    usedBy: ['dwa'],
+  }),
+  gradnormAlpha: balancingOption({
+    key: ['gradnorm_alpha'],
+    schema: nonNegativeNumber,
+    default: 1.5,
+    doc: 'GradNorm: asymmetry α, how strongly slower tasks get larger gradients.',
+    usedBy: ['gradnorm'],
+  }),
+  cagradC: balancingOption({
+    key: ['cagrad_c'],
+    schema: z.number({ error: 'expected a number in [0, 1)' }).min(0, { error: 'expected a number in [0, 1)' }).lt(1, { error: 'expected a number in [0, 1)' }),
+    default: 0.5,
+    doc: 'CAGrad: c, the radius of the ball around the mean gradient, relative to its length.',
+    usedBy: ['cagrad'],
+  }),
+  famoLr: balancingOption({
+    key: ['famo_lr'],
+    schema: positiveNumber,
+    default: 0.025,
+    doc: 'FAMO: learning rate β of the task-weight logits.',
+    usedBy: ['famo'],
+  }),
+  famoDecay: balancingOption({
+    key: ['famo_decay'],
+    schema: nonNegativeNumber,
+    default: 0.01,
+    doc: 'FAMO: decay γ of the task-weight logits.',
+    usedBy: ['famo'],
+  }),
 };
 
 export const RELATEDNESS_OPTIONS = {
@@ -137,7 +178,11 @@ export const RELATEDNESS_OPTIONS = {
 };
 
 export type TrainOptions = ValuesOf<typeof TRAIN_OPTIONS>;
+/** The method block as a benchmark file resolves it: every option, defaults filled in. */
 export type MethodOptions = ValuesOf<typeof METHOD_OPTIONS>;
+type BalancingOptionField = { [K in keyof typeof METHOD_OPTIONS]: (typeof METHOD_OPTIONS)[K] extends { usedBy: readonly BalancingMethod[] } ? K : never }[keyof typeof METHOD_OPTIONS];
+/** The method options of one cell: a balancing method's options appear only in the cells of settings that use it. */
+export type CellMethodOptions = Omit<MethodOptions, BalancingOptionField> & Partial<Pick<MethodOptions, BalancingOptionField>>;
 export type RelatednessOptions = ValuesOf<typeof RELATEDNESS_OPTIONS>;
 
 function hasDefault(spec: OptionSpec<unknown>): boolean {
@@ -186,24 +231,41 @@ export function defaultsOf<O extends OptionTable>(options: O): Partial<ValuesOf<
   >;
 }
 
+function isBalancingMethod(name: string): name is BalancingMethod {
+  return (BALANCING_METHODS as readonly string[]).includes(name);
+}
+
 function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
   if (spec.usedBy === undefined) return true;
   if (spec.usedBy === 'multi-task') return settingSpec(setting).multiTask;
-  return spec.usedBy.some((coupling) => usesCoupling(setting, coupling));
+  return spec.usedBy.some((user) => (isBalancingMethod(user) ? settingSpec(setting).balancing === user : usesCoupling(setting, user)));
+}
+
+function onlyBalancing(spec: OptionSpec<unknown>): boolean {
+  return Array.isArray(spec.usedBy) && spec.usedBy.length > 0 && spec.usedBy.every(isBalancingMethod);
 }
 
 /**
- * The method options a setting actually reads; the others are reset to their defaults so that a
- * cell's config hash changes only when something that can affect it changes.
+ * The method options a setting actually reads; the others are reset to their defaults (or, for a
+ * balancing method's options, left out) so that a cell's config hash changes only when something
+ * that can affect it changes.
  */
-export function methodOptionsFor(setting: Setting, method: MethodOptions): MethodOptions {
-  const resolved = { ...method };
-  for (const [field, spec] of Object.entries(METHOD_OPTIONS) as [keyof MethodOptions, OptionSpec<unknown>][]) {
-    if (!readBy(setting, spec)) (resolved as Record<string, unknown>)[field] = spec.default;
+export function methodOptionsFor(setting: Setting, method: MethodOptions): CellMethodOptions {
+  const resolved: CellMethodOptions = { ...method };
+  const fields = resolved as Record<string, unknown>;
+  for (const [field, spec] of Object.entries(METHOD_OPTIONS) as [string, OptionSpec<unknown>][]) {
+    if (readBy(setting, spec)) continue;
+    if (onlyBalancing(spec)) delete fields[field];
+    else fields[field] = spec.default;
   }
   // Sorted so the config file reads the same however the benchmark listed the tasks.
   resolved.taskWeights = Object.fromEntries(Object.entries(resolved.taskWeights).sort(([a], [b]) => a.localeCompare(b)));
   return resolved;
+}
+
+/** A cell's method options with every option present: the ones its setting does not read take their defaults. */
+export function completeMethodOptions(method: CellMethodOptions): MethodOptions {
+  return { ...(defaultsOf(METHOD_OPTIONS) as MethodOptions), ...method };
 }
 
 /** The README's table of benchmark-file options, generated from the tables above. */

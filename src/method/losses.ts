@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { MethodOptions } from '../config/options.js';
+import type { CellMethodOptions, MethodOptions } from '../config/options.js';
 import type { PairKind, RelatednessMatrix } from './relatedness.js';
 import { pairKey } from './relatedness.js';
 
@@ -212,7 +212,7 @@ export function dmCategoricalToCategorical(source: CategoricalBatch, target: Cat
 export interface ObjectiveOptions {
   sca: boolean;
   dm: boolean;
-  method: MethodOptions;
+  method: CellMethodOptions;
 }
 
 export interface ObjectiveTerm {

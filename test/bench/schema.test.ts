@@ -25,7 +25,7 @@ function expectError(fn: () => unknown, pattern: RegExp) {
 
 test('a valid benchmark gets method.md defaults for every option it leaves out', () => {
   const { doc } = parseYaml(toyBenchmarkYaml());
-  assert.deepEqual(doc.method, { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} });
+  assert.deepEqual(doc.method, { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {}, dwaTemperature: 2, gradnormAlpha: 1.5, cagradC: 0.5, famoLr: 0.025, famoDecay: 0.01 });
   assert.equal(doc.relatedness[0]!.alpha, 1);
   assert.deepEqual(doc.regimes.full, { kind: 'full' });
   assert.deepEqual(doc.regimes.disjoint, { kind: 'disjoint', overlap: 0.2 });

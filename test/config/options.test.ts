@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema, defaultsOf, methodOptionsFor, optionsTableMarkdown } from '../../src/config/options.js';
-import { BALANCING_METHODS, SETTINGS, balancingMethod, inSettingOrder, isCoupled, parseSetting, settingSchema, settingSpec, usesCoupling } from '../../src/config/settings.js';
+import type { CellConfig } from '../../src/config/cell.js';
+import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema, completeMethodOptions, defaultsOf, methodOptionsFor, optionsTableMarkdown } from '../../src/config/options.js';
+import { BALANCING_METHODS, SETTINGS, balancingMethod, inSettingOrder, isCoupled, parseSetting, settingSchema, settingSpec, usesCoupling, type Setting } from '../../src/config/settings.js';
+import { configHash } from '../../src/runs/identity.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const README = fs.readFileSync(path.join(packageRoot, 'README.md'), 'utf8');
@@ -47,15 +49,58 @@ test('a block schema fills defaults, keeps what was given and maps nested keys t
   assert.equal('prior' in pair, false, 'an optional option left out stays absent');
 });
 
-test('each setting keeps only the method options it reads; the rest carry their defaults', () => {
-  const given = { tau: 2, detachTarget: true, dmVariant: 'prototypical', dmScope: 'missing', lambdaSca: 3, lambdaDm: 4, taskWeights: { b: 2, a: 1 } } as const;
+test('each setting keeps only the method options it reads; the rest carry their defaults, a balancing method\'s options appear only with it', () => {
+  const coupling = { tau: 2, detachTarget: true, dmVariant: 'prototypical', dmScope: 'missing', lambdaSca: 3, lambdaDm: 4, taskWeights: { b: 2, a: 1 } } as const;
+  const balancing = { dwaTemperature: 3, gradnormAlpha: 0.5, cagradC: 0.2, famoLr: 0.1, famoDecay: 0.001 } as const;
+  const given = { ...coupling, ...balancing };
   const defaults = defaultsOf(METHOD_OPTIONS);
-  assert.deepEqual(methodOptionsFor('stl', given), defaults);
-  assert.deepEqual(methodOptionsFor('mtl', given), { ...defaults, taskWeights: { a: 1, b: 2 } });
-  assert.deepEqual(methodOptionsFor('mtl+sca', given), { ...defaults, tau: 2, lambdaSca: 3, taskWeights: { a: 1, b: 2 } });
-  assert.deepEqual(methodOptionsFor('mtl+dm', given), { ...given, lambdaSca: 1, taskWeights: { a: 1, b: 2 } });
-  assert.deepEqual(methodOptionsFor('mtl+sca+dm', given), { ...given, taskWeights: { a: 1, b: 2 } });
+  const couplingDefaults = { tau: defaults.tau, detachTarget: defaults.detachTarget, dmVariant: defaults.dmVariant, dmScope: defaults.dmScope, lambdaSca: defaults.lambdaSca, lambdaDm: defaults.lambdaDm, taskWeights: {} };
+  const sorted = { a: 1, b: 2 };
+  assert.deepEqual(methodOptionsFor('stl', given), couplingDefaults);
+  assert.deepEqual(methodOptionsFor('mtl', given), { ...couplingDefaults, taskWeights: sorted });
+  assert.deepEqual(methodOptionsFor('mtl+sca', given), { ...couplingDefaults, tau: 2, lambdaSca: 3, taskWeights: sorted });
+  assert.deepEqual(methodOptionsFor('mtl+dm', given), { ...coupling, lambdaSca: 1, taskWeights: sorted });
+  assert.deepEqual(methodOptionsFor('mtl+sca+dm', given), { ...coupling, taskWeights: sorted });
   assert.deepEqual(Object.keys(methodOptionsFor('mtl', given).taskWeights), ['a', 'b'], 'task weights are sorted by name');
+  assert.deepEqual(methodOptionsFor('mtl+uw', given), { ...couplingDefaults, taskWeights: sorted });
+  assert.deepEqual(methodOptionsFor('mtl+dwa', given), { ...couplingDefaults, taskWeights: sorted, dwaTemperature: 3 });
+  assert.deepEqual(methodOptionsFor('mtl+gradnorm', given), { ...couplingDefaults, taskWeights: sorted, gradnormAlpha: 0.5 });
+  assert.deepEqual(methodOptionsFor('mtl+sca+dm+cagrad', given), { ...coupling, taskWeights: sorted, cagradC: 0.2 });
+  assert.deepEqual(methodOptionsFor('mtl+dm+famo', given), { ...coupling, lambdaSca: 1, taskWeights: sorted, famoLr: 0.1, famoDecay: 0.001 });
+  assert.deepEqual(completeMethodOptions(methodOptionsFor('mtl+dwa', given)), { ...defaults, taskWeights: sorted, dwaTemperature: 3 }, 'a cell\'s options completed with the defaults');
+  assert.equal(blockSchema(METHOD_OPTIONS).safeParse({ cagrad_c: 1 }).success, false, 'CAGrad needs c < 1');
+});
+
+test('adding balancing methods leaves the config hash of every existing setting as it was', () => {
+  // Computed on main before the balancing methods existed (the same skeleton and method block).
+  const before: Record<string, string> = {
+    stl: '44114cc2a4c43bd39ddd8f40a28c7efd618996f2b29e6b35fb12493d9bfd967f',
+    mtl: 'b5902f46d18192f371a7d07a5d8e3dad7e89ad831ea3ab333dc805b20da1c29c',
+    'mtl+sca': 'd3769ea94cdf1b331dfd6307b19e963d3ccedb1800ca341ae1ffc73e30a40187',
+    'mtl+dm': 'ea0689760eb7d6dc5ae27b3685652ceaee39b912ef51d4ef1a391c86d68305a7',
+    'mtl+sca+dm': '77f2b4f98ff1ad841fa5da5c96c4b39b99647bdfb92e7c81b62d07860406ac85',
+  };
+  const method = blockSchema(METHOD_OPTIONS).parse({ tau: 2, lambda_dm: 0.5, task_weights: { tags: 2 }, famo_lr: 0.5, cagrad_c: 0.1 });
+  const train = blockSchema(TRAIN_OPTIONS).parse({ epochs: 3 });
+  const cell = (setting: Setting): CellConfig => ({
+    benchmark: 'openmoji',
+    dataset: 'openmoji',
+    tasks: [
+      { name: 'group', primary: 'accuracy' },
+      { name: 'tags', primary: 'macro_f1' },
+    ],
+    inputSize: 32,
+    backbone: 'convnet-s',
+    train,
+    method: methodOptionsFor(setting, method),
+    relatedness: isCoupled(setting) ? [{ from: 'group', to: 'tags', source: 'data', alpha: 1, minCoannotated: 20 }] : [],
+    regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0.05 } },
+    setting,
+    seed: 1,
+  });
+  for (const [setting, hash] of Object.entries(before)) assert.equal(configHash(cell(setting as Setting)), hash, setting);
+  assert.notEqual(configHash(cell('mtl+famo')), configHash(cell('mtl')));
+  assert.notEqual(configHash(cell('mtl+sca+dm+famo')), before['mtl+sca+dm']);
 });
 
 test('the settings grammar: stl first, which settings are multi-task and which couplings each adds', () => {

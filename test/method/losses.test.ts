@@ -15,12 +15,12 @@ import {
   scaMultilabelToCategorical,
 } from '../../src/method/losses.js';
 import { clipRelatedness } from '../../src/method/relatedness.js';
-import type { MethodOptions } from '../../src/config/options.js';
+import type { CellMethodOptions } from '../../src/config/options.js';
 import { Rng } from '../../src/train/random.js';
 import type { RefBatch, RefOptions } from './reference.js';
 import * as ref from './reference.js';
 
-const METHOD: MethodOptions = { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} };
+const METHOD: CellMethodOptions = { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} };
 
 function categorical(zC: number[][], c: number[]): CategoricalBatch {
   const K = zC[0]!.length;
@@ -265,7 +265,7 @@ describe('method losses', () => {
     for (const variant of ['likelihood', 'prototypical'] as const) {
       it(`gradients of the full objective match finite differences (${variant}, detach_target ${detachTarget})`, () => {
         const k = coupling();
-        const method: MethodOptions = { ...METHOD, tau: 0.7, detachTarget, dmVariant: variant };
+        const method: CellMethodOptions = { ...METHOD, tau: 0.7, detachTarget, dmVariant: variant };
         const grads = tf.tidy(() => {
           const fn = (zC: tf.Tensor, zA: tf.Tensor) =>
             objective({ C: { ...categorical(BATCH.zC, BATCH.c), logits: zC as tf.Tensor2D }, A: { ...multilabel(BATCH.zA, BATCH.a), logits: zA as tf.Tensor2D } }, [k], { sca: true, dm: true, method }).total;
