@@ -61,7 +61,36 @@ export class MultiTaskNetwork {
 
   /** Which trainable variables take weight decay: convolution and dense kernels, not biases or batch-norm scales and shifts. */
   decayMask(): boolean[] {
-    return this.model.trainableWeights.map((w) => /(^|\/)(kernel|depthwise_kernel)(_\d+)?$/.test(w.originalName));
+    return this.model.trainableWeights.map((w) => isKernel(w.originalName));
+  }
+
+  /** For each trainable variable (in trainableVariables() order), the task whose head holds it; undefined for the shared backbone. */
+  variableTasks(): (string | undefined)[] {
+    const owner = new Map<tf.LayerVariable, string>();
+    this.heads.forEach((head, i) => {
+      for (const w of this.model.getLayer(safeLayerName(head.task, i)).trainableWeights) owner.set(w, head.task);
+    });
+    return this.model.trainableWeights.map((w) => owner.get(w));
+  }
+
+  /**
+   * Positions (in trainableVariables() order) of the weights of the last shared layer that has a
+   * convolution or dense kernel: the layer whose gradient norms GradNorm balances.
+   */
+  lastSharedLayer(): number[] {
+    const tasks = this.variableTasks();
+    const weights = this.model.trainableWeights;
+    const shared = weights.map((_, i) => i).filter((i) => tasks[i] === undefined);
+    const last = shared.filter((i) => isKernel(weights[i]!.originalName)).at(-1);
+    if (last === undefined) throw new UserError('the network has no shared convolution or dense layer');
+    const layerOf = (name: string) => name.slice(0, name.lastIndexOf('/') + 1);
+    const layer = layerOf(weights[last]!.originalName);
+    return shared.filter((i) => layerOf(weights[i]!.originalName) === layer);
+  }
+
+  /** The weights a training-mode forward pass changes (batch-norm moving statistics). */
+  statefulWeights(): tf.LayerVariable[] {
+    return this.model.nonTrainableWeights;
   }
 
   /** Every weight, trainable or not (batch-norm moving statistics included), in a stable order. */
@@ -87,6 +116,10 @@ export class MultiTaskNetwork {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+function isKernel(weightName: string): boolean {
+  return /(^|\/)(kernel|depthwise_kernel)(_\d+)?$/.test(weightName);
 }
 
 function safeLayerName(task: string, index: number): string {

@@ -55,6 +55,17 @@ describe('multi-task network', () => {
     for (const n of [a, b, c]) n.dispose();
   });
 
+  it('tells which variables each head owns and which layer is the last shared one', async () => {
+    const net = await buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 4, heads: HEADS });
+    const names = net.model.trainableWeights.map((w) => w.originalName);
+    const tasks = net.variableTasks();
+    assert.deepEqual(tasks.slice(-4), ['kind', 'kind', 'attrs', 'attrs']);
+    assert.ok(tasks.slice(0, -4).every((t) => t === undefined), 'everything else is shared');
+    assert.deepEqual(net.lastSharedLayer().map((i) => names[i]), ['block3_conv1/kernel']);
+    assert.equal(net.statefulWeights().length, 6, 'three batch norms, each with a moving mean and variance');
+    net.dispose();
+  });
+
   it('builds resnet18, resnet50 and mobilenetv2 with torchvision parameter counts and any square input', () => {
     assert.ok(['convnet-s', 'resnet18', 'resnet50', 'mobilenetv2'].every((n) => BACKBONE_NAMES.includes(n)));
     // torchvision without the classifier: resnet18 11,176,512; resnet50 23,508,032; mobilenet_v2 2,223,872.
