@@ -230,11 +230,19 @@ export function objectiveTermNames(tasks: readonly string[], couplings: readonly
   return names;
 }
 
+export interface ObjectiveValue {
+  total: tf.Scalar;
+  /** Every term, unweighted, in the order of objectiveTermNames. */
+  terms: ObjectiveTerm[];
+  /** The summands of `total`: w_t·L_t per task (in the order of `batches`), and λ times each coupling term. */
+  weighted: { supervised: tf.Scalar[]; couplings: tf.Scalar[] };
+}
+
 /**
  * L = Σ_t w_t L_t + λ_SCA Σ(directions) L_SCA + λ_DM Σ(directions) L_DM, with the couplings of the
- * pairs whose tasks are both in `batches`. Returns the total and every unweighted term.
+ * pairs whose tasks are both in `batches`. Returns the total, every unweighted term and the summands.
  */
-export function objective(batches: Record<string, TaskBatch>, couplings: readonly CouplingTensors[], options: ObjectiveOptions): { total: tf.Scalar; terms: ObjectiveTerm[] } {
+export function objective(batches: Record<string, TaskBatch>, couplings: readonly CouplingTensors[], options: ObjectiveOptions): ObjectiveValue {
   const { method } = options;
   const terms: ObjectiveTerm[] = [];
   const weighted: tf.Scalar[] = [];
@@ -270,8 +278,9 @@ export function objective(batches: Record<string, TaskBatch>, couplings: readonl
     }
   }
   terms.push(...scaTerms, ...dmTerms);
+  const supervisedCount = weighted.length;
   for (const t of scaTerms) weighted.push(tf.mul(t.value, method.lambdaSca) as tf.Scalar);
   for (const t of dmTerms) weighted.push(tf.mul(t.value, method.lambdaDm) as tf.Scalar);
   const total = (weighted.length === 1 ? weighted[0]! : tf.addN(weighted)) as tf.Scalar;
-  return { total, terms };
+  return { total, terms, weighted: { supervised: weighted.slice(0, supervisedCount), couplings: weighted.slice(supervisedCount) } };
 }
