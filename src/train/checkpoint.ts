@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import type { WeightSnapshot } from '../model/network.js';
+import type { BalancerState } from './balancing/balancers.js';
 import type { OptimizerState } from './optimizer.js';
 import type { RngState } from './random.js';
 import type { EpochRecord } from './types.js';
@@ -35,6 +36,8 @@ export interface CheckpointState {
   optimizer: OptimizerState;
   /** Absent when the best epoch is the last one (its weights are `weights`). */
   bestWeights: WeightSnapshot[] | null;
+  /** The balancing method's own state (loss history, learned weights), for settings that have one. */
+  balancing?: BalancerState;
 }
 
 interface TensorEntry {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { CellConfig } from '../config/cell.js';
+import { completeMethodOptions } from '../config/options.js';
 import { settingSpec, usesCoupling } from '../config/settings.js';
 import type { DatasetView, ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
 import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
@@ -11,6 +12,9 @@ import { pairKey, resolveRelatedness } from '../method/relatedness.js';
 import type { MultiTaskNetwork, WeightSnapshot } from '../model/network.js';
 import { buildNetwork } from '../model/network.js';
 import { UserError } from '../util/errors.js';
+import type { Balancer } from './balancing/balancers.js';
+import { createBalancer } from './balancing/balancers.js';
+import { createBalancedStep } from './balancing/step.js';
 import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batches.js';
 import type { Augmentation, EncodedTaskLabels } from './batches.js';
 import type { BestSoFar, CheckpointState } from './checkpoint.js';
@@ -115,9 +119,24 @@ export interface TrainStep {
   termNames: string[];
   /** Forward, backward and (when the loss is finite) the update, in one tf.tidy; returns the loss terms. */
   run(images: Float32Array, labels: Record<string, EncodedTaskLabels>, learningRate: number): { values: Float32Array; finite: boolean };
+  /** Called after the last step of every epoch. */
+  endEpoch?(): void;
 }
 
-export function createTrainStep(net: MultiTaskNetwork, optimizer: Optimizer, couplings: readonly CouplingTensors[], options: ObjectiveOptions, imageShape: [number, number, number]): TrainStep {
+/**
+ * The training step of one network. Without a balancing method: one pass of the objective's total;
+ * with one, the method's passes and combination (src/train/balancing/). The optimizer must hold
+ * the balancer's variables after the network's.
+ */
+export function createTrainStep(
+  net: MultiTaskNetwork,
+  optimizer: Optimizer,
+  couplings: readonly CouplingTensors[],
+  options: ObjectiveOptions,
+  imageShape: [number, number, number],
+  balancer?: Balancer,
+): TrainStep {
+  if (balancer) return createBalancedStep(net, optimizer, couplings, options, imageShape, balancer);
   const variables = net.trainableVariables();
   const termNames = ['total', ...objectiveTermNames(net.heads.map((h) => h.task), couplings, options)];
   const pixels = imageShape[0] * imageShape[1] * imageShape[2];
@@ -249,7 +268,7 @@ function unitFingerprint(ctx: CellContext, unit: Unit): string {
 }
 
 /** Restores network, optimizer and training state from the unit's checkpoint when it belongs to this run; else a fresh start. */
-async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, net: MultiTaskNetwork, optimizer: Optimizer): Promise<TrainingState> {
+async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, net: MultiTaskNetwork, optimizer: Optimizer, balancer: Balancer | undefined): Promise<TrainingState> {
   const fresh: TrainingState = { rng: Rng.fromSeed(ctx.config.seed, 'train', unit.name), epochsDone: 0, globalStep: 0, history: [], best: null, bestWeights: null };
   const saved = unit.checkpointFile ? await readCheckpoint(unit.checkpointFile) : undefined;
   if (!saved) return fresh;
@@ -259,6 +278,7 @@ async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, 
   }
   net.restore(saved.weights, `checkpoint ${unit.checkpointFile}`);
   optimizer.restore(saved.optimizer, `checkpoint ${unit.checkpointFile}`);
+  balancer?.restore(saved.balancing, `checkpoint ${unit.checkpointFile}`);
   ctx.progress.note(unit.name, `resuming from ${unit.checkpointFile} after epoch ${saved.epochsDone}`);
   return {
     rng: Rng.fromState(saved.rng),
@@ -305,6 +325,7 @@ function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: Traini
     trainMs += performance.now() - stepStart;
     ctx.progress.step(s + 1, sums[0]! / (s + 1), ((s + 1) * plan.batchSize * 1000) / trainMs);
   }
+  plan.step.endEpoch?.();
   return { sums, trainMs };
 }
 
@@ -351,7 +372,7 @@ function keepIfBest(state: TrainingState, record: EpochRecord, net: MultiTaskNet
 }
 
 /** The checkpoint after an epoch; the best weights are stored once when the best epoch is the latest. */
-function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer): CheckpointState {
+function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer, balancer: Balancer | undefined): CheckpointState {
   const best = state.best!;
   const bestIsLatest = best.epoch === state.epochsDone;
   return {
@@ -365,6 +386,7 @@ function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, 
     weights: bestIsLatest ? state.bestWeights! : net.snapshot(),
     optimizer: optimizer.state(),
     bestWeights: bestIsLatest ? null : state.bestWeights,
+    ...(balancer ? { balancing: balancer.state() } : {}),
   };
 }
 
@@ -385,20 +407,28 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
   const { config } = ctx;
   const train = config.train;
   const net = await buildUnitNetwork(ctx, unit);
-  const optimizer = new Optimizer({ kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay }, net.trainableVariables(), net.decayMask());
+  const method = settingSpec(config.setting).balancing;
+  // Only a network of several tasks has anything to balance.
+  const balancer = method && unit.tasks.length > 1 ? createBalancer(method, completeMethodOptions(config.method), net, config.seed) : undefined;
+  const balancerVariables = balancer?.variables ?? [];
+  const optimizer = new Optimizer(
+    { kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay },
+    [...net.trainableVariables(), ...balancerVariables],
+    [...net.decayMask(), ...balancerVariables.map(() => false)],
+  );
   const couplings = unitCouplings(ctx, unit);
   try {
     const imageShape: [number, number, number] = [config.inputSize, config.inputSize, ctx.trainImages.channels];
-    const plan = planEpochs(ctx, unit, createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape));
+    const plan = planEpochs(ctx, unit, createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape, balancer));
     const fingerprint = unitFingerprint(ctx, unit);
-    const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer);
+    const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer, balancer);
     for (let epoch = state.epochsDone; epoch < train.epochs; epoch++) {
       ctx.options.signal?.throwIfAborted();
       const record = runEpoch(ctx, unit, plan, state, net, epoch);
       state.history.push(record);
       keepIfBest(state, record, net);
       state.epochsDone = epoch + 1;
-      if (unit.checkpointFile) await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer));
+      if (unit.checkpointFile) await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer, balancer));
       ctx.progress.endEpoch(unit.name, record);
       ctx.options.onEpochEnd?.(unit.name, record);
     }
@@ -406,6 +436,7 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
   } finally {
     couplings.forEach(disposeCoupling);
     optimizer.dispose();
+    balancer?.dispose();
     net.dispose();
   }
 }

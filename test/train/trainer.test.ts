@@ -9,6 +9,9 @@ import { initBackend } from '../../src/engine/backend.js';
 import { couplingTensors, disposeCoupling } from '../../src/method/losses.js';
 import { buildNetwork } from '../../src/model/network.js';
 import { encodeLabels, readImageBatch } from '../../src/train/batches.js';
+import { completeMethodOptions } from '../../src/config/options.js';
+import { BALANCING_METHODS } from '../../src/config/settings.js';
+import { createBalancer } from '../../src/train/balancing/balancers.js';
 import { Optimizer } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/train/random.js';
 import { NonFiniteLossError, createTrainStep, trainCell } from '../../src/train/trainer.js';
@@ -122,20 +125,29 @@ describe('trainCell', () => {
     await assert.rejects(trainCell(cellConfig({}, { ...TRAIN, learningRate: -1 }), data, quiet), /train.learningRate must be a number > 0/);
   });
 
-  it('a training step leaks no tensors', async () => {
-    const net = await buildNetwork({ backbone: 'convnet-s', inputSize: 8, channels: 3, seed: 1, heads: data.tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })) });
-    const optimizer = new Optimizer({ kind: 'adam', momentum: 0, weightDecay: 1e-4 }, net.trainableVariables(), net.decayMask());
-    const coupling = couplingTensors({ from: 'quadrant', to: 'attrs', kind: 'categorical->multilabel', source: 'prior', matrix: data.relatedness[0]!.matrix.map((r) => r.map((v) => Math.min(0.9999, Math.max(1e-4, v)))) });
-    const step = createTrainStep(net, optimizer, [coupling], { sca: true, dm: true, method: cellConfig().method }, [8, 8, 3]);
-    const rng = Rng.fromSeed(1);
-    const batch = Int32Array.from({ length: 16 }, (_, i) => i);
-    const run = () => step.run(readImageBatch(data.splits.train.images, batch, { padding: 1, flip: false }, rng), encodeLabels(data.tasks, data.splits.train.labels, batch), 1e-3);
-    run();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) assert.ok(run().finite);
-    assert.equal(tf.memory().numTensors, before);
-    disposeCoupling(coupling);
-    optimizer.dispose();
-    net.dispose();
-  });
+  for (const method of [undefined, ...BALANCING_METHODS]) {
+    it(`a training step leaks no tensors (${method ? `balancing method ${method}` : 'equal weights'}), and neither does the method`, async () => {
+      const start = tf.memory().numTensors;
+      const net = await buildNetwork({ backbone: 'convnet-s', inputSize: 8, channels: 3, seed: 1, heads: data.tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })) });
+      const balancer = method ? createBalancer(method, completeMethodOptions(cellConfig().method), net, 1) : undefined;
+      const extra = balancer?.variables ?? [];
+      const optimizer = new Optimizer({ kind: 'adam', momentum: 0, weightDecay: 1e-4 }, [...net.trainableVariables(), ...extra], [...net.decayMask(), ...extra.map(() => false)]);
+      const coupling = couplingTensors({ from: 'quadrant', to: 'attrs', kind: 'categorical->multilabel', source: 'prior', matrix: data.relatedness[0]!.matrix.map((r) => r.map((v) => Math.min(0.9999, Math.max(1e-4, v)))) });
+      const step = createTrainStep(net, optimizer, [coupling], { sca: true, dm: true, method: cellConfig().method }, [8, 8, 3], balancer);
+      const rng = Rng.fromSeed(1);
+      const batch = Int32Array.from({ length: 16 }, (_, i) => i);
+      const run = () => step.run(readImageBatch(data.splits.train.images, batch, { padding: 1, flip: false }, rng), encodeLabels(data.tasks, data.splits.train.labels, batch), 1e-3);
+      run();
+      step.endEpoch?.();
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) assert.ok(run().finite);
+      step.endEpoch?.();
+      assert.equal(tf.memory().numTensors, before);
+      disposeCoupling(coupling);
+      optimizer.dispose();
+      balancer?.dispose();
+      net.dispose();
+      assert.equal(tf.memory().numTensors, start, 'network, optimizer and method leave nothing behind');
+    });
+  }
 });
