@@ -2,22 +2,27 @@
  * `npm run bench:train`: training and inference throughput of the CPU backbones on random data.
  *
  *   node dist/scripts/bench-train.js [--backend wasm] [--models convnet-s,convnet-4] [--batch 32]
- *        [--steps 5] [--warmup 2] [--repeats 3] [--kernels all] [--wasm-threads N] [--profile] [--json]
+ *        [--steps 5] [--warmup 2] [--repeats 3] [--kernels all] [--wasm-threads N] [--profile] [--json] [--debug]
  *
+ * The timed step is the trainer's own, measured the way `mtl-bench doctor` measures it
+ * (src/train/throughput.ts); options and errors behave as in mtl-bench (src/cli/).
  * Each network trains at the input size it is studied at (convnet-s 32×32, convnet-4 64×64). With
  * --json every network is one JSON line; --profile adds the per-kernel times of a training step,
  * averaged over --steps profiled steps.
  * --kernels and --wasm-threads switch parts of mtl-bench's speed-ups off to measure each one.
  */
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { describeWasmThreads } from '../src/cli/doctor.js';
+import { backendOption, batchOption, jsonOption, stepsOption } from '../src/cli/options.js';
+import { commaList, nonNegativeInt, positiveInt } from '../src/cli/parse.js';
+import { createProgram, runProgram } from '../src/cli/program.js';
 import { initBackend } from '../src/engine/backend.js';
 import { CUSTOM_KERNEL_NAMES, customKernelsInUse, setCustomKernels } from '../src/engine/kernels/index.js';
-import { MAX_WASM_THREADS, wasmThreadsStatus } from '../src/engine/wasm_threads.js';
-import { commaList, positiveInt } from '../src/cli/parse.js';
+import { MAX_WASM_THREADS } from '../src/engine/wasm_threads.js';
+import { environmentReport } from '../src/train/doctor.js';
 import { createTrainingHarness, measureThroughput } from '../src/train/throughput.js';
-import { UserError, errorMessage } from '../src/util/errors.js';
+import { UserError } from '../src/util/errors.js';
 
 /** The networks of the CPU-speed study and the input size each is measured at. */
 const NETWORKS: Record<string, { inputSize: number }> = {
@@ -36,11 +41,6 @@ interface BenchOptions {
   repeats: number;
   profile?: boolean;
   json?: boolean;
-}
-
-function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${value}"`);
-  return Number(value);
 }
 
 export interface KernelTime {
@@ -88,17 +88,15 @@ async function bench(options: BenchOptions): Promise<void> {
   } else if (kernelChoice !== 'all') {
     throw new UserError(`--kernels: custom kernels exist only for the wasm and cpu backends, not "${backend.choice}"`);
   }
-  const threads = backend.tfName === 'wasm' ? wasmThreadsStatus() : undefined;
+  const environment = environmentReport(backend);
+  const threads = environment.wasmThreads;
   const kernelsInUse = customKernelsInUse(backend.tfName);
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
+  const machine = environment.cpus;
   if (!options.json) {
-    const threadNote = threads
-      ? `, ${threads.threads} thread${threads.threads === 1 ? '' : 's'} (chosen by ${threads.chosenBy}; ${threads.build} build${threads.reason ? `: ${threads.reason}` : ''})`
-        + (threads.helpers !== undefined ? `, ${threads.helpers} helper thread${threads.helpers === 1 ? '' : 's'} for JavaScript kernels${threads.helpersReason ? ` (${threads.helpersReason})` : ''}` : '')
-      : '';
-    process.stdout.write(`backend ${backend.choice} (tfjs "${backend.tfName}")${threadNote}\n`);
+    process.stdout.write(`backend ${environment.backend} (tfjs "${environment.tfBackend}")\n`);
+    if (threads) process.stdout.write(`threads ${describeWasmThreads(threads)}\n`);
     process.stdout.write(`custom kernels: ${kernelsInUse.join(', ') || 'none'}\n`);
-    process.stdout.write(`machine ${machine}, Node ${process.version}, tfjs ${tf.version.tfjs}\n`);
+    process.stdout.write(`machine ${machine}, Node ${environment.node}, tfjs ${environment.tfjs}\n`);
     process.stdout.write(`batch ${options.batch}, ${options.warmup} warm-up steps, ${options.repeats} rounds of ${options.steps} timed steps (medians)\n`);
   }
   for (const model of options.models) {
@@ -108,7 +106,7 @@ async function bench(options: BenchOptions): Promise<void> {
     });
     let profile: Awaited<ReturnType<typeof profileSteps>> | undefined;
     if (options.profile) {
-      const harness = createTrainingHarness({ backbone: model, inputSize, batch: options.batch });
+      const harness = await createTrainingHarness({ backbone: model, inputSize, batch: options.batch });
       try {
         harness.step();
         harness.step();
@@ -177,36 +175,19 @@ function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const program = new Command('bench-train')
-    .description('training and inference throughput of the CPU backbones on random data')
-    .option('--backend <name>', 'backend: tensorflow-gpu, tensorflow, wasm or cpu (default: MTL_BENCH_BACKEND, else the first that loads)')
+function buildProgram(): Command {
+  return createProgram({ name: 'bench-train', description: 'training and inference throughput of the CPU backbones on random data' })
+    .addOption(backendOption())
     .option('--kernels <list>', `mtl-bench's kernels to use on wasm/cpu: all, none, or some of ${CUSTOM_KERNEL_NAMES.join(',')}`, commaList, ['all'])
     .option('--wasm-threads <n>', `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else the idle cores, at most ${MAX_WASM_THREADS})`, threadCount)
     .option('--models <list>', `comma-separated networks (${Object.keys(NETWORKS).join(', ')})`, commaList, Object.keys(NETWORKS))
-    .option('--batch <n>', 'batch size', positiveInt, 32)
-    .option('--steps <n>', 'timed steps per round', positiveInt, 5)
+    .addOption(batchOption())
+    .addOption(stepsOption())
     .option('--warmup <n>', 'untimed steps before timing', nonNegativeInt, 2)
-    .option('--repeats <n>', 'timed rounds; rates are medians over rounds', positiveInt, 3)
+    .option('--repeats <n>', 'timed rounds of --steps steps each; rates are medians over rounds', positiveInt, 3)
     .option('--profile', 'also print per-kernel times of a training step, averaged over --steps steps (tf.profile)')
-    .option('--json', 'one JSON object per network')
-    .exitOverride()
-    .configureOutput({ outputError: () => {} });
-  try {
-    program.parse(argv, { from: 'user' });
-    await bench(program.opts<BenchOptions>());
-    return 0;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return 0;
-      process.stderr.write(`bench-train: ${err.message.replace(/^error: /, '')}\n`);
-      return 2;
-    }
-    const message = errorMessage(err).split('\n')[0];
-    process.stderr.write(`bench-train: error: ${message}\n`);
-    if (!(err instanceof UserError) && err instanceof Error && process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
-    return 1;
-  }
+    .addOption(jsonOption('one JSON object per network'))
+    .action((options: BenchOptions) => bench(options));
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await runProgram(buildProgram(), process.argv.slice(2));

@@ -1,55 +1,56 @@
-import os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../engine/backend.js';
-import { type WasmThreadsStatus, wasmThreadsStatus } from '../engine/wasm_threads.js';
-import { DEFAULT_BACKBONE } from '../model/backbones.js';
-import { measureThroughput } from '../train/throughput.js';
-import { mtlBenchHome } from '../util/paths.js';
+import type { Command } from 'commander';
+import type { DoctorReport } from '../train/doctor.js';
+import { backendOption, batchOption, jsonOption, stepsOption } from './options.js';
 import { paint } from './output.js';
+import { positiveInt } from './parse.js';
 
-export interface DoctorOptions {
+interface DoctorCommandOptions {
   backend?: string;
   json?: boolean;
-  steps: number;
   batch: number;
   size: number;
+  steps: number;
 }
 
-function describeWasmThreads(status: WasmThreadsStatus): string {
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The wasm thread setup in one line (also the benchmark script's). */
+export function describeWasmThreads(status: NonNullable<DoctorReport['wasmThreads']>): string {
   const build = `${status.build} build${status.reason ? `: ${status.reason}` : ''}`;
   const helpers = status.helpers === undefined ? '' : `, ${plural(status.helpers, 'helper thread')}${status.helpersReason ? ` (${status.helpersReason})` : ''}`;
   return `${plural(status.threads, 'wasm thread')} (chosen by ${status.chosenBy}; ${build})${helpers}; set MTL_BENCH_WASM_THREADS to change`;
 }
 
-export async function doctorCommand(options: DoctorOptions): Promise<void> {
-  const backend = await initBackend({ requested: options.backend });
-  const throughput = await measureThroughput({ backbone: DEFAULT_BACKBONE, inputSize: options.size, batch: options.batch, steps: options.steps });
-  const report = {
-    backend: backend.choice,
-    tfBackend: backend.tfName,
-    chosenBy: backend.source,
-    skipped: backend.skipped,
-    home: mtlBenchHome(),
-    node: process.version,
-    tfjs: tf.version.tfjs,
-    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
-    ...(backend.tfName === 'wasm' ? { wasmThreads: wasmThreadsStatus() } : {}),
-    throughput,
-  };
-  if (options.json) {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    return;
-  }
+const CHOSEN_BY: Record<DoctorReport['chosenBy'], string> = { auto: 'preference', flag: '--backend', env: 'MTL_BENCH_BACKEND' };
+
+export function formatDoctorReport(report: DoctorReport): string {
+  const { throughput } = report;
   const lines = [
-    `${paint.bold('backend')}     ${paint.green(backend.choice)} (tfjs "${backend.tfName}", chosen by ${backend.source === 'auto' ? 'preference' : backend.source === 'flag' ? '--backend' : 'MTL_BENCH_BACKEND'})`,
-    ...backend.skipped.map((s) => `  skipped   ${s.choice}: ${s.reason}`),
-    `${paint.bold('cache')}       ${report.home}${process.env.MTL_BENCH_HOME ? ' (MTL_BENCH_HOME)' : ''}`,
+    `${paint.bold('backend')}     ${paint.green(report.backend)} (tfjs "${report.tfBackend}", chosen by ${CHOSEN_BY[report.chosenBy]})`,
+    ...report.skipped.map((s) => `  skipped   ${s.choice}: ${s.reason}`),
+    `${paint.bold('cache')}       ${report.home}${report.homeChosenBy === 'MTL_BENCH_HOME' ? ' (MTL_BENCH_HOME)' : ''}`,
     ...(report.wasmThreads ? [`${paint.bold('threads')}     ${describeWasmThreads(report.wasmThreads)}`] : []),
     `${paint.bold('runtime')}     Node ${report.node}, tfjs ${report.tfjs}, ${report.cpus}`,
     `${paint.bold('throughput')}  ${throughput.model} ${throughput.inputSize}×${throughput.inputSize}, batch ${throughput.batch}: ` +
       `train ${throughput.trainImagesPerSecond.toFixed(1)} images/s, inference ${throughput.inferImagesPerSecond.toFixed(1)} images/s ` +
       `(${throughput.trainGflopsPerSecond.toFixed(2)} GFLOP/s training, peak RSS ${throughput.peakRssMb.toFixed(0)} MB)`,
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return lines.join('\n');
+}
+
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description('show the training backend, the cache folder and a measured training throughput')
+    .addOption(backendOption())
+    .addOption(batchOption())
+    .option('--size <pixels>', 'input size of the throughput measurement', positiveInt, 32)
+    .addOption(stepsOption())
+    .addOption(jsonOption('print one JSON object instead of text'))
+    .action(async (opts: DoctorCommandOptions) => {
+      // Loaded on demand: TensorFlow.js takes seconds to import, and `--help` should not wait for it.
+      const { doctor } = await import('../train/doctor.js');
+      const report = await doctor(opts);
+      process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : `${formatDoctorReport(report)}\n`);
+    });
 }

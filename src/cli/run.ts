@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { RunCommandOptions } from '../bench/command.js';
 import type { CommandIO } from '../util/command_io.js';
 import { paint, paintErr } from './output.js';
+import { DEFAULT_RUNS_DIR } from '../config/defaults.js';
+import { backendOption, jsonOption, manifestOption, outOption } from './options.js';
 import { commaList, positiveInt } from './parse.js';
 
 export function registerRunCommand(program: Command): void {
@@ -9,15 +11,15 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('run a benchmark matrix (default: the built-in quick study), then write its reports')
     .argument('[files...]', 'benchmark YAML files (default: benchmarks/quick.yaml of the package)')
-    .option('--out <dir>', 'parent folder of the run folders: cells go to DIR/<benchmark>/<cell>/', 'runs')
+    .addOption(outOption('parent folder of the run folders: cells go to DIR/<benchmark>/<cell>/').default(DEFAULT_RUNS_DIR))
     .option('--settings <list>', 'only these settings, e.g. stl,mtl+sca+dm', commaList)
     .option('--regimes <list>', "only these of the benchmark's regimes", commaList)
     .option('--seeds <list>', 'these seeds instead of the benchmark\'s, e.g. 1,2', commaList)
     .option('--epochs <n>', 'train this many epochs instead of the benchmark\'s', positiveInt)
     .option('--shard <i/n>', 'run only shard I of N (1 ≤ I ≤ N) of the cells; merge the folders with `mtl-bench report`')
-    .option('--backend <name>', 'tensorflow-gpu, tensorflow, wasm or cpu (default: MTL_BENCH_BACKEND, else the first that loads)')
-    .option('--manifest <file>', 'extra dataset manifest (adds or overrides datasets.yaml entries); repeatable', (value: string, previous: string[] = []) => [...previous, value])
-    .option('--json', 'JSON lines on stdout (progress, results, summary) instead of text')
+    .addOption(backendOption())
+    .addOption(manifestOption())
+    .addOption(jsonOption('JSON lines on stdout (progress, results, summary) instead of text'))
     .option('--check', "compare the results with the benchmark's check block; exit non-zero naming each value out of tolerance")
     .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[] }) => {
       const controller = new AbortController();

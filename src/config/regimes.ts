@@ -10,8 +10,6 @@ export type RegimeSpec =
   /** The tasks come from different datasets: no sample carries two tasks (already so in the data). */
   | { kind: 'multi-source' };
 
-export type RegimeKind = RegimeSpec['kind'];
-
 const overlapMessage = 'expected a fraction in [0, 1)';
 const fractionMessage = 'expected a fraction in (0, 1]';
 

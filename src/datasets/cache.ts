@@ -82,12 +82,6 @@ export function readCacheMeta(folder: string): CacheMeta | undefined {
   return readJson<CacheMeta>(path.join(folder, 'meta.json'));
 }
 
-/** True when the cache of this split is complete for the current index and settings. */
-export function cacheIsFresh(folder: string, split: IndexSplit, settings: CacheSettings): boolean {
-  const meta = readCacheMeta(folder);
-  return meta?.version === CACHE_VERSION && meta.digest === cacheDigest(split, settings);
-}
-
 type Decoder = (position: number) => Promise<Buffer>;
 
 function makeDecoder(split: IndexSplit, settings: CacheSettings): Decoder {
@@ -165,7 +159,7 @@ async function buildSplitCache(folder: string, splitName: Split, split: IndexSpl
         let record = readJson<ShardRecord>(recordFile);
         const resumable = record?.digest === digest && record.first === first && record.total === end - first && fs.existsSync(dataFile) && fs.statSync(dataFile).size === record.decoded * bytesPerImage;
         if (!resumable) {
-          const decoded: (Buffer | undefined)[] = new Array(end - first);
+          const decoded = new Array<Buffer | undefined>(end - first);
           const shardSkipped: SkippedImage[] = [];
           let next = first;
           const worker = async () => {

@@ -45,10 +45,6 @@ export interface DatasetIndex {
   notes: string[];
 }
 
-export function splitCount(split: IndexSplit): number {
-  return split.ids.length;
-}
-
 /** Collects samples one by one and lays them out as columns per split. */
 export class IndexBuilder {
   private readonly parts = new Map<Split, { ids: string[]; images: (string | number)[]; boxes: (Box | null)[]; hasBox: boolean; categorical: Map<string, number[]>; multilabel: Map<string, Uint8Array[]> }>();
@@ -177,12 +173,12 @@ function serializeSplit(split: IndexSplit): z.infer<typeof storedSplit> {
   return { ids: split.ids, images, labels };
 }
 
-export function serializeIndex(index: DatasetIndex): string {
+function serializeIndex(index: DatasetIndex): string {
   const splits = Object.fromEntries(SPLITS.map((s) => [s, serializeSplit(index.splits[s])]));
   return JSON.stringify({ ...index, splits });
 }
 
-export function parseIndex(text: string, file: string): DatasetIndex {
+function parseIndex(text: string, file: string): DatasetIndex {
   let raw: unknown;
   try {
     raw = JSON.parse(text);

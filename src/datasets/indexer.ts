@@ -38,7 +38,7 @@ export async function installedPackageDir(entry: DatasetEntry): Promise<string> 
 }
 
 /** The folder the adapter should read, or undefined when the dataset has not been fetched here. */
-export async function dataRoot(entry: DatasetEntry, layout: DatasetLayout): Promise<string | undefined> {
+async function dataRoot(entry: DatasetEntry, layout: DatasetLayout): Promise<string | undefined> {
   if (entry.access === 'package') return installedPackageDir(entry);
   const record = readSourceRecord(layout);
   if (!record) return undefined;
@@ -47,7 +47,7 @@ export async function dataRoot(entry: DatasetEntry, layout: DatasetLayout): Prom
 }
 
 /** Reads a class-level table: one row per class of `from`, one number per label of `to`, scaled into [0, 1]. */
-export function readRelatednessFile(file: string, scale: number, from: TaskSpec, to: TaskSpec, description?: string): RelatednessTable {
+function readRelatednessFile(file: string, scale: number, from: TaskSpec, to: TaskSpec, description?: string): RelatednessTable {
   const lines = readLines(file);
   if (lines.length !== from.labels.length) {
     throw new UserError(`${file}: ${lines.length} rows, but task "${from.name}" has ${from.labels.length} classes`);

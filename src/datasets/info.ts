@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { cacheFolder, cacheSettings, readCacheMeta } from './cache.js';
 import { readIndex, type DatasetIndex } from './index_file.js';
 import { datasetLayout, readSourceRecord } from './layout.js';
-import { indexStaleness } from './load.js';
-import { declaredSize, type DatasetEntry, type Manifest } from './manifest.js';
+import { ensureIndex, indexStaleness } from './load.js';
+import { declaredSize, getEntry, type DatasetEntry, type Manifest } from './manifest.js';
 import { MASKED, NO_CLASS, SPLITS, type Split } from './types.js';
 
 export interface TaskStats {
@@ -46,7 +46,7 @@ export interface DatasetInfo {
   notes: string[];
 }
 
-export function splitStats(index: DatasetIndex, split: Split): SplitStats {
+function splitStats(index: DatasetIndex, split: Split): SplitStats {
   const data = index.splits[split];
   const count = data.ids.length;
   const tasks = index.tasks.map((task): TaskStats => {
@@ -100,6 +100,13 @@ export function splitStats(index: DatasetIndex, split: Split): SplitStats {
     };
   });
   return { split, count, tasks };
+}
+
+/** The statistics of a dataset of the manifest, indexing it first when its index is missing or stale. */
+export async function describeDataset(id: string, options: { manifest: Manifest; home?: string; onWarning?: (message: string) => void }): Promise<DatasetInfo> {
+  const entry = getEntry(options.manifest, id);
+  const index = await ensureIndex(entry, { home: options.home, onWarning: options.onWarning });
+  return datasetInfo(entry, index, options.home);
 }
 
 export function datasetInfo(entry: DatasetEntry, index: DatasetIndex, home?: string): DatasetInfo {
@@ -156,7 +163,7 @@ function packageInstalled(entry: DatasetEntry): boolean {
   });
 }
 
-export function datasetStatus(entry: DatasetEntry, home?: string): DatasetStatus {
+function datasetStatus(entry: DatasetEntry, home?: string): DatasetStatus {
   const layout = datasetLayout(entry.id, home);
   const fetched = entry.access === 'package' ? packageInstalled(entry) : readSourceRecord(layout) !== undefined;
   let staleness: string | undefined;

@@ -66,7 +66,7 @@ export async function ensureCache(entry: DatasetEntry, index: DatasetIndex, size
 }
 
 /** Tables from the dataset's files (stored in the index) plus the manifest's priors laid out for its tasks. */
-export function relatednessTables(entry: DatasetEntry, manifest: Manifest, index: DatasetIndex): RelatednessTable[] {
+function relatednessTables(entry: DatasetEntry, manifest: Manifest, index: DatasetIndex): RelatednessTable[] {
   const tables = [...index.relatedness];
   for (const rel of entry.relatedness) {
     if (!('prior' in rel)) continue;

@@ -55,13 +55,11 @@ const taskSchema = z.strictObject({
   /** csv adapter: one 0/1 column per multi-label entry. */
   columns: z.array(z.string().min(1)).min(1).optional(),
 });
-export type ManifestTask = z.infer<typeof taskSchema>;
 
 const relatednessSchema = z.union([
   z.strictObject({ from: z.string(), to: z.string(), prior: z.string().min(1), description: z.string().optional() }),
   z.strictObject({ from: z.string(), to: z.string(), file: relativePath, scale: z.number().positive().default(1), description: z.string().optional() }),
 ]);
-export type ManifestRelatedness = z.infer<typeof relatednessSchema>;
 
 const imageSchema = z.strictObject({
   channels: z.union([z.literal(1), z.literal(3)]).default(3),
@@ -73,7 +71,6 @@ const imageSchema = z.strictObject({
   /** The input size `datasets fetch` and `datasets index` prepare a cache for. */
   default_size: z.number().int().min(4).max(1024).default(32),
 });
-export type ImageSettings = z.infer<typeof imageSchema>;
 
 /** Adapter options, checked per format so that a typo in datasets.yaml is caught when it is read. */
 export const ADAPTER_OPTION_SCHEMAS = {
@@ -205,7 +202,7 @@ function firstIssue(error: z.ZodError): { path: string; message: string } {
 }
 
 /** Parses one manifest file; every error names the file, the entry id and the key path. */
-export function parseManifestFile(file: string, text?: string): { datasets: DatasetEntry[]; priors: RelatednessPrior[] } {
+function parseManifestFile(file: string, text?: string): { datasets: DatasetEntry[]; priors: RelatednessPrior[] } {
   let raw: unknown;
   try {
     raw = yaml.load(text ?? fs.readFileSync(file, 'utf8'), { filename: file });

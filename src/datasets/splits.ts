@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Split } from './types.js';
 
 /** First byte of sha1(key) mod 10: a stable bucket that needs no seed and survives re-indexing. */
-export function hashBucket(key: string): number {
+function hashBucket(key: string): number {
   return createHash('sha1').update(key, 'utf8').digest()[0] % 10;
 }
 
@@ -13,7 +13,7 @@ export function splitFromBucket(key: string): Split {
 }
 
 /** A number in [0, 1) from sha1(key), for holding a fixed fraction of a training split out as validation. */
-export function hashUnit(key: string): number {
+function hashUnit(key: string): number {
   return createHash('sha1').update(key, 'utf8').digest().readUInt32BE(0) / 2 ** 32;
 }
 

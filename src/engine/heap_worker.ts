@@ -73,7 +73,5 @@ function serve(control: Int32Array, port: MessagePort): void {
   }
 }
 
-if (parentPort && workerData?.control) {
-  const { control, port } = workerData as { control: Int32Array; port: MessagePort };
-  serve(control, port);
-}
+const helperData = workerData as { control: Int32Array; port: MessagePort } | null | undefined;
+if (parentPort && helperData?.control) serve(helperData.control, helperData.port);

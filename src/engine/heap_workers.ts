@@ -71,7 +71,7 @@ function startHelper(script: string): Promise<Helper> {
   });
 }
 
-export function stopHeapHelpers(reason?: string): void {
+function stopHeapHelpers(reason?: string): void {
   for (const helper of helpers) void helper.worker.terminate();
   helpers = [];
   if (reason) disabledReason = reason;
@@ -100,11 +100,12 @@ export function runOnHeap(heap: ArrayBufferLike, job: HeapJob, total: number, mi
     Atomics.store(helper.control, 0, POSTED);
     Atomics.notify(helper.control, 0);
   });
-  let mainError: unknown;
+  // Boxed, so that whatever the main thread's part threw (even undefined) is rethrown below.
+  let mainFailure: { error: unknown } | undefined;
   try {
     runPart(bounds[parts - 1]!, total);
-  } catch (err) {
-    mainError = err;
+  } catch (error) {
+    mainFailure = { error };
   }
   const failures: string[] = [];
   posted.forEach((helper, i) => {
@@ -119,9 +120,9 @@ export function runOnHeap(heap: ArrayBufferLike, job: HeapJob, total: number, mi
     if (failure === undefined) return;
     failures.push(failure);
     // Parts only write their own range from unchanged inputs: redoing one here is exact.
-    if (mainError === undefined) runPart(bounds[i]!, bounds[i + 1]!);
+    if (mainFailure === undefined) runPart(bounds[i]!, bounds[i + 1]!);
   });
   // Later calls run on the main thread; `mtl-bench doctor` can tell why.
   if (failures.length > 0) stopHeapHelpers(failures[0]);
-  if (mainError) throw mainError;
+  if (mainFailure) throw mainFailure.error;
 }

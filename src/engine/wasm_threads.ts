@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as WorkerThreads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { UserError } from '../util/errors.js';
@@ -156,10 +157,10 @@ async function startThreaded(threads: number): Promise<tf.KernelBackend> {
   // Emscripten creates its pthread workers with `new (require('worker_threads').Worker)(script)`,
   // so they would inherit this process's Node flags; some (--input-type, --eval) make a worker
   // fail to start. The workers only run wasm, so they start without flags.
-  const workerThreads = require('node:worker_threads') as typeof import('node:worker_threads');
+  const workerThreads = require('node:worker_threads') as typeof WorkerThreads;
   const NodeWorker = workerThreads.Worker;
   class PthreadWorker extends NodeWorker {
-    constructor(filename: string | URL, options: import('node:worker_threads').WorkerOptions = {}) {
+    constructor(filename: string | URL, options: WorkerThreads.WorkerOptions = {}) {
       super(filename, { ...options, execArgv: [] });
     }
   }

@@ -27,4 +27,3 @@ export async function writeReportFiles(report: Report, outDir: string): Promise<
   return { report, files: files.map(([name]) => path.join(outDir, name)) };
 }
 
-export { buildReport } from './aggregate.js';

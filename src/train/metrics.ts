@@ -1,6 +1,5 @@
 import type { LabelColumn, TaskSpec } from '../datasets/types.js';
 import { MASKED, NO_CLASS } from '../datasets/types.js';
-import type { MetricName } from '../config/metrics.js';
 
 /**
  * Classification metrics, accumulated batch by batch from hard predictions.

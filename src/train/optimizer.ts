@@ -36,7 +36,8 @@ export class Optimizer {
     this.decay = decayMask;
     const perVariable = settings.kind === 'adam' ? 2 : settings.momentum > 0 ? 1 : 0;
     this.slots = [];
-    for (const v of variables) for (let s = 0; s < perVariable; s++) this.slots.push(tf.variable(tf.zerosLike(v), false));
+    // In a tidy: a variable holds its own reference to the zeros, and the temporary tensor must not keep them alive after dispose().
+    for (const v of variables) for (let s = 0; s < perVariable; s++) this.slots.push(tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
   }
 
   get steps(): number {

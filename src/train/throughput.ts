@@ -1,5 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import { buildBackbone, forwardMacs } from '../model/backbones.js';
+import { METHOD_OPTIONS, TRAIN_OPTIONS, defaultsOf, methodOptionsFor, type MethodOptions } from '../config/options.js';
+import { type Setting, usesCoupling } from '../config/settings.js';
+import type { ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
+import type { ObjectiveOptions } from '../method/losses.js';
+import { forwardMacs } from '../model/backbones.js';
+import { buildNetwork } from '../model/network.js';
+import { encodeLabels, readImageBatch } from './batches.js';
+import { Optimizer, type OptimizerSettings } from './optimizer.js';
+import { Rng } from './random.js';
+import { createTrainStep, evaluate } from './trainer.js';
 
 export interface ThroughputOptions {
   backbone: string;
@@ -35,49 +44,103 @@ export interface ThroughputResult {
 }
 
 /**
- * A backbone with a softmax head on one fixed batch of random images: the cost of a step does not
- * depend on the pixels, so random data times training exactly as real data would.
+ * The cell whose step is timed: an mtl cell with a benchmark file's defaults (Adam at 1e-3, no
+ * weight decay, every task weighing 1) on one categorical and one multi-label task.
  */
+const TRAIN_DEFAULTS = defaultsOf(TRAIN_OPTIONS);
+const MEASURED_OPTIMIZER: OptimizerSettings = {
+  kind: TRAIN_DEFAULTS.optimizer!,
+  momentum: TRAIN_DEFAULTS.momentum!,
+  weightDecay: TRAIN_DEFAULTS.weightDecay!,
+};
+const MEASURED_LEARNING_RATE = TRAIN_DEFAULTS.learningRate!;
+const MEASURED_SETTING: Setting = 'mtl';
+const MEASURED_OBJECTIVE: ObjectiveOptions = {
+  sca: usesCoupling(MEASURED_SETTING, 'sca'),
+  dm: usesCoupling(MEASURED_SETTING, 'dm'),
+  method: methodOptionsFor(MEASURED_SETTING, defaultsOf(METHOD_OPTIONS) as MethodOptions),
+};
+const CHANNELS = 3;
+
+function measuredTasks(classes: number): TaskSpec[] {
+  const names = (prefix: string) => Array.from({ length: classes }, (_, i) => `${prefix}${i}`);
+  return [
+    { name: 'class', kind: 'categorical', labels: names('class') },
+    { name: 'tags', kind: 'multilabel', labels: names('tag') },
+  ];
+}
+
+/** One batch of random images and labels: the cost of a step does not depend on the values, so random data times training exactly as real data would. */
+function randomBatch(tasks: readonly TaskSpec[], batch: number, inputSize: number, seed: number): { images: ImageSource; labels: Record<string, LabelColumn> } {
+  const rng = Rng.fromSeed(seed, 'throughput');
+  const pixels = Uint8Array.from({ length: batch * inputSize * inputSize * CHANNELS }, () => rng.int(256));
+  const per = inputSize * inputSize * CHANNELS;
+  const images: ImageSource = {
+    size: inputSize,
+    channels: CHANNELS,
+    count: batch,
+    read(indices) {
+      const out = new Uint8Array(indices.length * per);
+      for (let n = 0; n < indices.length; n++) out.set(pixels.subarray(indices[n]! * per, (indices[n]! + 1) * per), n * per);
+      return out;
+    },
+  };
+  const labels: Record<string, LabelColumn> = {};
+  for (const task of tasks) {
+    const width = task.labels.length;
+    labels[task.name] =
+      task.kind === 'categorical'
+        ? { kind: 'categorical', values: Int32Array.from({ length: batch }, () => rng.int(width)) }
+        : { kind: 'multilabel', width, values: Uint8Array.from({ length: batch * width }, () => (rng.bool() ? 1 : 0)) };
+  }
+  return { images, labels };
+}
+
+/** The trainer's own training step and evaluation, on one fixed batch of random data. */
 export interface TrainingHarness {
-  /** One optimizer step (forward, backward, Adam update); waits for the loss so the work is done. */
-  step(): void;
-  /** One inference pass over the batch; waits for the logits. */
+  /** One training step exactly as `run` executes it (forward, backward, the project's optimizer); returns the total loss. */
+  step(): number;
+  /** The trainer's evaluation of the batch; waits for the predictions. */
   infer(): void;
-  /** Forward multiply-accumulates per image of backbone and head. */
+  /** Forward multiply-accumulates per image of backbone and heads. */
   macsPerImage: number;
   dispose(): void;
 }
 
-export function createTrainingHarness(options: { backbone: string; inputSize: number; batch: number; classes?: number; seed?: number }): TrainingHarness {
-  const classes = options.classes ?? 10;
-  const backbone = buildBackbone({ name: options.backbone, inputSize: options.inputSize, seed: options.seed ?? 1 });
-  const head = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) });
-  const images = tf.randomUniform([options.batch, options.inputSize, options.inputSize, 3], 0, 1, 'float32', 3);
-  const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([options.batch], 0, classes, 'int32', 4), classes));
-  const optimizer = tf.train.adam(1e-3);
+export async function createTrainingHarness(options: { backbone: string; inputSize: number; batch: number; classes?: number; seed?: number }): Promise<TrainingHarness> {
+  const tasks = measuredTasks(options.classes ?? 10);
+  const seed = options.seed ?? 1;
+  const net = await buildNetwork({
+    backbone: options.backbone,
+    inputSize: options.inputSize,
+    channels: CHANNELS,
+    seed,
+    heads: tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
+  });
+  let optimizer: Optimizer;
+  try {
+    optimizer = new Optimizer(MEASURED_OPTIMIZER, net.trainableVariables(), net.decayMask());
+  } catch (err) {
+    net.dispose();
+    throw err;
+  }
+  const trainStep = createTrainStep(net, optimizer, [], MEASURED_OBJECTIVE, [options.inputSize, options.inputSize, CHANNELS]);
+  const data = randomBatch(tasks, options.batch, options.inputSize, seed);
+  const samples = Int32Array.from({ length: options.batch }, (_, i) => i);
+  const images = readImageBatch(data.images, samples);
+  const labels = encodeLabels(tasks, data.labels, samples);
+  const evalSet = { description: 'a random batch', images: data.images, samples, labels: data.labels };
   return {
     step() {
-      const cost = optimizer.minimize(() => {
-        const features = backbone.apply(images, { training: true }) as tf.Tensor;
-        const logits = head.apply(features) as tf.Tensor;
-        return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-      }, true);
-      cost!.dataSync();
-      cost!.dispose();
+      return trainStep.run(images, labels, MEASURED_LEARNING_RATE).values[0]!;
     },
     infer() {
-      tf.tidy(() => {
-        const logits = head.apply(backbone.apply(images, { training: false }) as tf.Tensor) as tf.Tensor;
-        logits.dataSync();
-      });
+      evaluate(net, tasks, evalSet, options.batch);
     },
-    macsPerImage: forwardMacs(backbone) + (backbone.outputShape as number[])[1]! * classes,
+    macsPerImage: forwardMacs(net.model),
     dispose() {
       optimizer.dispose();
-      images.dispose();
-      labels.dispose();
-      backbone.dispose();
-      head.dispose();
+      net.dispose();
     },
   };
 }
@@ -88,11 +151,11 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Trains and times a backbone on random images for a fixed number of steps. */
+/** Times the trainer's training step and evaluation on random data for a fixed number of steps. */
 export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
   const warmup = options.warmup ?? 2;
   const repeats = options.repeats ?? 1;
-  const harness = createTrainingHarness(options);
+  const harness = await createTrainingHarness(options);
   let peakRss = process.memoryUsage().rss;
   const sampleRss = () => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /** A sibling temporary name: same folder, so the final rename never crosses a filesystem. */
-export function temporarySibling(target: string): string {
+function temporarySibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
@@ -25,18 +25,6 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await fs.promises.rename(tmp, target);
   } catch (err) {
     await fs.promises.rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-export function writeFileAtomicSync(target: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = temporarySibling(target);
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, target);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw err;
   }
 }

@@ -59,3 +59,11 @@ test('doctor in text mode has no colour when NO_COLOR is set', () => {
   assert.match(stdout, /images\/s/);
   assert.doesNotMatch(stdout, /\u001b\[/);
 });
+
+test('the shared --backend option names every backend the engine accepts', async () => {
+  const { BACKEND_PREFERENCE } = await import('../../src/engine/backend.js');
+  const { backendOption } = await import('../../src/cli/options.js');
+  const description = backendOption().description;
+  const listed = /: (.*) \(default/.exec(description)?.[1]?.split(/, | or /);
+  assert.deepEqual(listed, [...BACKEND_PREFERENCE]);
+});

@@ -191,6 +191,15 @@ describe('trainer components', () => {
     restored.dispose();
   });
 
+  it('an optimizer frees every slot it made when disposed', () => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const before = tf.memory().numTensors;
+    new Optimizer({ kind: 'adam', momentum: 0, weightDecay: 0 }, [w], [true]).dispose();
+    new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 0 }, [w], [true]).dispose();
+    assert.equal(tf.memory().numTensors, before);
+    w.dispose();
+  });
+
   it('learning-rate schedules', () => {
     const base = { learningRate: 0.1, epochs: 4, stepEvery: 2, stepGamma: 0.5 };
     assert.equal(learningRateAt({ ...base, schedule: 'constant' }, 3, 5, 10), 0.1);

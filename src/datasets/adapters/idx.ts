@@ -14,7 +14,7 @@ export interface IdxArray {
 }
 
 /** The file itself, or its .gz / un-.gz twin (Debian and some mirrors ship one, upstream the other). */
-export function locateIdx(root: string, name: string): string {
+function locateIdx(root: string, name: string): string {
   const candidates = [name, name.endsWith('.gz') ? name.slice(0, -3) : `${name}.gz`].map((n) => path.join(root, n));
   const found = candidates.find((c) => fs.existsSync(c));
   if (!found) throw new UserError(`missing IDX file: ${candidates.join(' or ')}`);

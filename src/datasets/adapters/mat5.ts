@@ -116,7 +116,7 @@ function readElements(buf: Buffer, start: number, little: boolean, file: string,
   }
 }
 
-export function readMat5(file: string): MatVariable[] {
+function readMat5(file: string): MatVariable[] {
   const buf = fs.readFileSync(file);
   if (buf.length < 128) throw new UserError(`${file}: not a MAT file (shorter than its 128-byte header)`);
   const text = buf.toString('latin1', 0, 116);

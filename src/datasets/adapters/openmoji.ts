@@ -19,7 +19,7 @@ const emojiSchema = z.object({
 });
 type Emoji = z.infer<typeof emojiSchema>;
 
-export const SKINTONE_LABELS = ['none', 'light', 'medium-light', 'medium', 'medium-dark', 'dark'];
+const SKINTONE_LABELS = ['none', 'light', 'medium-light', 'medium', 'medium-dark', 'dark'];
 
 function tagWords(emoji: Emoji): Set<string> {
   const words = new Set<string>();
@@ -46,7 +46,7 @@ function skintoneClass(value: string | number, where: string): number {
  * alphabetical. Counting each base once keeps a two-person emoji with 25 skin-tone versions from
  * filling the list.
  */
-export function chooseTags(trainBases: Iterable<Set<string>>, count: number): string[] {
+function chooseTags(trainBases: Iterable<Set<string>>, count: number): string[] {
   const frequency = new Map<string, number>();
   for (const words of trainBases) for (const w of words) frequency.set(w, (frequency.get(w) ?? 0) + 1);
   return [...frequency.entries()]

@@ -7,11 +7,6 @@ export function lineError(file: string, line: number, message: string): UserErro
   return new UserError(`${file}:${line}: ${message}`);
 }
 
-export function requireFile(file: string, what: string): string {
-  if (!fs.existsSync(file)) throw new UserError(`missing ${what}: ${file}`);
-  return file;
-}
-
 /** The first of several candidate locations that exists, or an error listing all of them. */
 export function findFirst(candidates: string[], what: string): string {
   const found = candidates.find((c) => fs.existsSync(c));

@@ -8,7 +8,7 @@ export interface AdapterContext {
   /** The folder holding the dataset (extracted download, the user's folder, or a package). */
   root: string;
   /** Something the user should know that does not stop indexing (kept in the index's notes). */
-  warn(message: string): void;
+  warn: (message: string) => void;
 }
 
 export interface AdapterOutput {

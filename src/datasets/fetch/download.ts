@@ -125,7 +125,7 @@ function attributes(tag: string): Map<string, string> {
  * Where Google Drive's confirm page says the file really is: its download form (current Drive),
  * a link carrying confirm= (older Drive), or the download_warning cookie plus confirm=.
  */
-export function driveConfirmUrl(html: string, pageUrl: string, jar: CookieJar): string | undefined {
+function driveConfirmUrl(html: string, pageUrl: string, jar: CookieJar): string | undefined {
   for (const form of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
     const formAttrs = attributes(form[1]);
     const inputs = [...form[2].matchAll(/<input\b[^>]*>/gi)].map((m) => attributes(m[0])).filter((a) => a.get('type')?.toLowerCase() === 'hidden' && a.has('name'));

@@ -31,7 +31,7 @@ export function archiveKind(file: string): ArchiveKind | undefined {
 }
 
 /** Why an entry path is unsafe, or undefined when it stays inside the folder. */
-export function unsafeEntryPath(entryPath: string): string | undefined {
+function unsafeEntryPath(entryPath: string): string | undefined {
   const normalized = entryPath.replace(/\\/g, '/');
   if (normalized.startsWith('/') || /^[a-zA-Z]:/.test(normalized)) return 'absolute path';
   if (normalized.split('/').includes('..')) return '".." in the path';
@@ -39,7 +39,7 @@ export function unsafeEntryPath(entryPath: string): string | undefined {
 }
 
 /** Why a link target is unsafe: it must resolve inside the folder (relative to the link's own folder). */
-export function unsafeLinkTarget(entryPath: string, target: string, relativeToRoot = false): string | undefined {
+function unsafeLinkTarget(entryPath: string, target: string, relativeToRoot = false): string | undefined {
   const normalized = target.replace(/\\/g, '/');
   if (normalized.startsWith('/') || /^[a-zA-Z]:/.test(normalized)) return `link to absolute path ${target}`;
   const base = relativeToRoot ? '.' : path.posix.dirname(entryPath.replace(/\\/g, '/'));
@@ -113,7 +113,7 @@ async function extractZip(archive: string, dest: string): Promise<number> {
   let entries = 0;
   try {
     await new Promise<void>((resolve, reject) => {
-      const fail = (err: unknown) => {
+      const fail = (err: Error) => {
         zip.close();
         reject(err);
       };
@@ -151,7 +151,7 @@ async function extractZip(archive: string, dest: string): Promise<number> {
           if (err instanceof UserError) fail(err);
           else {
             const full = noSpaceError(err, dest);
-            fail(full !== err ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
+            fail(full instanceof UserError ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
           }
         });
       });

@@ -171,11 +171,30 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
   log('indexing');
   const onWarning = (m: string) => log(`warning: ${m}`);
   const index = changed ? await buildIndex(entry, { home: options.home, onWarning }) : await ensureIndex(entry, { home: options.home, onWarning });
+  const caches = await prepareCaches(entry, index, options.sizes, { home: options.home, progress, log });
+  return { id: entry.id, root: index.root, index, caches, downloaded };
+}
+
+/** The image cache at each size (default: the entry's image.default_size), built where missing. */
+async function prepareCaches(entry: DatasetEntry, index: DatasetIndex, sizes: number[] | undefined, options: { home?: string; progress: ProgressFactory; log?: (line: string) => void }): Promise<FetchResult['caches']> {
   const caches: FetchResult['caches'] = [];
-  for (const size of options.sizes ?? [entry.image.default_size]) {
-    log(`preparing the ${size}×${size} image cache`);
-    const built = await ensureCache(entry, index, size, { home: options.home, progress, onWait: log });
+  for (const size of sizes ?? [entry.image.default_size]) {
+    options.log?.(`preparing the ${size}×${size} image cache`);
+    const built = await ensureCache(entry, index, size, { home: options.home, progress: options.progress, onWait: options.log });
     caches.push({ size, splits: Object.fromEntries(Object.entries(built).map(([s, v]) => [s, v.meta])) as Record<Split, CacheMeta> });
   }
-  return { id: entry.id, root: index.root, index, caches, downloaded };
+  return caches;
+}
+
+export type ReindexOptions = Pick<FetchOptions, 'manifest' | 'home' | 'sizes' | 'progress'> & {
+  /** Index warnings go here; cache building stays quiet apart from `progress`. */
+  onWarning?: (message: string) => void;
+};
+
+/** Rebuilds the index of a dataset that is already here, then prepares its image cache at each size. */
+export async function reindexDataset(id: string, options: ReindexOptions): Promise<FetchResult> {
+  const entry = getEntry(options.manifest, id);
+  const index = await ensureIndex(entry, { home: options.home, force: true, onWarning: options.onWarning });
+  const caches = await prepareCaches(entry, index, options.sizes, { home: options.home, progress: options.progress ?? silentProgress });
+  return { id: entry.id, root: index.root, index, caches, downloaded: [] };
 }

@@ -26,7 +26,7 @@ export function callKernel(
 }
 
 /** Releases a tensor that a kernel created for its own use and never handed to the engine. */
-export function release(backend: Backend, info: TensorInfo): void {
+function release(backend: Backend, info: TensorInfo): void {
   backend.disposeData(info.dataId);
 }
 

@@ -69,7 +69,7 @@ export function makeConvInputGradKernel(backendName: CustomBackendName, fallback
   };
 }
 
-export function conv2dBackpropFilterViaConv(
+function conv2dBackpropFilterViaConv(
   backendName: CustomBackendName,
   backend: Backend,
   x: TensorInfo,
@@ -155,7 +155,7 @@ function chooseFilterGradFormulation(xSize: number, dySize: number): FilterGradF
 }
 
 /** Returns undefined when the rewrite would need negative padding; the caller then falls back. */
-export function conv2dBackpropInputViaConv(
+function conv2dBackpropInputViaConv(
   backendName: CustomBackendName,
   backend: Backend,
   dy: TensorInfo,

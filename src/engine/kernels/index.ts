@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 // Imported for its side effect: the wasm package registers its kernels when loaded. Loading it here
 // guarantees those registrations happen before ours, so ours win and we can keep the originals.
 import '@tensorflow/tfjs-backend-wasm';
-import type { GradConfig, GradFunc, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import type { GradFunc, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { installThreadedWasm } from '../wasm_threads.js';
 import { makeBatchNormForwardKernel, makeBatchNormGradient, makeMeanGradient } from './batch_norm.js';
 import { makeConvFilterGradKernel, makeConvInputGradKernel } from './conv2d_grads.js';
@@ -18,7 +18,7 @@ import type { CustomBackendName } from './raw_memory.js';
  * back: tests compare against the originals that way, and the training benchmark measures the
  * speed-up of each piece.
  */
-export const CUSTOM_KERNEL_BACKENDS: readonly CustomBackendName[] = ['wasm', 'cpu'];
+const CUSTOM_KERNEL_BACKENDS: readonly CustomBackendName[] = ['wasm', 'cpu'];
 
 interface KernelReplacement {
   kind: 'kernel';
@@ -96,7 +96,6 @@ const originalKernels = new Map<string, KernelConfig | undefined>();
 /** Our kernel configs, built once per backend and kernel, so switching back and forth is cheap. */
 const ourKernels = new Map<string, KernelConfig>();
 const ourKernelFuncs = new WeakSet<KernelFunc>();
-const originalGradients = new Map<string, GradConfig>();
 const ourGradFuncs = new WeakSet<GradFunc>();
 /** Replacement ids switched on, per backend. */
 const enabled = new Map<CustomBackendName, Set<string>>(CUSTOM_KERNEL_BACKENDS.map((b) => [b, new Set<string>()]));
@@ -130,7 +129,6 @@ function installGradient(r: GradientReplacement): void {
   const current = tf.getGradient(r.name);
   if (!current) throw new Error(`tfjs registered no gradient for ${r.name}`);
   if (ourGradFuncs.has(current.gradFunc)) return;
-  originalGradients.set(r.name, current);
   const id = idOf(r);
   const active = () => {
     const backendName = tf.getBackend() as CustomBackendName;
@@ -201,13 +199,6 @@ export function originalCpuConv2DBackpropFilter(): KernelFunc {
 /** The cpu backend's own Conv2DBackpropInput. */
 export function originalCpuConv2DBackpropInput(): KernelFunc {
   return originalCpuKernel('Conv2DBackpropInput');
-}
-
-/** tfjs's own gradient function for a kernel whose gradient we replace. */
-export function originalGradFunc(kernelName: 'FusedBatchNorm' | 'Mean'): GradFunc {
-  const config = originalGradients.get(kernelName);
-  if (!config) throw new Error(`registerCustomKernels() has not replaced the gradient of ${kernelName}`);
-  return config.gradFunc;
 }
 
 /** The replacements registerCustomKernels() makes on `backendName` (ids as in CUSTOM_KERNEL_NAMES). */
