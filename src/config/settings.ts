@@ -37,7 +37,7 @@ export interface SettingSpec {
 }
 
 /** The single-task baseline every other setting is compared with. */
-export const BASELINE_SETTING: Setting = 'stl';
+const BASELINE_SETTING: Setting = 'stl';
 
 const GRAMMAR_TEXT =
   `a setting is stl, or mtl followed by any of ${COUPLINGS.map((c) => `+${c}`).join(', ')} (in that order) and at most one balancing method ` +
@@ -65,7 +65,7 @@ function canonicalName(spec: SettingSpec): Setting {
   return ['mtl', ...spec.couplings, ...(spec.balancing ? [spec.balancing] : [])].join('+') as Setting;
 }
 
-export function isSetting(name: string): name is Setting {
+function isSetting(name: string): name is Setting {
   return parseSetting(name).ok;
 }
 

@@ -29,7 +29,7 @@ export const percent = z
   .min(0, { error: 'expected a value in percent (0–100)' })
   .max(100, { error: 'expected a value in percent (0–100)' });
 /** "a", "a or b", "a, b or c". */
-function alternatives(values: readonly string[]): string {
+export function alternatives(values: readonly string[]): string {
   return values.length <= 1 ? (values[0] ?? '') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
 }
 export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `expected ${alternatives(values)}` });

@@ -4,8 +4,7 @@ import type { BalancingMethod } from '../../config/settings.js';
 import { stopGradient } from '../../method/losses.js';
 import type { MultiTaskNetwork } from '../../model/network.js';
 import { Rng } from '../random.js';
-import type { LossParts } from './passes.js';
-import { BatchPasses } from './passes.js';
+import type { BatchPasses, LossParts } from './passes.js';
 import type { AdamState, Gram } from './solvers.js';
 import {
   adamStep,
