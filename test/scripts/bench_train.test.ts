@@ -30,3 +30,14 @@ test("bench-train's errors are mtl-bench's: one line, exit 1, no stack without -
   assert.equal(usage.code, 1);
   assert.match(usage.stderr, /--batch <n>.*expected a positive whole number, got "many"/);
 });
+
+test('bench-train --settings adds the cost of one step of each setting relative to mtl', () => {
+  const { code, stdout, stderr } = benchTrain(['--backend', 'wasm', '--models', 'convnet-s', '--batch', '2', '--steps', '1', '--warmup', '0', '--repeats', '1', '--json', '--settings', 'mtl,mtl+uw']);
+  assert.equal(code, 0, stderr);
+  const record = JSON.parse(stdout.trim());
+  assert.deepEqual(record.step_costs.map((c: { setting: string; relative_to: string }) => [c.setting, c.relative_to]), [['mtl', 'mtl'], ['mtl+uw', 'mtl']]);
+  assert.equal(record.step_costs[0].ratio, 1);
+  const bad = benchTrain(['--settings', 'mtl+bogus']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^bench-train: error: --settings: unknown setting "mtl\+bogus"; a setting is stl, or mtl/);
+});
