@@ -142,7 +142,20 @@ async function bench(options: BenchOptions): Promise<void> {
       ...(threads ? { wasm_threads: threads.threads, wasm_threads_chosen_by: threads.chosenBy, wasm_build: threads.build, wasm_helper_threads: threads.helpers ?? 0 } : {}),
       custom_kernels: kernelsInUse,
       ...(profile ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) } : {}),
-      ...(costs ? { step_costs: costs.map((c) => ({ setting: c.setting, step_ms: round(c.stepMs, 1), rounds_ms: c.rounds.map((r) => round(r, 1)), relative_to: reference!.setting, ratio: round(c.stepMs / reference!.stepMs, 2) })) } : {}),
+      ...(costs
+        ? {
+            step_costs: costs.map((c) => ({
+              setting: c.setting,
+              step_ms: round(c.stepMs, 1),
+              rounds_ms: c.rounds.map((r) => round(r, 1)),
+              cpu_ms: round(c.cpuMs, 1),
+              cpu_rounds_ms: c.cpuRounds.map((r) => round(r, 1)),
+              relative_to: reference!.setting,
+              ratio: round(relativeCost(c.rounds, reference!.rounds), 2),
+              cpu_ratio: round(relativeCost(c.cpuRounds, reference!.cpuRounds), 2),
+            })),
+          }
+        : {}),
     };
     if (options.json) {
       process.stdout.write(`${JSON.stringify(record)}\n`);
@@ -173,11 +186,22 @@ function parseSettings(items: string[]): Setting[] {
   });
 }
 
+/** The median over rounds of a setting's step time relative to the reference's in the same round. */
+function relativeCost(rounds: readonly number[], referenceRounds: readonly number[]): number {
+  const ratios = rounds.map((r, i) => r / referenceRounds[i]!).sort((a, b) => a - b);
+  const mid = Math.floor(ratios.length / 2);
+  return ratios.length % 2 === 1 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
+}
+
 function printStepCosts(costs: StepCost[], reference: StepCost, options: BenchOptions): void {
-  process.stdout.write(`  one training step by setting (median of ${options.repeats} interleaved rounds of ${options.steps} steps), relative to ${reference.setting}:\n`);
+  process.stdout.write(
+    `  one training step by setting: wall and CPU time, medians of ${options.repeats} interleaved rounds of ${options.steps} steps; ratios: medians of the per-round ratios to ${reference.setting}:\n`,
+  );
   const width = Math.max(...costs.map((c) => c.setting.length));
   for (const c of costs) {
-    process.stdout.write(`  ${c.setting.padEnd(width)} ${c.stepMs.toFixed(1).padStart(8)} ms  ×${(c.stepMs / reference.stepMs).toFixed(2)}  (rounds ${c.rounds.map((r) => r.toFixed(1)).join(', ')})\n`);
+    const wall = `${c.stepMs.toFixed(1).padStart(8)} ms wall ×${relativeCost(c.rounds, reference.rounds).toFixed(2)}`;
+    const cpu = `${c.cpuMs.toFixed(1).padStart(8)} ms CPU ×${relativeCost(c.cpuRounds, reference.cpuRounds).toFixed(2)}`;
+    process.stdout.write(`  ${c.setting.padEnd(width)} ${wall}  ${cpu}\n`);
   }
 }
 

@@ -226,17 +226,21 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
 
 export interface StepCost {
   setting: Setting;
-  /** Median over the rounds of the mean time of one training step. */
+  /** Median over the rounds of the mean wall time of one training step. */
   stepMs: number;
-  /** Every round's mean step time, in the order measured. */
+  /** Every round's mean step wall time, in the order measured. */
   rounds: number[];
+  /** Median over the rounds of the process's CPU time (user + system, all threads) per step. */
+  cpuMs: number;
+  cpuRounds: number[];
 }
 
 /**
  * The time of one training step of each setting on the same network and batch. The settings are
  * timed in interleaved rounds (a round of `steps` steps of each setting in turn), so that a burst
  * of load from another process on a shared machine falls on every setting alike and their ratios
- * stay comparable within one run.
+ * stay comparable within one run. CPU time is recorded too: on a loaded machine it follows the
+ * work a step does far more closely than wall time does.
  */
 export async function measureStepCosts(options: Omit<ThroughputOptions, 'repeats'> & { repeats: number; settings: readonly Setting[] }): Promise<StepCost[]> {
   const harnesses: TrainingHarness[] = [];
@@ -244,14 +248,18 @@ export async function measureStepCosts(options: Omit<ThroughputOptions, 'repeats
     for (const setting of options.settings) harnesses.push(await createTrainingHarness({ ...options, setting }));
     for (const harness of harnesses) for (let i = 0; i < (options.warmup ?? 2); i++) harness.step();
     const rounds = harnesses.map(() => [] as number[]);
+    const cpuRounds = harnesses.map(() => [] as number[]);
     for (let r = 0; r < options.repeats; r++) {
       harnesses.forEach((harness, k) => {
         const start = performance.now();
+        const cpuStart = process.cpuUsage();
         for (let i = 0; i < options.steps; i++) harness.step();
+        const cpu = process.cpuUsage(cpuStart);
         rounds[k]!.push((performance.now() - start) / options.steps);
+        cpuRounds[k]!.push((cpu.user + cpu.system) / 1000 / options.steps);
       });
     }
-    return options.settings.map((setting, k) => ({ setting, stepMs: median(rounds[k]!), rounds: rounds[k]! }));
+    return options.settings.map((setting, k) => ({ setting, stepMs: median(rounds[k]!), rounds: rounds[k]!, cpuMs: median(cpuRounds[k]!), cpuRounds: cpuRounds[k]! }));
   } finally {
     harnesses.forEach((h) => h.dispose());
   }
