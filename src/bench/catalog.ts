@@ -1,4 +1,5 @@
 import type { DatasetView, TaskKind } from '../datasets/types.js';
+import type { ImageCounts } from './estimate.js';
 
 /**
  * What the runner must know about the datasets before any training: which ids exist, their tasks
@@ -28,6 +29,8 @@ export interface DatasetCatalog {
   priorMatrix(prior: string, rows: string[], columns: string[]): number[][];
   /** Builds a dataset that needs no download (openmoji) so that it becomes ready. */
   prepare(id: string): Promise<void>;
+  /** Split sizes, from the index when the data is here, else as the manifest publishes them (for time estimates). */
+  imageCounts?(id: string): ImageCounts | undefined;
 }
 
 export type LoadDatasetFn = (id: string, options: { inputSize: number }) => Promise<DatasetView>;

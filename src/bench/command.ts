@@ -6,16 +6,24 @@ import { UserError } from '../util/errors.js';
 import { displayPath } from '../util/paths.js';
 import type { DatasetCatalog } from './catalog.js';
 import { parseShard, type Shard } from './matrix.js';
+import { ensureBackboneReady, estimateStudy, planStudy, reportDryRun, reportEstimate, type PreviewDeps } from './preview.js';
 import { jsonReporter, textReporter } from './progress.js';
 import { applyOverrides, ensureDatasetsReady, resolveBenchmark, type Overrides, type ResolvedBenchmark } from './resolve.js';
 import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunnerDeps } from './runner.js';
 import { loadBenchmarkFile, type LoadedBenchmark } from './schema.js';
 
+/** The training backend once started: its name, whether it trains on a GPU, and what `run` must tell the user once (e.g. that the GPU package runs on the CPU). */
+export interface StartedBackend {
+  name: string;
+  gpuInUse: boolean;
+  warnings: string[];
+}
+
 /** Everything `run` needs from the rest of the program; tests pass doubles. */
-export interface BenchDeps extends RunnerDeps {
+export interface BenchDeps extends RunnerDeps, PreviewDeps {
   catalog(): DatasetCatalog | Promise<DatasetCatalog>;
   backbones: readonly string[];
-  initBackend(requested?: string): Promise<void>;
+  initBackend(requested?: string): Promise<StartedBackend>;
 }
 
 export interface RunCommandOptions {
@@ -28,6 +36,8 @@ export interface RunCommandOptions {
   backend?: string;
   json?: boolean;
   check?: boolean;
+  /** Print the matrix, the resolved configuration and the time estimate; train nothing. */
+  dryRun?: boolean;
 }
 
 /**
@@ -77,12 +87,29 @@ export async function runCommand(
     original: resolveBenchmark(l, catalog, deps.backbones),
     resolved: resolveBenchmark(applyOverrides(l, overrides), catalog, deps.backbones),
   }));
-  for (const plan of plans) await ensureDatasetsReady(plan.resolved, catalog);
-  await deps.initBackend(options.backend);
+  if (!options.dryRun) {
+    for (const plan of plans) {
+      await ensureDatasetsReady(plan.resolved, catalog);
+      ensureBackboneReady(plan.resolved, deps);
+    }
+  }
+  const backend = await deps.initBackend(options.backend);
+  for (const warning of backend.warnings) io.stderr(`${io.paintErr.yellow(`warning: ${warning}`)}\n`);
 
   const outRoot = path.resolve(options.out ?? DEFAULT_RUNS_DIR);
-  const progress: ProgressMode = options.json ? 'jsonl' : io.interactive ? 'bar' : 'quiet';
-  const reporter = options.json ? jsonReporter((line) => io.stdout(`${line}\n`)) : textReporter((line) => io.stderr(`${line}\n`), io.paintErr);
+  const previews = planStudy(
+    plans.map((p) => p.resolved),
+    { outRoot, shard, catalog, deps },
+  );
+  const estimate = await estimateStudy(previews, { catalog, deps, backend: backend.name });
+  if (options.dryRun) {
+    reportDryRun(previews, estimate, { json: options.json, gpuInUse: backend.gpuInUse }, io);
+    return { runs: [], problems: [] };
+  }
+  if (estimate) reportEstimate(estimate, { json: options.json, gpuInUse: backend.gpuInUse }, io);
+  // Not a terminal (a log file, Slurm, CI): a plain line per epoch instead of a bar.
+  const progress: ProgressMode = options.json ? 'jsonl' : io.interactive ? 'bar' : 'lines';
+  const reporter = options.json ? jsonReporter((line) => io.stdout(`${line}\n`)) : textReporter((line) => io.stderr(`${line}\n`), io.paintErr, io.columns);
   const result: RunCommandResult = { runs: [], problems: [] };
   for (const plan of plans) {
     const info = benchmarkInfo(plan.original);

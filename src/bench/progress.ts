@@ -1,39 +1,40 @@
 import type { ChalkInstance } from 'chalk';
+import { fitParts, formatDuration } from '../util/format.js';
 import type { CellOutcome, RunReporter } from './runner.js';
 
-function duration(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
-function headline(outcome: CellOutcome): string {
+/** Each task's primary test metric in percent, as the reports show it. */
+function headline(outcome: CellOutcome): string[] {
   const metrics = outcome.metrics;
-  if (!metrics) return '';
-  return outcome.cell.config.tasks
-    .map((t) => {
-      const v = metrics.test[t.name]?.[t.primary];
-      return `${t.name} ${t.primary} ${typeof v === 'number' ? (v * 100).toFixed(1) : '?'}`;
-    })
-    .join(', ');
+  if (!metrics) return [];
+  return outcome.cell.config.tasks.map((t) => {
+    const v = metrics.test[t.name]?.[t.primary];
+    return `${t.name} ${t.primary} ${typeof v === 'number' ? `${(v * 100).toFixed(2)}%` : '?'}`;
+  });
 }
 
-/** One line per cell on stderr, so stdout keeps only the summary table. */
-export function textReporter(write: (line: string) => void, paint: ChalkInstance): RunReporter {
+/**
+ * One line per cell on stderr, so stdout keeps only the summary table. With `columns` (a
+ * terminal's width) a line that would wrap continues on an indented line instead.
+ */
+export function textReporter(write: (line: string) => void, paint: ChalkInstance, columns?: number): RunReporter {
   return {
     benchmarkStart({ benchmark, dir, cells, toRun, skipped, shard }) {
       const shardText = shard ? ` (shard ${shard.index}/${shard.count})` : '';
       write(`${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done, ${toRun} to run → ${dir}`);
     },
     cellStart({ cell, position, toRun, etaSeconds }) {
-      const eta = etaSeconds !== undefined ? paint.dim(` (about ${duration(etaSeconds)} left)`) : '';
+      const eta = etaSeconds !== undefined ? paint.dim(` (about ${formatDuration(etaSeconds)} left)`) : '';
       write(`[${position}/${toRun}] ${paint.cyan(cell.id)} …${eta}`);
     },
     cellEnd(outcome) {
       const where = `[${outcome.position}/${outcome.toRun}] ${paint.cyan(outcome.cell.id)}`;
-      if (outcome.status === 'done') write(`${where} ${paint.green('done')} in ${duration(outcome.wallSeconds ?? 0)}: ${headline(outcome)}`);
-      else if (outcome.status === 'failed') write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);
+      if (outcome.status === 'done') {
+        // Measured without colour codes, painted after.
+        const plainWhere = `[${outcome.position}/${outcome.toRun}] ${outcome.cell.id}`;
+        const lines = fitParts([`${plainWhere} done in ${formatDuration(outcome.wallSeconds ?? 0)}`, ...headline(outcome)], columns);
+        lines[0] = lines[0]!.replace(plainWhere, where).replace(' done in ', ` ${paint.green('done')} in `);
+        for (const line of lines) write(line);
+      } else if (outcome.status === 'failed') write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);
       else if (outcome.status === 'interrupted') write(`${where} ${paint.yellow('interrupted')}: run the same command again to resume`);
     },
     benchmarkEnd({ benchmark, outcomes }) {

@@ -1,4 +1,5 @@
 import type { CellConfig } from '../config/cell.js';
+import { TRAINING_REVISION } from '../config/defaults.js';
 import { METRICS_BY_KIND, metricAppliesTo, type MetricName } from '../config/metrics.js';
 import { methodOptionsFor } from '../config/options.js';
 import type { RegimeSpec } from '../config/regimes.js';
@@ -187,6 +188,7 @@ export function toCellConfig(resolved: ResolvedBenchmark, regime: { name: string
     regime: { name: regime.name, spec: regime.spec },
     setting,
     seed,
+    trainingRevision: TRAINING_REVISION,
   };
   if (typeof doc.backbone !== 'string' && doc.backbone.pretrained) config.pretrained = doc.backbone.pretrained;
   return config;

@@ -8,14 +8,14 @@ import type { LoadDatasetFn } from './catalog.js';
 import { expandMatrix, selectShard, type Cell, type Shard } from './matrix.js';
 import type { ResolvedBenchmark } from './resolve.js';
 import { combineSources } from './sources.js';
-import { CELL_FILES, beginCell, finishCell, hasResult, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
+import { CELL_FILES, beginCell, finishCell, hasResult, readBenchmarkInfo, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
 
-export type ProgressMode = 'bar' | 'quiet' | 'jsonl';
+export type ProgressMode = 'bar' | 'lines' | 'quiet' | 'jsonl';
 
 export type TrainCellFn = (
   config: CellConfig,
   data: DatasetView,
-  options: { outDir?: string; progress?: ProgressMode; signal?: AbortSignal },
+  options: { outDir?: string; progress?: ProgressMode; progressLabel?: string; signal?: AbortSignal },
 ) => Promise<CellResult>;
 
 /** The trainer and the data loader are injected so the runner can be tested with doubles. */
@@ -162,6 +162,17 @@ export function benchmarkInfo(original: ResolvedBenchmark): BenchmarkInfo {
   };
 }
 
+/** `info` with each task's class count, where `classesOf` knows it. */
+function withClasses(info: BenchmarkInfo, classesOf: (task: BenchmarkInfo['tasks'][number]) => number | undefined): BenchmarkInfo {
+  return {
+    ...info,
+    tasks: info.tasks.map((task) => {
+      const classes = classesOf(task);
+      return classes === undefined ? task : { ...task, classes };
+    }),
+  };
+}
+
 /**
  * Runs the cells of one benchmark (or of one shard of it) that have no result for their current
  * config. A cell that throws is recorded in its folder and the others go on; an abort stops
@@ -170,7 +181,10 @@ export function benchmarkInfo(original: ResolvedBenchmark): BenchmarkInfo {
 export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkInfo, options: RunOptions, deps: RunnerDeps): Promise<BenchmarkRun> {
   const dir = path.join(options.outRoot, resolved.name);
   await fs.promises.mkdir(dir, { recursive: true });
-  await writeBenchmarkInfo(dir, info);
+  // Class counts come from the data, which a run with nothing left to train never loads: keep
+  // those an earlier run recorded for the same tasks.
+  const earlier = readBenchmarkInfo(dir);
+  await writeBenchmarkInfo(dir, withClasses(info, (task) => earlier?.tasks.find((t) => t.name === task.name && t.kind === task.kind)?.classes));
   const cells = selectShard(expandMatrix(resolved), options.shard);
   const pending = cells.filter((cell) => !hasResult(path.join(dir, cell.id), cell.hash));
   const outcomes: CellOutcome[] = cells
@@ -192,6 +206,8 @@ export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkI
     if (!data) {
       data = await loadBenchmarkData(resolved, deps);
       checkCoannotation(resolved, data, pending);
+      const view = data;
+      await writeBenchmarkInfo(dir, withClasses(info, (task) => view.tasks.find((t) => t.name === task.name)?.labels.length));
     }
     provenance ??= deps.provenance();
     const etaSeconds = trained > 0 ? (trainedSeconds / trained) * (pending.length - i) : undefined;
@@ -202,7 +218,7 @@ export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkI
     const t0 = performance.now();
     let outcome: CellOutcome;
     try {
-      const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, signal: options.signal });
+      const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, progressLabel: `[${cell.id}]`, signal: options.signal });
       checkResult(cell.config, result);
       const wallSeconds = (performance.now() - t0) / 1000;
       const timings = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds, trainSeconds: result.trainSeconds };

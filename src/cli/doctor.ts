@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { gpuNotUsedLine } from '../engine/gpu.js';
 import type { DoctorReport } from '../train/doctor.js';
 import { backendOption, batchOption, jsonOption, stepsOption } from './options.js';
 import { paint } from './output.js';
@@ -28,6 +29,8 @@ export function formatDoctorReport(report: DoctorReport): string {
   const lines = [
     `${paint.bold('backend')}     ${paint.green(report.backend)} (tfjs "${report.tfBackend}", chosen by ${CHOSEN_BY[report.chosenBy]})`,
     ...report.skipped.map((s) => `  skipped   ${s.choice}: ${s.reason}`),
+    ...(report.gpu ? [`${paint.bold('gpu')}         ${report.gpu.used ? paint.green('used: TensorFlow runs on a CUDA device') : paint.yellow(gpuNotUsedLine(report.gpu)!)}`] : []),
+    ...report.warnings.map((w) => `${paint.bold('warning')}     ${paint.yellow(w)}`),
     `${paint.bold('cache')}       ${report.home}${report.homeChosenBy === 'MTL_BENCH_HOME' ? ' (MTL_BENCH_HOME)' : ''}`,
     ...(report.wasmThreads ? [`${paint.bold('threads')}     ${describeWasmThreads(report.wasmThreads)}`] : []),
     `${paint.bold('runtime')}     Node ${report.node}, tfjs ${report.tfjs}, ${report.cpus}`,

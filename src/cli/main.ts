@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { packageRoot } from '../util/paths.js';
+import { registerBackbonesCommands } from './backbones.js';
 import { registerDatasetsCommands } from './datasets.js';
 import { registerDoctorCommand } from './doctor.js';
 import { createProgram, runProgram } from './program.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     version: packageVersion(),
   });
   registerDatasetsCommands(program);
+  registerBackbonesCommands(program);
   registerRunCommand(program);
   registerReportCommand(program);
   registerDoctorCommand(program);

@@ -21,6 +21,7 @@ export function registerRunCommand(program: Command): void {
     .addOption(manifestOption())
     .addOption(jsonOption('JSON lines on stdout (progress, results, summary) instead of text'))
     .option('--check', "compare the results with the benchmark's check block; exit non-zero naming each value out of tolerance")
+    .option('--dry-run', 'print the cells, the resolved configuration and the time estimate on this backend; train nothing (the data need not be here)')
     .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[] }) => {
       const controller = new AbortController();
       let interrupts = 0;
@@ -44,6 +45,7 @@ export function registerRunCommand(program: Command): void {
           paint,
           paintErr,
           interactive: Boolean(process.stderr.isTTY),
+          columns: process.stderr.isTTY ? process.stderr.columns : undefined,
           signal: controller.signal,
         };
         const result = await runStudy(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), io);

@@ -22,6 +22,8 @@ export interface CellConfig {
   regime: { name: string; spec: RegimeSpec };
   setting: Setting;
   seed: number;
+  /** The trainer's behaviour this config was trained with (config/defaults.ts, TRAINING_REVISION). */
+  trainingRevision: number;
 }
 
 export type RelatednessSpec = RelatednessOptions;

@@ -6,3 +6,11 @@ export const DEFAULT_BENCHMARK = path.join(packageRoot, 'benchmarks', 'quick.yam
 
 /** Where `run` writes its run folders and where `report` looks for them, unless told otherwise. */
 export const DEFAULT_RUNS_DIR = 'runs';
+
+/**
+ * Bumped whenever the trainer changes what a given config produces, so that the change is part of
+ * every cell's config hash and run folders from before it are trained again instead of being
+ * reported beside new results. 2: random-crop padding replicates the edge (was black) and the last
+ * partial batch of an epoch is trained (was dropped).
+ */
+export const TRAINING_REVISION = 2;

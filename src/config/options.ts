@@ -69,7 +69,7 @@ export const TRAIN_OPTIONS = {
     key: ['augmentation', 'crop_padding'],
     schema: nonNegativeInt,
     default: 0,
-    doc: 'Random crop after padding by this many pixels (0: off).',
+    doc: 'Random crop after padding by this many pixels, repeating the edge (0: off).',
   }),
   flip: option({ key: ['augmentation', 'flip'], schema: boolean, default: false, doc: 'Random horizontal flip.' }),
   classBalanced: option({
@@ -235,7 +235,8 @@ function isBalancingMethod(name: string): name is BalancingMethod {
   return (BALANCING_METHODS as readonly string[]).includes(name);
 }
 
-function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
+/** Whether a setting reads the option (the others carry its default, or leave a balancing method's option out). */
+export function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
   if (spec.usedBy === undefined) return true;
   if (spec.usedBy === 'multi-task') return settingSpec(setting).multiTask;
   return spec.usedBy.some((user) => (isBalancingMethod(user) ? settingSpec(setting).balancing === user : usesCoupling(setting, user)));

@@ -1,4 +1,4 @@
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../util/format.js';
 import type { DatasetInfo, DatasetStatus } from './info.js';
 import type { FetchResult } from './fetch/fetch.js';
 

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { formatBytes, formatClock } from '../util/format.js';
 
 /** Progress of one long step (a download in bytes, a cache build in images). */
 export interface Progress {
@@ -10,26 +11,6 @@ export type ProgressUnit = 'bytes' | 'images';
 export type ProgressFactory = (label: string, total: number | undefined, unit: ProgressUnit) => Progress;
 
 export const silentProgress: ProgressFactory = () => ({ update() {}, stop() {} });
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
-function formatSeconds(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${pad(m)}:${pad(s % 60)}`;
-}
 
 /**
  * A progress bar on stderr for a person at a terminal (bytes or images, rate and ETA); nothing
@@ -59,7 +40,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
         done: show(value),
         all: total ? show(total) : '?',
         rate: unit === 'bytes' ? `${formatBytes(perSecond)}/s` : `${perSecond.toFixed(0)} img/s`,
-        remaining: formatSeconds(remaining),
+        remaining: formatClock(remaining),
       };
     };
     bar.start(total ?? 0, 0, payload(0));

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError, errorMessage } from '../util/errors.js';
+import { type GpuStatus, gpuStatus } from './gpu.js';
 import { registerCustomKernels } from './kernels/index.js';
 
 /** Backends mtl-bench knows how to bring up, in the order it prefers them. */
@@ -40,6 +41,8 @@ export interface BackendReport {
   skipped: { choice: BackendChoice; reason: string }[];
   /** How the choice was made: a flag, the environment, or automatic preference. */
   source: 'flag' | 'env' | 'auto';
+  /** Only for tensorflow-gpu: whether TensorFlow runs on a GPU, and if not, why. */
+  gpu?: GpuStatus;
 }
 
 let active: BackendReport | undefined;
@@ -105,6 +108,8 @@ export async function initBackend(options: { requested?: string; env?: NodeJS.Pr
     try {
       await tryActivate(candidate);
       active = { choice: candidate.choice, tfName: candidate.tfName, skipped, source };
+      // The GPU package falls back to TensorFlow's CPU kernels without failing: ask its backend.
+      if (candidate.choice === 'tensorflow-gpu') active.gpu = gpuStatus(tf.backend());
       return active;
     } catch (err) {
       if (forced) {
@@ -114,6 +119,16 @@ export async function initBackend(options: { requested?: string; env?: NodeJS.Pr
     }
   }
   throw new UserError(`no TensorFlow.js backend could start: ${skipped.map((s) => `${s.choice}: ${s.reason}`).join('; ')}`);
+}
+
+/** Whether @tensorflow/tfjs-node-gpu is installed where this package would import it from (without loading it). */
+export function gpuPackageInstalled(): boolean {
+  try {
+    import.meta.resolve('@tensorflow/tfjs-node-gpu');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function describeLoadFailure(err: unknown): string {

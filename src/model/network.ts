@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskKind } from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
-import { buildBackbone } from './backbones.js';
+import { BACKBONE_NAMES, buildBackbone } from './backbones.js';
 import { loadLayersModelFrom } from './io.js';
+import { loadPretrainedBackbone } from './pretrained.js';
 import { hashString } from '../util/hash.js';
 
 /** One output head: a dense layer giving K softmax logits (categorical) or M sigmoid logits (multi-label). */
@@ -13,6 +14,7 @@ export interface HeadSpec {
 }
 
 export interface NetworkSpec {
+  /** A built-in architecture (trained from scratch) or the id of a pretrained backbone of backbones.yaml, fetched here. */
   backbone: string;
   inputSize: number;
   channels: number;
@@ -130,6 +132,7 @@ function safeLayerName(task: string, index: number): string {
 export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork> {
   if (spec.heads.length === 0) throw new Error('a network needs at least one head');
   let backbone: tf.LayersModel;
+  let inputRange: readonly [number, number] = [0, 1];
   if (spec.pretrained) {
     backbone = await loadLayersModelFrom(spec.pretrained);
     const inputShape = backbone.inputs[0]!.shape;
@@ -139,11 +142,16 @@ export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork>
       backbone.dispose();
       throw new UserError(`pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], the data gives [?, ${expected.join(', ')}]`);
     }
-  } else {
+  } else if (BACKBONE_NAMES.includes(spec.backbone)) {
     backbone = buildBackbone({ name: spec.backbone, inputSize: spec.inputSize, channels: spec.channels, seed: spec.seed });
+  } else {
+    ({ model: backbone, inputRange } = await loadPretrainedBackbone(spec.backbone, { inputSize: spec.inputSize, channels: spec.channels }));
   }
   const input = tf.input({ shape: [spec.inputSize, spec.inputSize, spec.channels], name: 'images' });
-  let features = backbone.apply(input) as tf.SymbolicTensor | tf.SymbolicTensor[];
+  // Images arrive in [0, 1]; pretrained weights may have been trained on another range (MobileNet: [-1, 1]).
+  const [low, high] = inputRange;
+  const scaled = low === 0 && high === 1 ? input : (tf.layers.rescaling({ scale: high - low, offset: low, name: 'pretrained_input_range' }).apply(input) as tf.SymbolicTensor);
+  let features = backbone.apply(scaled) as tf.SymbolicTensor | tf.SymbolicTensor[];
   if (Array.isArray(features)) {
     if (features.length !== 1) {
       backbone.dispose();

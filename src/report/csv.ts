@@ -1,20 +1,22 @@
 import { stringify } from 'csv-stringify/sync';
-import {
-  LEADERBOARD_COLUMNS,
-  LEADERBOARD_EXTRA_COLUMNS,
-  SUMMARY_COLUMNS,
-  SUMMARY_EXTRA_COLUMNS,
-  type LeaderboardRow,
-  type Report,
-  type SummaryRow,
-} from './aggregate.js';
+import type { Report } from './aggregate.js';
+import { LEADERBOARD_COLUMNS, LEADERBOARD_EXTRA_COLUMNS, type LeaderboardRow } from './leaderboard.js';
+import { SUMMARY_COLUMNS, SUMMARY_EXTRA_COLUMNS, type SummaryRow } from './summary.js';
+
+/** Metrics, their differences and Δm% are percent: two decimals, as in the paper. */
+const PERCENT = 2;
+const P_VALUE = 4;
 
 /** Fixed decimals keep the files diffable and identical however the cells were spread over shards. */
 function num(value: number | undefined, decimals: number): string {
   if (value === undefined || !Number.isFinite(value)) return '';
   const text = value.toFixed(decimals);
-  // "-0.0000" would read as a (tiny) loss where there is none.
+  // "-0.00" would read as a (tiny) loss where there is none.
   return /^-0\.?0*$/.test(text) ? text.slice(1) : text;
+}
+
+function bool(value: boolean | undefined): string {
+  return value === undefined ? '' : value ? 'true' : 'false';
 }
 
 function leaderboardRecord(row: LeaderboardRow): string[] {
@@ -24,15 +26,23 @@ function leaderboardRecord(row: LeaderboardRow): string[] {
     row.setting,
     row.task,
     row.metric,
-    num(row.mean, 4),
-    num(row.std, 4),
+    num(row.mean, PERCENT),
+    num(row.std, PERCENT),
     String(row.n),
-    num(row.stl_mean, 4),
-    num(row.delta_vs_stl, 4),
-    num(row.paper, 2),
-    num(row.gap_to_paper, 4),
+    num(row.stl_mean, PERCENT),
+    num(row.delta_vs_stl, PERCENT),
+    num(row.paper, PERCENT),
+    num(row.gap_to_paper, PERCENT),
     String(row.rank),
-    row.primary ? 'true' : 'false',
+    num(row.ci?.low, PERCENT),
+    num(row.ci?.high, PERCENT),
+    row.paired ? String(row.paired.n) : '',
+    num(row.paired?.mean, PERCENT),
+    num(row.paired?.ci?.low, PERCENT),
+    num(row.paired?.ci?.high, PERCENT),
+    num(row.paired?.p, P_VALUE),
+    row.verdict,
+    bool(row.primary),
     row.seeds.join(' '),
   ];
 }
@@ -42,11 +52,19 @@ function summaryRecord(row: SummaryRow): string[] {
     row.benchmark,
     row.regime,
     row.setting,
-    num(row.delta_m_pct, 4),
+    num(row.delta_m_pct, PERCENT),
     row.tasks_worse_than_stl === undefined ? '' : String(row.tasks_worse_than_stl),
-    row.negative_transfer === undefined ? '' : row.negative_transfer ? 'true' : 'false',
+    bool(row.negative_transfer),
     num(row.train_seconds, 2),
     String(row.n),
+    row.paired_seeds === undefined ? '' : String(row.paired_seeds),
+    num(row.delta_m_seeds?.mean, PERCENT),
+    num(row.delta_m_seeds?.ci?.low, PERCENT),
+    num(row.delta_m_seeds?.ci?.high, PERCENT),
+    num(row.delta_m_seeds?.p, P_VALUE),
+    row.delta_m_left_out.map((l) => l.reason).join('; '),
+    row.tasks_significantly_worse === undefined ? '' : String(row.tasks_significantly_worse),
+    bool(row.significant_negative_transfer),
     row.worse_tasks.join(';'),
     String(row.failed_cells),
     row.verdict,

@@ -69,7 +69,7 @@ function legend(frame: Frame, series: string[]): string {
   let x = frame.left;
   return series
     .map((name) => {
-      const item = `<rect x="${x}" y="6" width="10" height="10" fill="${colorOf(name)}"/><text x="${x + 14}" y="15" class="tick">${escapeXml(name)}</text>`;
+      const item = `<rect x="${x}" y="24" width="10" height="10" fill="${colorOf(name)}"/><text x="${x + 14}" y="33" class="tick">${escapeXml(name)}</text>`;
       x += 22 + name.length * 7;
       return item;
     })
@@ -77,33 +77,44 @@ function legend(frame: Frame, series: string[]): string {
 }
 
 function svg(frame: Frame, title: string, body: string): string {
-  return `<svg class="chart" width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title>${body}</svg>`;
+  return `<svg class="chart" width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title><text x="8" y="16" class="title">${escapeXml(title)}</text>${body}</svg>`;
 }
 
-/** Grouped bars around zero: one group per category (regime), one bar per series (setting). */
-export function groupedBars(options: { title: string; yLabel: string; groups: string[]; series: string[]; value: (group: string, series: string) => number | undefined }): string {
-  const frame: Frame = { width: Math.max(360, 110 + options.groups.length * (options.series.length * 26 + 30)), height: 280, left: 60, right: 20, top: 30, bottom: 40 };
+/** Wide enough for a value label such as "-48.3" at 10 px, so the labels of neighbouring bars never overlap. */
+const BAR_WIDTH = 38;
+
+/**
+ * Grouped bars around zero: one group per category (regime), one bar per series (setting). A
+ * value beyond `clip` is drawn to the edge and labelled with its true value and an arrow, so one
+ * wild value cannot flatten every other bar.
+ */
+export function groupedBars(options: { title: string; yLabel: string; groups: string[]; series: string[]; value: (group: string, series: string) => number | undefined; clip?: number }): string {
+  const frame: Frame = { width: Math.max(360, 110 + options.groups.length * (options.series.length * BAR_WIDTH + 30)), height: 300, left: 60, right: 20, top: 52, bottom: 40 };
+  const clip = options.clip ?? Number.POSITIVE_INFINITY;
+  const shown = (v: number) => Math.max(-clip, Math.min(clip, v));
   const all = options.groups.flatMap((g) => options.series.map((s) => options.value(g, s))).filter((v): v is number => v !== undefined && Number.isFinite(v));
-  const ticks = niceTicks(Math.min(0, ...all), Math.max(0, ...all));
+  const ticks = niceTicks(Math.min(0, ...all.map(shown)), Math.max(0, ...all.map(shown)));
   if (ticks.length === 0) return '';
   const lo = ticks[0]!;
   const hi = ticks[ticks.length - 1]!;
   const plotHeight = frame.height - frame.top - frame.bottom;
   const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
   const groupWidth = (frame.width - frame.left - frame.right) / options.groups.length;
-  const barWidth = Math.min(24, (groupWidth - 20) / options.series.length);
+  const barWidth = Math.min(BAR_WIDTH, (groupWidth - 20) / options.series.length);
   let body = yAxis(frame, ticks, y, options.yLabel);
   options.groups.forEach((group, g) => {
     const x0 = frame.left + g * groupWidth + (groupWidth - barWidth * options.series.length) / 2;
     options.series.forEach((series, s) => {
       const v = options.value(group, series);
       if (v === undefined || !Number.isFinite(v)) return;
-      const top = Math.min(y(v), y(0));
-      const h = Math.max(1, Math.abs(y(v) - y(0)));
+      const clipped = shown(v) !== v;
+      const top = Math.min(y(shown(v)), y(0));
+      const h = Math.max(1, Math.abs(y(shown(v)) - y(0)));
       const x = x0 + s * barWidth;
       body += `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${colorOf(series)}"><title>${escapeXml(`${group} · ${series}: ${v.toFixed(2)}`)}</title></rect>`;
       const labelY = v >= 0 ? top - 3 : top + h + 11;
-      body += `<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(v.toFixed(1))}</text>`;
+      const label = `${v.toFixed(1)}${clipped ? (v > 0 ? ' ↑' : ' ↓') : ''}`;
+      body += `<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(label)}</text>`;
     });
     body += `<text x="${(frame.left + (g + 0.5) * groupWidth).toFixed(1)}" y="${frame.height - frame.bottom + 18}" text-anchor="middle" class="axis">${escapeXml(group)}</text>`;
   });
@@ -123,7 +134,7 @@ export function dotsWithBaselines(options: {
   stl?: number;
   paper?: number;
 }): string {
-  const frame: Frame = { width: Math.max(320, 130 + options.points.length * 78), height: 240, left: 60, right: 70, top: 24, bottom: 36 };
+  const frame: Frame = { width: Math.max(320, 130 + options.points.length * 78), height: 250, left: 60, right: 70, top: 34, bottom: 36 };
   const extents = options.points.flatMap((p) => [p.mean - (p.std ?? 0), p.mean + (p.std ?? 0)]);
   if (options.stl !== undefined) extents.push(options.stl);
   if (options.paper !== undefined) extents.push(options.paper);
@@ -152,13 +163,13 @@ export function dotsWithBaselines(options: {
   return svg(frame, options.title, body);
 }
 
-/** One polyline per series over epochs. */
-export function lineChart(options: { title: string; yLabel: string; series: { name: string; points: { x: number; y: number }[] }[] }): string {
+/** One polyline per series over epochs, over a shaded band from each point's `low` to `high` where given. */
+export function lineChart(options: { title: string; yLabel: string; series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[] }): string {
   const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
-  const frame: Frame = { width: 420, height: 260, left: 60, right: 20, top: 30, bottom: 40 };
+  const frame: Frame = { width: 420, height: 280, left: 60, right: 20, top: 48, bottom: 40 };
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
-  const ys = series.flatMap((s) => s.points.map((p) => p.y));
+  const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y, p.low ?? p.y, p.high ?? p.y]));
   const ticks = niceTicks(Math.min(...ys), Math.max(...ys));
   const lo = ticks[0]!;
   const hi = ticks[ticks.length - 1]!;
@@ -173,6 +184,18 @@ export function lineChart(options: { title: string; yLabel: string; series: { na
     body += `<text x="${x(epoch).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
   }
   body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
+  for (const s of series) {
+    const banded = s.points.filter((p) => p.low !== undefined && p.high !== undefined);
+    if (banded.length === 1 && banded[0]!.high! > banded[0]!.low!) {
+      // One epoch: the spread over seeds as a whisker.
+      const p = banded[0]!;
+      body += `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}" stroke="${colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
+    } else if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
+      const upper = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.high!).toFixed(1)}`);
+      const lower = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.low!).toFixed(1)}`).reverse();
+      body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
+    }
+  }
   for (const s of series) {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
     body += `<path d="${d}" fill="none" stroke="${colorOf(s.name)}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;

@@ -1,5 +1,8 @@
 import type { ChalkInstance } from 'chalk';
-import type { Report, SummaryRow } from './aggregate.js';
+import type { Report } from './aggregate.js';
+import { configurationLines } from './configuration.js';
+import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
+import { FINDING_LABELS } from './verdict.js';
 
 /**
  * The summary as a terminal table. Cells are padded before they are painted, so the columns line
@@ -8,26 +11,50 @@ import type { Report, SummaryRow } from './aggregate.js';
 export function summaryTable(report: Report, paint: ChalkInstance): string {
   const lines: string[] = [];
   for (const b of report.benchmarks) {
-    lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  ${b.description}`) : ''));
-    const header = ['regime', 'setting', 'Δm%', 'worse/T', 'negative transfer', 'train s', 'seeds'];
-    const T = b.tasks.length;
-    const cells = b.summary.map((r) => rowCells(r, T));
+    lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  (benchmark file: ${b.description})`) : ''));
+    lines.push(paint.dim("  configuration that ran (the cells' config.json):"));
+    for (const line of configurationLines(b.configuration)) lines.push(...wrap(line, WIDTH, '    ', '      ', /(?<=[,;]) /).map((l) => paint.dim(l)));
+    const header = ['regime', 'setting', ...b.tasks.map((t) => `${t.name} ${t.primary}`), 'Δm%', 'Δm% 95% CI', 'neg. transfer', 'finding', 'seeds'];
+    const cells = b.summary.map((r) => rowCells(r, b.tasks.map((t) => t.name)));
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.text.length)));
-    const rightAligned = new Set([2, 3, 5, 6]);
-    const pad = (text: string, i: number) => (rightAligned.has(i) ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
-    lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  '));
+    const leftAligned = new Set([0, 1, header.length - 3, header.length - 2]);
+    const pad = (text: string, i: number) => (leftAligned.has(i) ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
+    lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  ').trimEnd());
     for (const row of cells) lines.push('  ' + row.map((c, i) => c.style(paint)(pad(c.text, i))).join('  ').trimEnd());
-    const hurting = b.summary.filter((r) => r.negative_transfer);
-    if (hurting.length > 0) {
-      lines.push(paint.red(`  Negative transfer: ${hurting.map((r) => `${r.setting} in ${r.regime} is worse than stl on ${r.worse_tasks.join(', ')}`).join('; ')}.`));
-    } else if (b.summary.some((r) => r.negative_transfer === false)) {
-      lines.push(paint.green('  No multi-task setting is worse than stl on any task.'));
-    }
+    lines.push(paint.dim('  Metrics in percent, mean over seeds ± half the 95% interval (Student t); the Δm% interval is over Δm% computed per seed;'));
+    lines.push(paint.dim("  neg. transfer is the paper's (a lower mean than stl on a task); the finding is what the paired t-test over seeds supports."));
+    for (const note of leftOutNotes(b.summary)) lines.push(...wrap(note, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
+    const transfer = transferSentence(b.summary);
+    if (transfer) lines.push(...wrap(transfer, WIDTH, '  ', '  '));
     if (b.failures.length > 0) lines.push(paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`));
     lines.push('');
   }
   for (const w of report.warnings) lines.push(paint.yellow(`warning: ${w}`));
   return lines.join('\n').replace(/\n+$/, '') + '\n';
+}
+
+/** Prose under the table is wrapped to this width; the table itself is as wide as its columns. */
+const WIDTH = 100;
+
+/**
+ * Breaks `text` at spaces (or only at the spaces `breaks` matches) into lines of at most `width`
+ * characters; a longer piece gets a line of its own.
+ */
+function wrap(text: string, width: number, first: string, rest: string, breaks: RegExp = / /): string[] {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(breaks)) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest;
+      empty = true;
+    }
+    line += (empty ? '' : ' ') + word;
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
 }
 
 interface Cell {
@@ -37,19 +64,46 @@ interface Cell {
 
 const plain = () => (s: string) => s;
 
-function rowCells(r: SummaryRow, taskCount: number): Cell[] {
+/** Only evidence is coloured as a finding: a drop within noise is yellow, one seed is dim. */
+function findingStyle(finding: SummaryRow['finding']): Cell['style'] {
+  switch (finding) {
+    case 'significant-drop':
+      return (p) => p.red.bold;
+    case 'drop-within-noise':
+      return (p) => p.yellow;
+    case 'significant-gain':
+      return (p) => p.green;
+    case 'no-difference':
+      return plain;
+    default:
+      return (p) => p.dim;
+  }
+}
+
+function signed(value: number): string {
+  return `${value > 0 ? '+' : ''}${value.toFixed(2)}`;
+}
+
+/** "61.25 ±0.61", or the mean alone for one seed. */
+function meanWithInterval(outcome: TaskOutcome | undefined): string {
+  if (!outcome) return '–';
+  return outcome.ci ? `${outcome.mean.toFixed(2)} ±${((outcome.ci.high - outcome.ci.low) / 2).toFixed(2)}` : outcome.mean.toFixed(2);
+}
+
+function rowCells(r: SummaryRow, tasks: string[]): Cell[] {
   const dm = r.delta_m_pct;
-  const dmText = dm === undefined ? '–' : `${dm > 0 ? '+' : ''}${dm.toFixed(2)}`;
-  const dmStyle = dm === undefined ? (p: ChalkInstance) => p.dim : dm < 0 ? (p: ChalkInstance) => p.red : dm > 0 ? (p: ChalkInstance) => p.green : plain;
+  const without = r.delta_m_left_out.length > 0 && dm !== undefined ? ` (w/o ${r.delta_m_left_out.map((l) => l.task).join(', ')})` : '';
+  const ci = r.delta_m_seeds?.ci;
   const nt = r.setting === 'stl' ? 'baseline' : r.negative_transfer === undefined ? '–' : r.negative_transfer ? `yes: ${r.worse_tasks.join(', ')}` : 'no';
-  const ntStyle = r.negative_transfer ? (p: ChalkInstance) => p.red.bold : r.negative_transfer === false ? (p: ChalkInstance) => p.green : (p: ChalkInstance) => p.dim;
+  const style = findingStyle(r.finding);
   return [
     { text: r.regime, style: plain },
     { text: r.setting, style: (p) => p.cyan },
-    { text: dmText, style: dmStyle },
-    { text: r.tasks_worse_than_stl === undefined ? '–' : `${r.tasks_worse_than_stl}/${taskCount}`, style: r.tasks_worse_than_stl ? (p) => p.red : plain },
-    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : ''), style: ntStyle },
-    { text: r.train_seconds === undefined ? '–' : r.train_seconds.toFixed(1), style: plain },
+    ...tasks.map((task) => ({ text: meanWithInterval(r.tasks.find((o) => o.task === task)), style: plain })),
+    { text: dm === undefined ? '–' : `${signed(dm)}${without}`, style: dm === undefined ? (p: ChalkInstance) => p.dim : plain },
+    { text: ci ? `[${signed(ci.low)}, ${signed(ci.high)}]` : '–', style: plain },
+    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : ''), style: r.setting === 'stl' ? (p: ChalkInstance) => p.dim : plain },
+    { text: FINDING_LABELS[r.finding], style },
     { text: String(r.n), style: plain },
   ];
 }

@@ -68,7 +68,11 @@ export interface BenchmarkInfo {
   description: string;
   file: string;
   dataset: string;
-  tasks: { name: string; kind: string; primary: string }[];
+  /**
+   * `classes`: the task's number of classes (categorical) or labels (multi-label), which sets its
+   * chance level; recorded once the data has been loaded, absent in folders written before.
+   */
+  tasks: { name: string; kind: string; primary: string; classes?: number }[];
   regimes: string[];
   settings: string[];
   seeds: number[];
@@ -153,6 +157,11 @@ export async function recordFailure(cellDir: string, hash: string, err: unknown,
   await writeFileAtomic(path.join(cellDir, CELL_FILES.error), json(error));
   await writeFileAtomic(path.join(cellDir, CELL_FILES.provenance), json(provenance));
   return error;
+}
+
+/** The benchmark.json of a folder; undefined when absent or unreadable (a fresh run writes it anew). */
+export function readBenchmarkInfo(benchmarkDir: string): BenchmarkInfo | undefined {
+  return readJsonQuietly<BenchmarkInfo>(path.join(benchmarkDir, BENCHMARK_FILE));
 }
 
 export async function writeBenchmarkInfo(benchmarkDir: string, info: BenchmarkInfo): Promise<void> {

@@ -7,7 +7,10 @@ import type { Rng } from './random.js';
 const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 export interface Augmentation {
-  /** Zero-pad by this many pixels on every side, then crop back to the input size at a random offset. */
+  /**
+   * Pad by this many pixels on every side, repeating the edge pixels (black would frame images
+   * that sit on white or natural backgrounds), then crop back to the input size at a random offset.
+   */
   padding: number;
   flip: boolean;
 }
@@ -32,19 +35,19 @@ export function readImageBatch(source: ImageSource, samples: ArrayLike<number>, 
     return out;
   }
   const pad = augmentation.padding;
+  const edge = (v: number) => (v < 0 ? 0 : v >= size ? size - 1 : v);
   for (let n = 0; n < samples.length; n++) {
     const dy = pad > 0 ? rng.int(2 * pad + 1) - pad : 0;
     const dx = pad > 0 ? rng.int(2 * pad + 1) - pad : 0;
     const flip = augmentation.flip ? rng.bool() : false;
     const base = n * pixels;
     for (let y = 0; y < size; y++) {
-      const sy = y + dy;
+      // A row or column of the padding repeats the nearest edge of the image.
+      const sy = edge(y + dy);
       const rowOut = base + y * size * channels;
-      if (sy < 0 || sy >= size) continue; // a row of the zero padding (out is already 0)
       const rowIn = base + sy * size * channels;
       for (let x = 0; x < size; x++) {
-        const sx = (flip ? size - 1 - x : x) + dx;
-        if (sx < 0 || sx >= size) continue;
+        const sx = edge((flip ? size - 1 - x : x) + dx);
         const o = rowOut + x * channels;
         const i = rowIn + sx * channels;
         for (let c = 0; c < channels; c++) out[o + c] = BYTE_TO_UNIT[bytes[i + c]!]!;

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { type BackendReport, initBackend } from '../engine/backend.js';
+import { type BackendReport, gpuPackageInstalled, initBackend } from '../engine/backend.js';
+import { type GpuStatus, nodeVersionWarning } from '../engine/gpu.js';
 import { type WasmThreadsStatus, wasmThreadsStatus } from '../engine/wasm_threads.js';
 import { DEFAULT_BACKBONE } from '../model/backbones.js';
 import { mtlBenchHome } from '../util/paths.js';
@@ -20,6 +21,10 @@ export interface EnvironmentReport {
   cpus: string;
   /** Only on the wasm backend. */
   wasmThreads?: WasmThreadsStatus;
+  /** Only on the tensorflow-gpu backend: whether TensorFlow really runs on a GPU, and if not, why. */
+  gpu?: GpuStatus;
+  /** Problems with this setup that do not stop training, one line each. */
+  warnings: string[];
 }
 
 export interface DoctorReport extends EnvironmentReport {
@@ -47,6 +52,8 @@ export function environmentReport(backend: BackendReport, env: NodeJS.ProcessEnv
     tfjs: tf.version.tfjs,
     cpus: `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
     ...(wasmThreads ? { wasmThreads } : {}),
+    ...(backend.gpu ? { gpu: backend.gpu } : {}),
+    warnings: [nodeVersionWarning(process.version, backend.choice === 'tensorflow-gpu' || gpuPackageInstalled())].filter((w): w is string => w !== undefined),
   };
 }
 

@@ -30,8 +30,10 @@ import type { CellResult, EpochRecord } from './types.js';
 export interface TrainCellOptions {
   /** Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network). Without it nothing is written and nothing resumes. */
   outDir?: string;
-  /** 'bar' (default): a cli-progress bar per epoch; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
+  /** 'bar' (default): a cli-progress bar per epoch; 'lines': a plain line per epoch and checkpoint; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
   progress?: ProgressMode;
+  /** Put before each 'lines' line, e.g. the cell's id. */
+  progressLabel?: string;
   /** Where progress goes; default process.stderr. */
   progressStream?: NodeJS.WritableStream;
   /** Checked before every step: an aborted cell stops with signal.reason and leaves its last checkpoint. */
@@ -210,6 +212,8 @@ interface EpochPlan {
   samples: Int32Array;
   stepsPerEpoch: number;
   batchSize: number;
+  /** Images trained on per epoch: every sample, less a final batch of one when it is skipped. */
+  imagesPerEpoch: number;
   balanceColumn?: LabelColumn & { kind: 'categorical' };
   augmentation: Augmentation;
   step: TrainStep;
@@ -244,6 +248,17 @@ function unitCouplings(ctx: CellContext, unit: Unit): CouplingTensors[] {
   return ctx.relatedness.filter((r) => unitTaskNames.has(r.from) && unitTaskNames.has(r.to)).map(couplingTensors);
 }
 
+/**
+ * Optimizer steps per epoch: every full batch and the partial one at the end, so no sample sits
+ * out an epoch (a scarce-regime network would lose a fifth of its updates), except a final batch
+ * of a single sample, where batch norm has no variance to normalise by.
+ */
+export function batchesPerEpoch(samples: number, batchSize: number): number {
+  const full = Math.floor(samples / batchSize);
+  const rest = samples % batchSize;
+  return full + (rest > 1 || full === 0 ? 1 : 0);
+}
+
 /** The samples a network trains on, and the batches and augmentation of each of its epochs. */
 function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep): EpochPlan {
   const { config } = ctx;
@@ -253,10 +268,13 @@ function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep): EpochPlan {
   const samples = ctx.objective.dm ? ctx.trainPool : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
   if (samples.length === 0) throw new UserError(`${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`);
   const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
+  const batchSize = Math.min(train.batchSize, samples.length);
+  const stepsPerEpoch = batchesPerEpoch(samples.length, batchSize);
   return {
     samples,
-    stepsPerEpoch: samples.length >= train.batchSize ? Math.floor(samples.length / train.batchSize) : 1,
-    batchSize: Math.min(train.batchSize, samples.length),
+    stepsPerEpoch,
+    batchSize,
+    imagesPerEpoch: Math.min(samples.length, stepsPerEpoch * batchSize),
     ...(balanceTask ? { balanceColumn: ctx.trainLabels[balanceTask.name] as LabelColumn & { kind: 'categorical' } } : {}),
     augmentation: { padding: train.cropPadding, flip: train.flip },
     step,
@@ -308,22 +326,24 @@ function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: Traini
   let trainMs = 0;
   const order = epochOrder(plan.samples, state.rng, plan.balanceColumn ? { column: plan.balanceColumn } : undefined);
   const sums = new Float64Array(plan.step.termNames.length);
+  let images = 0;
   ctx.progress.startEpoch({ unit: unit.name, epoch: epoch + 1, epochs: train.epochs, steps: plan.stepsPerEpoch });
   for (let s = 0; s < plan.stepsPerEpoch; s++) {
     ctx.options.signal?.throwIfAborted();
     const stepStart = performance.now();
     const batch = order.subarray(s * plan.batchSize, (s + 1) * plan.batchSize);
-    const images = readImageBatch(ctx.trainImages, batch, plan.augmentation, state.rng);
+    const pixels = readImageBatch(ctx.trainImages, batch, plan.augmentation, state.rng);
     const labels = encodeLabels(unit.tasks, ctx.trainLabels, batch);
     const learningRate = learningRateAt(train, epoch, s, plan.stepsPerEpoch);
-    const { values, finite } = plan.step.run(images, labels, learningRate);
+    const { values, finite } = plan.step.run(pixels, labels, learningRate);
     if (!finite) throw nonFiniteLoss(unit, plan, epoch, s, state.globalStep, learningRate, values);
     state.globalStep++;
     values.forEach((v, i) => {
       sums[i]! += v;
     });
     trainMs += performance.now() - stepStart;
-    ctx.progress.step(s + 1, sums[0]! / (s + 1), ((s + 1) * plan.batchSize * 1000) / trainMs);
+    images += batch.length;
+    ctx.progress.step(s + 1, sums[0]! / (s + 1), (images * 1000) / trainMs);
   }
   plan.step.endEpoch?.();
   return { sums, trainMs };
@@ -356,7 +376,7 @@ function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: Training
     val,
     valPrimaryMean,
     seconds: (performance.now() - epochStart) / 1000,
-    imagesPerSecond: (plan.stepsPerEpoch * plan.batchSize * 1000) / trainMs,
+    imagesPerSecond: (plan.imagesPerEpoch * 1000) / trainMs,
   };
 }
 
@@ -430,6 +450,7 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
       state.epochsDone = epoch + 1;
       if (unit.checkpointFile) await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer, balancer));
       ctx.progress.endEpoch(unit.name, record);
+      if (unit.checkpointFile) ctx.progress.checkpoint(unit.name, unit.checkpointFile, state.epochsDone);
       ctx.options.onEpochEnd?.(unit.name, record);
     }
     return testSelected(ctx, unit, state, net);
@@ -534,7 +555,7 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
     test,
     relatedness,
     objective: { sca, dm },
-    progress: createProgress(options.progress ?? 'bar', options.progressStream),
+    progress: createProgress(options.progress ?? 'bar', options.progressStream, { label: options.progressLabel }),
     options,
     evalBatchSize: options.evalBatchSize ?? Math.max(64, config.train.batchSize),
     fingerprintBase: fingerprintBase(config, data),

@@ -6,7 +6,9 @@ export interface CommandIO {
   stderr: (text: string) => void;
   paint: ChalkInstance;
   paintErr: ChalkInstance;
-  /** Trainer progress: bars for a person at a terminal, nothing in logs. */
+  /** Trainer progress: bars for a person at a terminal, a plain line per epoch in logs. */
   interactive: boolean;
+  /** The width of the terminal stderr writes to; undefined when it is not one. */
+  columns?: number;
   signal?: AbortSignal;
 }

@@ -179,7 +179,7 @@ export function fakeDeps(trainer: FakeTrainer, catalog = fakeCatalog()): BenchDe
     priorMatrix: (prior, rows, columns) => catalog.priorMatrix(prior, rows, columns),
     catalog: () => catalog,
     backbones: ['convnet-s', 'resnet18'],
-    initBackend: async () => {},
+    initBackend: async () => ({ name: 'cpu', gpuInUse: false, warnings: [] }),
   };
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import yaml from 'js-yaml';
 import { expandMatrix, parseShard, selectShard } from '../../src/bench/matrix.js';
+import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import { configHash } from '../../src/runs/identity.js';
 import { stableStringify } from '../../src/util/stable_json.js';
 import { applyOverrides, resolveBenchmark } from '../../src/bench/resolve.js';
@@ -27,6 +28,9 @@ test('the matrix is regime × setting × seed, seed-major, one stl cell per regi
   assert.deepEqual(disjoint.config.regime, { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0.2 } });
   assert.equal(disjoint.config.relatedness.length, 1);
   assert.equal(cells.find((c) => c.id === 'full.mtl.seed1')!.config.relatedness.length, 0, 'uncoupled settings use no relatedness');
+  assert.ok(cells.every((c) => c.config.trainingRevision === TRAINING_REVISION), "every cell records the trainer's revision, so a trainer change reruns it");
+  const older = { ...disjoint.config, trainingRevision: TRAINING_REVISION - 1 };
+  assert.notEqual(configHash(older), disjoint.hash, 'a run folder from an older trainer is not taken as done');
 });
 
 test('stable JSON ignores key order; the hash is a sha256 of it', () => {

@@ -67,6 +67,32 @@ test('a second run skips finished cells; a changed option reruns only the cells 
   assert.equal(readJson(path.join(cellDir, CELL_FILES.config)).method.lambdaDm, 0.5);
 });
 
+test('benchmark.json records each task\'s class count from the data, and a run that loads no data keeps it', async () => {
+  const dir = tempDir('classes');
+  const file = writeBenchmark(dir, toyBenchmarkYaml());
+  const out = path.join(dir, 'runs');
+  const infoFile = path.join(out, 'toy-study', 'benchmark.json');
+  await runStudy([file], { out, regimes: ['full'], settings: ['stl'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
+  const classes = (info: { tasks: { name: string; classes?: number }[] }) => Object.fromEntries(info.tasks.map((t) => [t.name, t.classes]));
+  assert.deepEqual(classes(readJson(infoFile)), { group: 3, tags: 4 }, 'the toy view: 3 groups, 4 tags');
+  const deps = fakeDeps(fakeTrainer());
+  await runStudy([file], { out, regimes: ['full'], settings: ['stl'], seeds: ['1'] }, deps, captureIO());
+  assert.equal(deps.loads.length, 0);
+  assert.deepEqual(classes(readJson(infoFile)), { group: 3, tags: 4 });
+});
+
+test('without a terminal the trainer is asked for a plain line per epoch, labelled with the cell; with --json for JSON lines', async () => {
+  const dir = tempDir('lines');
+  const file = writeBenchmark(dir, toyBenchmarkYaml());
+  const trainer = fakeTrainer();
+  const seen: { progress?: string; progressLabel?: string }[] = [];
+  const deps = fakeDeps({ ...trainer, train: (config, data, options) => (seen.push(options), trainer.train(config, data, options)) });
+  await runStudy([file], { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['stl'], seeds: ['1'] }, deps, captureIO());
+  assert.deepEqual(seen.map((o) => [o.progress, o.progressLabel]), [['lines', '[full.stl.seed1]']]);
+  await runStudy([file], { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['mtl'], seeds: ['1'], json: true }, deps, captureIO());
+  assert.equal(seen[1]!.progress, 'jsonl');
+});
+
 test('a cell killed half-way (config written, no metrics) is run again; stale checkpoints of another config are cleared', async () => {
   const dir = tempDir('killed');
   const file = writeBenchmark(dir, toyBenchmarkYaml());

@@ -12,6 +12,7 @@ import { ensureCache, loadDataset } from '../../src/datasets/load.js';
 import { getEntry, loadManifest, type Manifest } from '../../src/datasets/manifest.js';
 import { MASKED, NO_CLASS, SPLITS, type LabelColumn } from '../../src/datasets/types.js';
 import { UserError } from '../../src/util/errors.js';
+import { runNodeSync } from '../processes.js';
 import { makeTarGz, type ArchiveEntry } from './archives.js';
 import { matFile, npyString } from './formats.js';
 import { startServer } from './server.js';
@@ -404,7 +405,27 @@ test('a user dataset with expressions and AUs gets the Du et al. prior in Datase
   assert.match(table.description ?? '', /Du, Tao & Martinez/);
 });
 
-test('processes building the same cache take turns; a lock left by a dead process is taken over', async () => {
+/**
+ * `waiting` (a caller polling for `lock`) must finish within `ms`. If it does not, the lock is
+ * removed so the caller stops polling and the test process can exit, and the test fails: a test
+ * timeout alone would leave the poll running and the suite waiting for this file forever.
+ */
+async function finishesWithin<T>(ms: number, lock: string, what: string, waiting: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      fs.rmSync(lock, { recursive: true, force: true });
+      reject(new Error(`${what} still waited for ${lock} after ${ms / 1000} s`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([waiting, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('processes building the same cache take turns; a lock left by a dead process is taken over', { timeout: 120_000 }, async () => {
   const root = path.join(dir, 'locked');
   const attrs = getEntry(manifest, 'sadd').tasks.attributes.columns!;
   const lines = [['path', 'split', 'type', ...attrs].join(',')];
@@ -423,22 +444,21 @@ test('processes building the same cache take turns; a lock left by a dead proces
   const held = a.train.folder.replace(/10px-/, '12px-');
   write(path.join(`${held}.lock`, 'pid'), String(process.pid));
   const waits: string[] = [];
-  const afterWait = await ensureCache(entry, index, 12, {
+  const afterWait = await finishesWithin(30_000, `${held}.lock`, 'the caller of a lock its owner releases', ensureCache(entry, index, 12, {
     home,
     onWait: (m) => {
       waits.push(m);
       setTimeout(() => fs.rmSync(`${held}.lock`, { recursive: true, force: true }), 50);
     },
-  });
+  }));
   assert.match(waits[0] ?? '', new RegExp(`waiting for process ${process.pid}, which is building the 12px cache of sadd train`));
   assert.equal(waits.length, 1, 'said once');
   assert.equal(afterWait.train.meta.decoded, 4);
 
-  const { spawnSync } = await import('node:child_process');
-  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const dead = runNodeSync(['-e', 'process.stdout.write(String(process.pid))'], { timeoutMs: 30_000 }).stdout;
   const folder = a.train.folder.replace(/10px-/, '11px-');
   write(path.join(`${folder}.lock`, 'pid'), dead);
-  const rebuilt = await ensureCache(entry, index, 11, { home });
+  const rebuilt = await finishesWithin(30_000, `${folder}.lock`, 'the caller of a dead process\'s lock', ensureCache(entry, index, 11, { home }));
   assert.equal(rebuilt.train.meta.decoded, 4);
   assert.equal(fs.existsSync(`${folder}.lock`), false);
 });

@@ -2,6 +2,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import {
   CUSTOM_KERNEL_NAMES,
   customKernelNamesFor,
@@ -87,7 +88,7 @@ function inputGradCall(c: ConvCase, seed: number): KernelCall {
 const TOLERANCE = 1e-4;
 
 before(async () => {
-  await initBackend({ requested: 'wasm' });
+  await initTestWasmBackend();
 });
 
 describe('convolution gradient kernels match the cpu backend’s original kernels', () => {

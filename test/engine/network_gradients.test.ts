@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { customKernelNamesFor, customKernelsInUse, setCustomKernels } from '../../src/engine/kernels/index.js';
 import { buildBackbone } from '../../src/model/backbones.js';
 import { relativeError } from './helpers.js';
@@ -41,7 +41,7 @@ function gradientsOf(backboneName: string, inputSize: number, batch = 4): StepRe
 }
 
 before(async () => {
-  await initBackend({ requested: 'wasm' });
+  await initTestWasmBackend();
 });
 
 after(() => {

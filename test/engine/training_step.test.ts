@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { buildBackbone } from '../../src/model/backbones.js';
 import { backendBuffers } from './helpers.js';
 
 for (const backendName of ['wasm', 'cpu'] as const) {
   test(`${backendName}: a full training step (backbone, dense head, adam) leaks no tensors`, async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
     await tf.setBackend(backendName);
     const classes = 3;
     const backbone = buildBackbone({ name: 'convnet-s', inputSize: 8, seed: 3 });

@@ -1,14 +1,14 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { planTranspose } from '../../src/engine/kernels/heap_loops.js';
 import { transposeFlipped, transposeTensor } from '../../src/engine/kernels/transpose.js';
 import type { Backend } from '../../src/engine/kernels/backend_calls.js';
 import { randomValues } from './helpers.js';
 
 before(async () => {
-  await initBackend({ requested: 'wasm' });
+  await initTestWasmBackend();
 });
 
 /** Every permutation of [0, …, n−1]. */

@@ -48,16 +48,18 @@ test('MTL_BENCH_WASM_THREADS=1 keeps tfjs\'s own single-threaded build', () => {
   assert.equal(report.status.threads, 1);
 });
 
-test('an uncaught error after the wasm backend started is reported as itself, not as the wasm glue source', () => {
-  const { code, stderr } = runSnippet(`
-    const { initBackend } = await import(${JSON.stringify(engineUrl('backend.js'))});
-    await initBackend({ requested: 'wasm' });
-    setTimeout(() => { throw new Error('deliberate failure'); }, 0);
-  `);
-  assert.notEqual(code, 0);
-  assert.match(stderr, /deliberate failure/);
-  assert.ok(stderr.length < 5000, `stderr is ${stderr.length} characters`);
-});
+for (const threads of ['1', '2']) {
+  test(`an uncaught error after the wasm backend started (${threads} thread${threads === '1' ? '' : 's'}) is reported as itself, not as the wasm glue source`, () => {
+    const { code, stderr } = runSnippet(`
+      const { initBackend } = await import(${JSON.stringify(engineUrl('backend.js'))});
+      await initBackend({ requested: 'wasm' });
+      setTimeout(() => { throw new Error('deliberate failure'); }, 0);
+    `, { MTL_BENCH_WASM_THREADS: threads });
+    assert.notEqual(code, 0);
+    assert.match(stderr, /deliberate failure/);
+    assert.ok(stderr.length < 5000, `stderr is ${stderr.length} characters`);
+  });
+}
 
 test('MTL_BENCH_WASM_THREADS is validated', () => {
   assert.equal(requestedWasmThreads({ MTL_BENCH_WASM_THREADS: '3' }), 3);

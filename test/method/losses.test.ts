@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import type { CategoricalBatch, CouplingTensors, MultilabelBatch } from '../../src/method/losses.js';
 import {
   categoricalLoss,
@@ -86,7 +86,7 @@ function coupling(matrix = R): CouplingTensors {
 
 describe('method losses', () => {
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
   });
 
   it('categorical cross-entropy of one sample equals −log softmax by hand', () => {

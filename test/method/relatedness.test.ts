@@ -23,6 +23,12 @@ const LABELS: Record<string, LabelColumn> = {
   valence: { kind: 'categorical', values: Int32Array.from([2, 2, 0, 1, 2, NO_CLASS]) },
 };
 
+/** Same shape as `expected` (so an empty or ragged matrix fails) and every entry within 1e-12. */
+function assertMatrixClose(actual: readonly (readonly number[])[], expected: readonly (readonly number[])[]): void {
+  assert.deepEqual(actual.map((row) => row.length), expected.map((row) => row.length), 'matrix shape (one length per row)');
+  expected.forEach((row, k) => row.forEach((v, i) => assert.ok(Math.abs(actual[k]![i]! - v) < 1e-12, `R[${k},${i}] = ${actual[k]![i]}, expected ${v}`)));
+}
+
 const spec = (over: Partial<RelatednessSpec> = {}): RelatednessSpec => ({ from: 'expr', to: 'au', source: 'data', alpha: 1, minCoannotated: 1, ...over });
 
 describe('relatedness', () => {
@@ -36,7 +42,7 @@ describe('relatedness', () => {
       [3 / 5, 3 / 4, 1 / 5],
       [1 / 3, 1 / 3, 2 / 3],
     ];
-    matrix.forEach((row, k) => row.forEach((v, i) => assert.ok(Math.abs(v - expected[k]![i]!) < 1e-12, `R[${k},${i}] = ${v}`)));
+    assertMatrixClose(matrix, expected);
   });
 
   it('categorical → categorical rows are smoothed distributions', () => {
@@ -77,7 +83,7 @@ describe('relatedness', () => {
   it('normalises categorical → categorical tables and rejects wrong directions', () => {
     const table: RelatednessTable = { from: 'expr', to: 'valence', source: 'prior', matrix: [[0, 0.2, 0.6], [0.4, 0.4, 0]] };
     const r = resolveRelatedness(spec({ to: 'valence', source: 'prior' }), TASKS, LABELS, [table]);
-    [[0, 0.25, 0.75], [0.5, 0.5, 0]].forEach((row, k) => row.forEach((v, j) => assert.ok(Math.abs(r.matrix[k]![j]! - v) < 1e-12, `R[${k},${j}]`)));
+    assertMatrixClose(r.matrix, [[0, 0.25, 0.75], [0.5, 0.5, 0]]);
     assert.throws(() => resolveRelatedness(spec({ from: 'au', to: 'expr' }), TASKS, LABELS, []), /write it as expr->au/);
     assert.throws(() => resolveRelatedness(spec({ to: 'nope' }), TASKS, LABELS, []), /unknown task "nope"/);
   });

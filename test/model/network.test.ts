@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { BACKBONE_NAMES, buildBackbone, forwardMacs } from '../../src/model/backbones.js';
 import { saveLayersModel } from '../../src/model/io.js';
 import { buildNetwork } from '../../src/model/network.js';
@@ -24,7 +24,7 @@ function trainableCount(model: tf.LayersModel): number {
 describe('multi-task network', () => {
   let tmp: string;
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-model-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

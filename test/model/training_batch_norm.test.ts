@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { buildBackbone } from '../../src/model/backbones.js';
 import { TrainingBatchNormalization } from '../../src/model/training_batch_norm.js';
 
@@ -22,7 +22,7 @@ function trainStep(layer: tf.layers.Layer, x: tf.Tensor, weighting: tf.Tensor) {
 
 for (const backendName of ['cpu', 'wasm'] as const) {
   test(`${backendName}: one-op training batch norm equals tfjs-layers' (outputs, gradients, moving statistics)`, async () => {
-    if (backendName === 'wasm') await initBackend({ requested: 'wasm' });
+    if (backendName === 'wasm') await initTestWasmBackend();
     await tf.setBackend(backendName);
     const args = { momentum: 0.9, epsilon: 1e-5, gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 1 }), betaInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) };
     const ours = new TrainingBatchNormalization(args);

@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { LabelColumn, TaskSpec } from '../../src/datasets/types.js';
 import { MASKED, NO_CLASS } from '../../src/datasets/types.js';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { encodeLabels, epochOrder, readImageBatch } from '../../src/train/batches.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.js';
 import type { CheckpointState } from '../../src/train/checkpoint.js';
@@ -18,7 +18,7 @@ import { memoryImages, syntheticDataset } from './fixtures.js';
 
 describe('trainer components', () => {
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
   });
 
   it('the generator is seeded, restorable and roughly uniform', () => {
@@ -106,7 +106,7 @@ describe('trainer components', () => {
     assert.ok(Number.isNaN(new TaskMetrics(ml).result().macro_f1!), 'nothing to average is NaN');
   });
 
-  it('crop and flip move pixels as zero-pad-then-crop and mirror, and read only the batch', () => {
+  it('crop and flip move pixels as edge-pad-then-crop and mirror, and read only the batch', () => {
     // One 3×3 single-channel image 1..9.
     const source = memoryImages(3, 1, Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80, 90]));
     const plain = readImageBatch(source, [1]);
@@ -121,9 +121,9 @@ describe('trainer components', () => {
     const expected: number[] = [];
     for (let y = 0; y < 3; y++) {
       for (let x = 0; x < 3; x++) {
-        const sy = y + dy;
-        const sx = (flip ? 2 - x : x) + dx;
-        expected.push(sy < 0 || sy > 2 || sx < 0 || sx > 2 ? 0 : 1 + sy * 3 + sx);
+        const sy = Math.min(2, Math.max(0, y + dy));
+        const sx = Math.min(2, Math.max(0, (flip ? 2 - x : x) + dx));
+        expected.push(1 + sy * 3 + sx);
       }
     }
     assert.deepEqual(Array.from(out).map((v) => Math.round(v * 255)), expected);
@@ -132,6 +132,28 @@ describe('trainer components', () => {
     const many = Rng.fromSeed(4);
     for (let i = 0; i < 200; i++) seen.add(Array.from(readImageBatch(source, [0], { padding: 1, flip: true }, many)).join());
     assert.equal(seen.size, 18);
+  });
+
+  it('the crop padding repeats the edge: a white image stays white and its edge rows and columns repeat, never black', () => {
+    const white = memoryImages(4, 3, new Uint8Array(2 * 4 * 4 * 3).fill(255));
+    const rng = Rng.fromSeed(5);
+    for (let i = 0; i < 50; i++) assert.ok(readImageBatch(white, [0, 1], { padding: 2, flip: false }, rng).every((v) => v === 1), `draw ${i}`);
+    // A 2×2 image 1 2 / 3 4 padded by 1: whatever offset is drawn (replayed from the generator),
+    // each pixel of the crop is the image's nearest pixel.
+    const small = memoryImages(2, 1, Uint8Array.from([1, 2, 3, 4]));
+    const draws = Rng.fromSeed(6);
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const replay = Rng.fromState(draws.state());
+      const out = Array.from(readImageBatch(small, [0], { padding: 1, flip: false }, draws)).map((v) => Math.round(v * 255));
+      const dy = replay.int(3) - 1;
+      const dx = replay.int(3) - 1;
+      const at = (y: number, x: number) => 1 + Math.min(1, Math.max(0, y + dy)) * 2 + Math.min(1, Math.max(0, x + dx));
+      assert.deepEqual(out, [at(0, 0), at(0, 1), at(1, 0), at(1, 1)]);
+      assert.ok(!out.includes(0));
+      seen.add(`${dy},${dx}`);
+    }
+    assert.equal(seen.size, 9, 'every offset was drawn');
   });
 
   it('labels are encoded as one-hot / target / mask arrays', () => {

@@ -1,6 +1,7 @@
 import type { DatasetView, ImageSource, LabelColumn, SplitData, TaskSpec } from '../../src/datasets/types.js';
 import { MASKED, NO_CLASS } from '../../src/datasets/types.js';
 import type { CellConfig } from '../../src/config/cell.js';
+import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import { Rng } from '../../src/train/random.js';
 
 /** An in-memory uint8 image store with the ImageSource contract. */
@@ -19,6 +20,21 @@ export function memoryImages(size: number, channels: number, pixels: Uint8Array)
     },
   };
   return source;
+}
+
+/** Wraps an image source to keep the indices of every read, one array per call, in order. */
+export function recordingReads(source: ImageSource): ImageSource & { calls: number[][] } {
+  const calls: number[][] = [];
+  return {
+    size: source.size,
+    channels: source.channels,
+    count: source.count,
+    calls,
+    read(indices: ArrayLike<number>): Uint8Array {
+      calls.push(Array.from(indices));
+      return source.read(indices);
+    },
+  };
 }
 
 export const SHAPE_CLASSES = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
@@ -102,6 +118,7 @@ export function cellConfig(overrides: Partial<CellConfig> = {}, train: Partial<C
     regime: { name: 'full', spec: { kind: 'full' } },
     setting: 'mtl+sca+dm',
     seed: 3,
+    trainingRevision: TRAINING_REVISION,
     ...overrides,
     train: {
       epochs: 2,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { initTestWasmBackend } from '../wasm_backend.js';
 import { couplingTensors, disposeCoupling } from '../../src/method/losses.js';
 import { buildNetwork } from '../../src/model/network.js';
 import { encodeLabels, readImageBatch } from '../../src/train/batches.js';
@@ -14,7 +14,8 @@ import { BALANCING_METHODS } from '../../src/config/settings.js';
 import { createBalancer } from '../../src/train/balancing/balancers.js';
 import { Optimizer } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/train/random.js';
-import { NonFiniteLossError, createTrainStep, trainCell } from '../../src/train/trainer.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { NonFiniteLossError, batchesPerEpoch, createTrainStep, trainCell } from '../../src/train/trainer.js';
 import type { CellResult } from '../../src/train/types.js';
 import { UserError } from '../../src/util/errors.js';
 import { cellConfig, syntheticDataset } from './fixtures.js';
@@ -39,10 +40,13 @@ function assertSameMetrics(a: CellResult, b: CellResult, what: string): void {
 describe('trainCell', () => {
   const data = syntheticDataset({ counts: [96, 32, 32] });
   let tmp: string;
-  let reference: CellResult;
+  // An uninterrupted mtl+sca+dm run, trained by whichever test needs it first, so each test also runs alone.
+  const fullMethodConfig = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
+  let uninterrupted: Promise<CellResult> | undefined;
+  const uninterruptedRun = () => (uninterrupted ??= trainCell(fullMethodConfig, data, { progress: 'quiet' }));
 
   before(async () => {
-    await initBackend({ requested: 'wasm' });
+    await initTestWasmBackend();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-train-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -64,20 +68,18 @@ describe('trainCell', () => {
   });
 
   it('is deterministic: the same seed gives the same metrics, another seed does not', async () => {
-    const config = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
-    reference = await trainCell(config, data, { progress: 'quiet' });
-    const again = await trainCell(config, data, { progress: 'quiet' });
+    const reference = await uninterruptedRun();
+    const again = await trainCell(fullMethodConfig, data, { progress: 'quiet' });
     assertSameMetrics(reference, again, 'same seed');
-    const other = await trainCell({ ...config, seed: 99 }, data, { progress: 'quiet' });
+    const other = await trainCell({ ...fullMethodConfig, seed: 99 }, data, { progress: 'quiet' });
     assert.notEqual(other.history[0]!.loss, reference.history[0]!.loss);
   });
 
   it('a run killed after epoch 1 resumes from its checkpoint and ends exactly like an uninterrupted run', async () => {
-    const config = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
     const outDir = path.join(tmp, 'resume');
     const controller = new AbortController();
     await assert.rejects(
-      trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => controller.abort() }),
+      trainCell(fullMethodConfig, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => controller.abort() }),
       (err: unknown) => (err as Error).name === 'AbortError',
     );
     assert.ok(fs.existsSync(path.join(outDir, 'checkpoint.bin')));
@@ -85,10 +87,10 @@ describe('trainCell', () => {
     const stream = new PassThrough();
     let log = '';
     stream.on('data', (c: Buffer) => (log += c.toString()));
-    const resumed = await trainCell(config, data, { outDir, progress: 'jsonl', progressStream: stream });
+    const resumed = await trainCell(fullMethodConfig, data, { outDir, progress: 'jsonl', progressStream: stream });
     assert.match(log, /resuming from .*checkpoint\.bin after epoch 1/);
     assert.equal(log.split('\n').filter((l) => l.includes('"event":"epoch"')).length, 1, 'only epoch 2 ran again');
-    assertSameMetrics(reference, resumed, 'resumed');
+    assertSameMetrics(await uninterruptedRun(), resumed, 'resumed');
   });
 
   it('a non-finite loss stops the cell naming the step and the terms, and leaves the last checkpoint intact', async () => {
@@ -116,13 +118,43 @@ describe('trainCell', () => {
     assert.match(result.selectionRule, /each single-task network keeps its own epoch/);
   });
 
-  it('refuses bad configurations with one clear line', async () => {
+  it("'lines' progress (what runs without a terminal use): a line per epoch of each network and per checkpoint written", async () => {
+    const outDir = path.join(tmp, 'lines');
+    const stream = new PassThrough();
+    let log = '';
+    stream.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    await trainCell(cellConfig({ setting: 'stl' }, TRAIN), data, { outDir, progress: 'lines', progressStream: stream, progressLabel: '[cell]' });
+    const lines = log.trim().split('\n');
+    for (const task of ['quadrant', 'attrs']) {
+      const epochs = lines.filter((l) => l.startsWith(`[cell] ${task} epoch `));
+      assert.equal(epochs.length, 2, `${task}: one line per epoch\n${log}`);
+      assert.match(epochs[1]!, new RegExp(`^\\[cell\\] ${task} epoch 2/2: loss \\d+\\.\\d{4} \\(sup:${task} \\d+\\.\\d{4}\\) \\| val ${task} \\w+ \\d+\\.\\d\\d% .*\\| \\d+ img/s \\| epoch [\\d.]+s, elapsed [\\d.]+s$`));
+      const checkpoints = lines.filter((l) => l.startsWith(`[cell] ${task}: checkpoint after epoch `));
+      assert.deepEqual(checkpoints.map((l) => l.replace(/ written to .*/, '')), [1, 2].map((e) => `[cell] ${task}: checkpoint after epoch ${e}`));
+    }
+  });
+
+  it('every epoch trains on the last partial batch too, except a final batch of one sample', async () => {
+    assert.equal(batchesPerEpoch(100, 32), 4, '32 + 32 + 32 + 4');
+    assert.equal(batchesPerEpoch(97, 32), 3, '32 + 32 + 32, and a lone sample is skipped');
+    assert.equal(batchesPerEpoch(64, 32), 2);
+    assert.equal(batchesPerEpoch(5, 5), 1);
+    // The trainer itself: 96 training samples (every one, with distribution matching) in batches of 40
+    // make 40 + 40 + 16, three steps an epoch; 81 samples make 40 + 40, the lone 81st skipped.
+    for (const [count, steps] of [[96, 3], [81, 2]] as const) {
+      const outDir = path.join(tmp, `partial-${count}`);
+      const result = await trainCell(cellConfig({}, { ...TRAIN, epochs: 2, batchSize: 40 }), syntheticDataset({ counts: [count, 32, 32] }), { outDir, progress: 'quiet' });
+      const saved = await readCheckpoint(path.join(outDir, 'checkpoint.bin'));
+      assert.equal(saved!.globalStep, 2 * steps, `${count} samples: ${steps} steps an epoch`);
+      assert.ok(result.history.every((r) => Number.isFinite(r.loss)));
+    }
+  });
+
+  it('refuses a config its data cannot serve with one clear line (option values are checked by the benchmark schema)', async () => {
     const quiet = { progress: 'quiet' as const };
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+dm', regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0 } } }, TRAIN), data, quiet), /source "data" needs at least 10 training samples labelled for both tasks, but this regime leaves 0/);
     await assert.rejects(trainCell(cellConfig({ inputSize: 16 }, TRAIN), data, quiet), /input size 16 but dataset synthetic train images are 8×8/);
-    await assert.rejects(trainCell(cellConfig({ tasks: [{ name: 'quadrant', primary: 'label_accuracy' }] }, TRAIN), data, quiet), /does not apply to categorical task "quadrant"/);
     await assert.rejects(trainCell(cellConfig({ setting: 'mtl+sca', relatedness: [] }, TRAIN), data, quiet), /names no relatedness pair/);
-    await assert.rejects(trainCell(cellConfig({}, { ...TRAIN, learningRate: -1 }), data, quiet), /train.learningRate must be a number > 0/);
   });
 
   for (const method of [undefined, ...BALANCING_METHODS]) {
