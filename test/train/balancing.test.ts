@@ -40,7 +40,9 @@ function combine(vectors: number[][], coefficients: number[]): number[] {
 
 function assertClose(actual: readonly number[], expected: readonly number[], tolerance: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  actual.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) <= tolerance, `${what}: [${actual.join(', ')}] vs [${expected.join(', ')}]`));
+  actual.forEach((v, i) =>
+    assert.ok(Math.abs(v - expected[i]!) <= tolerance, `${what}: [${actual.join(', ')}] vs [${expected.join(', ')}]`),
+  );
 }
 
 before(async () => {
@@ -58,7 +60,7 @@ const ALIGNED = [
 ];
 
 describe('gradient methods on explicit gradient vectors', () => {
-  it('PCGrad projects each conflicting gradient onto the other\'s normal plane and sums them', () => {
+  it("PCGrad projects each conflicting gradient onto the other's normal plane and sums them", () => {
     // g1' = g1 − (−1/2)·g2 = (0.5, 0.5); g2' = g2 − (−1/1)·g1 = (0, 1); sum (0.5, 1.5).
     const c = pcgradCoefficients(gramOf(CONFLICTING), [[1], [0]]);
     assertClose(c, [2, 1.5], 1e-12, 'coefficients');
@@ -73,10 +75,31 @@ describe('gradient methods on explicit gradient vectors', () => {
     assertClose(c, [0.6, 0.4], 1e-9, 'conflicting');
     assertClose(combine(CONFLICTING, c), [0.2, 0.4], 1e-9, 'update');
     assertClose(minNormCoefficients(gramOf(ALIGNED)), [1, 0], 1e-9, 'aligned: the shorter gradient');
-    assertClose(minNormCoefficients(gramOf([[1, 0], [0, 1]])), [0.5, 0.5], 1e-9, 'orthogonal, equal length');
+    assertClose(
+      minNormCoefficients(
+        gramOf([
+          [1, 0],
+          [0, 1],
+        ]),
+      ),
+      [0.5, 0.5],
+      1e-9,
+      'orthogonal, equal length',
+    );
     assertClose(minNormCoefficients(gramOf([[3, 4]])), [1], 0, 'one task present');
     // Three tasks: the min-norm point of the triangle e1, e2, e3 is its centre.
-    assertClose(minNormCoefficients(gramOf([[1, 0, 0], [0, 1, 0], [0, 0, 1]])), [1 / 3, 1 / 3, 1 / 3], 1e-6, 'three orthogonal');
+    assertClose(
+      minNormCoefficients(
+        gramOf([
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ]),
+      ),
+      [1 / 3, 1 / 3, 1 / 3],
+      1e-6,
+      'three orthogonal',
+    );
   });
 
   it('CAGrad maximises the worst improvement near the mean gradient (c = 0.5), rescaled by 1/(1 + c²)', () => {
@@ -88,7 +111,18 @@ describe('gradient methods on explicit gradient vectors', () => {
     assertClose(d, [0.2, 0.4], 1e-6, 'update');
     assert.ok(Math.abs(d[0]! * 1 - (d[0]! * -1 + d[1]!)) < 1e-6, 'both tasks improve equally');
     // Orthogonal unit gradients: w = (½, ½) by symmetry, d = 1.5·g0 / 1.25.
-    assertClose(cagradCoefficients(gramOf([[1, 0], [0, 1]]), 0.5), [0.6, 0.6], 1e-6, 'orthogonal');
+    assertClose(
+      cagradCoefficients(
+        gramOf([
+          [1, 0],
+          [0, 1],
+        ]),
+        0.5,
+      ),
+      [0.6, 0.6],
+      1e-6,
+      'orthogonal',
+    );
     assertClose(cagradCoefficients(gramOf(CONFLICTING), 0), [0.5, 0.5], 1e-9, 'c = 0 is the mean gradient');
     assertClose(cagradCoefficients(gramOf([[3, 4]]), 0.5), [1.5 / 1.25], 1e-9, 'one task present');
   });
@@ -100,7 +134,12 @@ describe('loss-weighting methods on explicit losses', () => {
     const e1 = Math.exp(0.25);
     const e2 = Math.exp(0.5);
     assertClose(dwaWeights([0.5, 0.8], [1.0, 0.8], 2), [(2 * e1) / (e1 + e2), (2 * e2) / (e1 + e2)], 1e-12, 'weights');
-    assertClose(dwaWeights([0.5, null], [1.0, 0.8], 2), [(2 * e1) / (e1 + e2), (2 * e2) / (e1 + e2)], 1e-12, 'a task without a mean counts as r = 1');
+    assertClose(
+      dwaWeights([0.5, null], [1.0, 0.8], 2),
+      [(2 * e1) / (e1 + e2), (2 * e2) / (e1 + e2)],
+      1e-12,
+      'a task without a mean counts as r = 1',
+    );
   });
 
   it('DWA keeps per-task epoch means over the labelled samples of each batch, skipping batches without the label', () => {
@@ -111,7 +150,8 @@ describe('loss-weighting methods on explicit losses', () => {
       tf.tidy(() => balancer.gradients(batch));
       balancer.afterUpdate(batch, losses);
     };
-    const factors = (present = [true, true]) => tf.tidy(() => Array.from(balancer.gradients(fakeBatch(net, { present, labelled: [1, 1] })).factors.dataSync()));
+    const factors = (present = [true, true]) =>
+      tf.tidy(() => Array.from(balancer.gradients(fakeBatch(net, { present, labelled: [1, 1] })).factors.dataSync()));
     // Epoch 1: task a means (1·10 + 3·30)/40 = 2.5; task b 0.8 (its second batch has no label).
     step([1, 0.8], [10, 5]);
     step([3, 0], [30, 0]);
@@ -140,16 +180,37 @@ describe('loss-weighting methods on explicit losses', () => {
     });
     assert.ok(Math.abs(value - (2 + 1.5 + Math.log(2) / 2)) < 1e-5, `value ${value}`);
     assertClose(grad, [-1.5, -1], 1e-5, 'gradient');
-    const absent = tf.tidy(() => Array.from(tf.grad((s: tf.Tensor) => uncertaintyWeightedLoss(s as tf.Tensor1D, tf.tensor1d([2, 0]), tf.tensor1d([1, 0])))(tf.tensor1d([0, 0])).dataSync()));
-    assertClose(absent, [-1.5, 0], 1e-6, 'an absent task\'s s is not pushed down');
+    const absent = tf.tidy(() =>
+      Array.from(
+        tf
+          .grad((s: tf.Tensor) => uncertaintyWeightedLoss(s as tf.Tensor1D, tf.tensor1d([2, 0]), tf.tensor1d([1, 0])))(tf.tensor1d([0, 0]))
+          .dataSync(),
+      ),
+    );
+    assertClose(absent, [-1.5, 0], 1e-6, "an absent task's s is not pushed down");
   });
 
   it('GradNorm: sign(G_i − Ḡ·r_i^α)·‖∇_W L_i‖, and renormalised weights summing to T', () => {
     // G = (1, 2), Ḡ = 1.5; r = (0.5, 1)/0.75; targets 1.5·r^1.5 = (0.816, 2.309): w1 too large, w2 too small.
-    assertClose(gradnormWeightGradient({ weights: [1, 1], norms: [1, 2], lossRatios: [0.5, 1], alpha: 1.5, present: [true, true] }), [1, -2], 0, 'gradient');
+    assertClose(
+      gradnormWeightGradient({ weights: [1, 1], norms: [1, 2], lossRatios: [0.5, 1], alpha: 1.5, present: [true, true] }),
+      [1, -2],
+      0,
+      'gradient',
+    );
     // Equal rates and equal G: at the target.
-    assertClose(gradnormWeightGradient({ weights: [2, 1], norms: [1, 2], lossRatios: [0.7, 0.7], alpha: 1.5, present: [true, true] }), [0, 0], 0, 'balanced');
-    assertClose(gradnormWeightGradient({ weights: [1, 1], norms: [1, 2], lossRatios: [0.5, 1], alpha: 1.5, present: [false, true] }), [0, 0], 0, 'one task present: nothing to balance');
+    assertClose(
+      gradnormWeightGradient({ weights: [2, 1], norms: [1, 2], lossRatios: [0.7, 0.7], alpha: 1.5, present: [true, true] }),
+      [0, 0],
+      0,
+      'balanced',
+    );
+    assertClose(
+      gradnormWeightGradient({ weights: [1, 1], norms: [1, 2], lossRatios: [0.5, 1], alpha: 1.5, present: [false, true] }),
+      [0, 0],
+      0,
+      'one task present: nothing to balance',
+    );
     assertClose(renormalisedWeights([0.5, 2.5]), [1 / 3, 5 / 3], 1e-12, 'renormalised');
   });
 
@@ -185,7 +246,10 @@ function fakeNetwork(): MultiTaskNetwork {
  * A batch whose passes return given gradients: the loss a method asks for is recognised by which
  * of the parts it returns (task a's, task b's or the coupling terms').
  */
-function fakeBatch(net: MultiTaskNetwork, options: { present: boolean[]; labelled?: number[]; taskGradients?: number[][][]; couplingGradient?: number[][] }): BatchPasses {
+function fakeBatch(
+  net: MultiTaskNetwork,
+  options: { present: boolean[]; labelled?: number[]; taskGradients?: number[][][]; couplingGradient?: number[][] },
+): BatchPasses {
   const variables = net.trainableVariables();
   return {
     tasks: ['a', 'b'],
@@ -210,11 +274,17 @@ describe('gradient methods assemble the update: shared combination, each head it
   ];
   const coupling = [[0.1, 0.2], [0.01], [0.02]];
 
-  function update(method: 'pcgrad' | 'mgda' | 'cagrad', present: boolean[], withCoupling: boolean): { gradients: number[][]; factors: number[] } {
+  function update(
+    method: 'pcgrad' | 'mgda' | 'cagrad',
+    present: boolean[],
+    withCoupling: boolean,
+  ): { gradients: number[][]; factors: number[] } {
     const net = fakeNetwork();
     const balancer = createBalancer(method, DEFAULTS, net, 1);
     const result = tf.tidy(() => {
-      const { gradients, factors } = balancer.gradients(fakeBatch(net, { present, taskGradients, ...(withCoupling ? { couplingGradient: coupling } : {}) }));
+      const { gradients, factors } = balancer.gradients(
+        fakeBatch(net, { present, taskGradients, ...(withCoupling ? { couplingGradient: coupling } : {}) }),
+      );
       return { gradients: gradients.map((g) => Array.from(g.dataSync())), factors: Array.from(factors.dataSync()) };
     });
     tf.dispose(net.trainableVariables());
@@ -262,7 +332,11 @@ describe('balancing methods in training', () => {
 
   for (const method of BALANCING_METHODS) {
     it(`mtl+${method} lowers the training loss and reports the weight it gave each task`, async () => {
-      const result = await trainCell(cellConfig({ setting: `mtl+${method}` as Setting, regime: disjoint }, { flip: false, epochs: 3 }), data, { progress: 'quiet' });
+      const result = await trainCell(
+        cellConfig({ setting: `mtl+${method}` as Setting, regime: disjoint }, { flip: false, epochs: 3 }),
+        data,
+        { progress: 'quiet' },
+      );
       const losses = result.history.map((r) => r.loss);
       assert.ok(losses[2]! < losses[0]!, `loss ${losses}`);
       assert.deepEqual(Object.keys(result.history[0]!.terms).sort(), ['sup:attrs', 'sup:quadrant', 'weight:attrs', 'weight:quadrant']);
@@ -271,8 +345,24 @@ describe('balancing methods in training', () => {
   }
 
   it('composed with SCA and DM, a balanced cell keeps every coupling term', async () => {
-    const result = await trainCell(cellConfig({ setting: 'mtl+sca+dm+pcgrad', regime: disjoint }, { flip: false, epochs: 2 }), data, { progress: 'quiet' });
-    assert.deepEqual(Object.keys(result.history[0]!.terms).sort(), ['dm', 'dm:attrs->quadrant', 'dm:quadrant->attrs', 'sca', 'sca:attrs->quadrant', 'sca:quadrant->attrs', 'sup:attrs', 'sup:quadrant', 'weight:attrs', 'weight:quadrant'].sort());
+    const result = await trainCell(cellConfig({ setting: 'mtl+sca+dm+pcgrad', regime: disjoint }, { flip: false, epochs: 2 }), data, {
+      progress: 'quiet',
+    });
+    assert.deepEqual(
+      Object.keys(result.history[0]!.terms).sort(),
+      [
+        'dm',
+        'dm:attrs->quadrant',
+        'dm:quadrant->attrs',
+        'sca',
+        'sca:attrs->quadrant',
+        'sca:quadrant->attrs',
+        'sup:attrs',
+        'sup:quadrant',
+        'weight:attrs',
+        'weight:quadrant',
+      ].sort(),
+    );
     assert.ok(result.history[1]!.loss < result.history[0]!.loss);
   });
 
@@ -283,9 +373,20 @@ describe('balancing methods in training', () => {
       const outDir = path.join(tmp, setting);
       const controller = new AbortController();
       let epochs = 0;
-      await assert.rejects(trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => ++epochs === 2 && controller.abort() }), (err: unknown) => (err as Error).name === 'AbortError');
+      await assert.rejects(
+        trainCell(config, data, {
+          outDir,
+          progress: 'quiet',
+          signal: controller.signal,
+          onEpochEnd: () => ++epochs === 2 && controller.abort(),
+        }),
+        (err: unknown) => (err as Error).name === 'AbortError',
+      );
       const resumed = await trainCell(config, data, { outDir, progress: 'quiet' });
-      assert.deepEqual(resumed.history.map((r) => r.loss), whole.history.map((r) => r.loss));
+      assert.deepEqual(
+        resumed.history.map((r) => r.loss),
+        whole.history.map((r) => r.loss),
+      );
       assert.deepEqual(resumed.history[2]!.terms, whole.history[2]!.terms);
       assert.deepEqual(resumed.test, whole.test);
     });
@@ -297,7 +398,13 @@ describe('balancing methods in training', () => {
     const matrix = data.relatedness[0]!.matrix.map((r) => r.map((v) => Math.min(0.9999, Math.max(1e-4, v))));
 
     async function setup(method: 'pcgrad' | 'dwa') {
-      const net = await buildNetwork({ backbone: 'convnet-s', inputSize: 8, channels: 3, seed: 5, heads: tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })) });
+      const net = await buildNetwork({
+        backbone: 'convnet-s',
+        inputSize: 8,
+        channels: 3,
+        seed: 5,
+        heads: tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
+      });
       const coupling = couplingTensors({ from: 'quadrant', to: 'attrs', kind: 'categorical->multilabel', source: 'prior', matrix });
       const options = { sca: true, dm: true, method: cellConfig().method };
       const balancer = createBalancer(method, DEFAULTS, net, 1);
@@ -313,9 +420,19 @@ describe('balancing methods in training', () => {
       return net.trainableVariables().map((v, i) => Array.from(v.dataSync()).map((x, k) => before[i]![k]! - x));
     }
 
-    function handGradients(net: MultiTaskNetwork, images: Float32Array, labels: Record<string, EncodedTaskLabels>, coupling: ReturnType<typeof couplingTensors>, options: Parameters<typeof objective>[2], pick: (value: ReturnType<typeof objective>) => tf.Scalar): tf.Tensor[] {
+    function handGradients(
+      net: MultiTaskNetwork,
+      images: Float32Array,
+      labels: Record<string, EncodedTaskLabels>,
+      coupling: ReturnType<typeof couplingTensors>,
+      options: Parameters<typeof objective>[2],
+      pick: (value: ReturnType<typeof objective>) => tf.Scalar,
+    ): tf.Tensor[] {
       const variables = net.trainableVariables();
-      const { grads } = tf.variableGrads(() => pick(objective(labelTensors(labels, net.forward(tf.tensor4d(images, [16, 8, 8, 3]), true)), [coupling], options)), variables);
+      const { grads } = tf.variableGrads(
+        () => pick(objective(labelTensors(labels, net.forward(tf.tensor4d(images, [16, 8, 8, 3]), true)), [coupling], options)),
+        variables,
+      );
       return variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
     }
 
@@ -333,13 +450,22 @@ describe('balancing methods in training', () => {
           const quadrant = handGradients(net, images, labels, coupling, options, (v) => v.weighted.supervised[0]!);
           const attrs = handGradients(net, images, labels, coupling, options, (v) => v.weighted.supervised[1]!);
           const couplingGrads = handGradients(net, images, labels, coupling, options, (v) => tf.addN(v.weighted.couplings) as tf.Scalar);
-          const flat = (grads: tf.Tensor[]) => Array.from(tf.concat(grads.filter((_, i) => owners[i] === undefined).map((g) => tf.reshape(g, [-1]))).dataSync());
+          const flat = (grads: tf.Tensor[]) =>
+            Array.from(tf.concat(grads.filter((_, i) => owners[i] === undefined).map((g) => tf.reshape(g, [-1]))).dataSync());
           const vectors = quadrantAbsent ? [flat(attrs)] : [flat(quadrant), flat(attrs)];
-          const c = pcgradCoefficients(gramOf(vectors), vectors.map((_, i) => vectors.map((_, j) => j).filter((j) => j !== i)));
+          const c = pcgradCoefficients(
+            gramOf(vectors),
+            vectors.map((_, i) => vectors.map((_, j) => j).filter((j) => j !== i)),
+          );
           const shared = combine(vectors, c);
           let offset = 0;
           return net.trainableVariables().map((v, i) => {
-            const own = owners[i] === undefined ? shared.slice(offset, (offset += v.size)) : Array.from((owners[i] === 'quadrant' ? quadrant : attrs)[i]!.dataSync()).map((x) => (owners[i] === 'quadrant' && quadrantAbsent ? 0 : x));
+            const own =
+              owners[i] === undefined
+                ? shared.slice(offset, (offset += v.size))
+                : Array.from((owners[i] === 'quadrant' ? quadrant : attrs)[i]!.dataSync()).map((x) =>
+                    owners[i] === 'quadrant' && quadrantAbsent ? 0 : x,
+                  );
             return own.map((x, k) => x + couplingGrads[i]!.dataSync()[k]!);
           });
         });
@@ -347,7 +473,12 @@ describe('balancing methods in training', () => {
         const change = applied(net, () => assert.ok(step.run(images, labels, 1).finite));
         change.forEach((delta, i) => {
           const scale = Math.max(1e-3, ...expected[i]!.map(Math.abs));
-          delta.forEach((d, k) => assert.ok(Math.abs(d - expected[i]![k]!) <= 1e-4 * scale, `quadrant absent ${quadrantAbsent}: variable ${i} entry ${k}: ${d} vs ${expected[i]![k]}`));
+          delta.forEach((d, k) =>
+            assert.ok(
+              Math.abs(d - expected[i]![k]!) <= 1e-4 * scale,
+              `quadrant absent ${quadrantAbsent}: variable ${i} entry ${k}: ${d} vs ${expected[i]![k]}`,
+            ),
+          );
         });
       }
       disposeCoupling(coupling);
@@ -364,7 +495,11 @@ describe('balancing methods in training', () => {
       const plain = createTrainStep(b.net, b.optimizer, [b.coupling], b.options, [8, 8, 3]);
       const changeBalanced = applied(a.net, () => balanced.run(a.images, labels, 1));
       const changePlain = applied(b.net, () => plain.run(b.images, labels, 1));
-      changeBalanced.forEach((delta, i) => delta.forEach((d, k) => assert.ok(Math.abs(d - changePlain[i]![k]!) <= 1e-5 * Math.max(1, Math.abs(d)), `variable ${i}: ${d} vs ${changePlain[i]![k]}`)));
+      changeBalanced.forEach((delta, i) =>
+        delta.forEach((d, k) =>
+          assert.ok(Math.abs(d - changePlain[i]![k]!) <= 1e-5 * Math.max(1, Math.abs(d)), `variable ${i}: ${d} vs ${changePlain[i]![k]}`),
+        ),
+      );
       for (const s of [a, b]) {
         disposeCoupling(s.coupling);
         s.optimizer.dispose();

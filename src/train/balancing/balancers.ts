@@ -85,14 +85,21 @@ class UncertaintyWeighting implements Balancer {
   readonly variables: tf.Variable[];
   private readonly logVariances: tf.Variable;
 
-  constructor(private readonly networkVariables: tf.Variable[], taskCount: number) {
+  constructor(
+    private readonly networkVariables: tf.Variable[],
+    taskCount: number,
+  ) {
     this.logVariances = tf.tidy(() => tf.variable(tf.zeros([taskCount]), true, undefined, 'float32'));
     this.variables = [this.logVariances];
   }
 
   gradients(batch: BatchPasses) {
     const present = presentMask(batch);
-    const gradients = batch.gradients((parts) => withCoupling(uncertaintyWeightedLoss(this.logVariances as tf.Tensor1D, tf.stack(parts.supervised) as tf.Tensor1D, present), parts), [...this.networkVariables, this.logVariances]);
+    const gradients = batch.gradients(
+      (parts) =>
+        withCoupling(uncertaintyWeightedLoss(this.logVariances as tf.Tensor1D, tf.stack(parts.supervised) as tf.Tensor1D, present), parts),
+      [...this.networkVariables, this.logVariances],
+    );
     return { gradients, factors: tf.mul(present, tf.exp(tf.neg(this.logVariances))) as tf.Tensor1D };
   }
 
@@ -137,12 +144,17 @@ class DynamicWeightAverage implements Balancer {
 
   weights(): number[] {
     const none = new Array<number | null>(this.taskCount).fill(null);
-    return this.history.length < 2 ? new Array<number>(this.taskCount).fill(1) : dwaWeights(this.history[1] ?? none, this.history[0] ?? none, this.temperature);
+    return this.history.length < 2
+      ? new Array<number>(this.taskCount).fill(1)
+      : dwaWeights(this.history[1] ?? none, this.history[0] ?? none, this.temperature);
   }
 
   gradients(batch: BatchPasses) {
     const weights = this.weights();
-    const gradients = batch.gradients((parts) => withCoupling(sum(parts.supervised.map((loss, t) => tf.mul(loss, weights[t]!) as tf.Scalar)), parts), this.networkVariables);
+    const gradients = batch.gradients(
+      (parts) => withCoupling(sum(parts.supervised.map((loss, t) => tf.mul(loss, weights[t]!) as tf.Scalar)), parts),
+      this.networkVariables,
+    );
     return { gradients, factors: tf.tensor1d(weights.map((w, t) => (batch.present[t] ? w : 0))) };
   }
 
@@ -167,7 +179,8 @@ class DynamicWeightAverage implements Balancer {
   restore(state: BalancerState | undefined, origin: string): void {
     const history = state?.history;
     if (history === undefined) return;
-    if (!Array.isArray(history) || history.length > 2) throw new Error(`${origin}: balancing state "history" should hold at most two epochs`);
+    if (!Array.isArray(history) || history.length > 2)
+      throw new Error(`${origin}: balancing state "history" should hold at most two epochs`);
     this.history = history.map((_, i) => restoredNumbers({ epoch: history[i] }, 'epoch', this.taskCount, origin)!);
   }
 
@@ -199,7 +212,10 @@ class GradNorm implements Balancer {
 
   gradients(batch: BatchPasses) {
     const weights = this.weights;
-    const gradients = batch.gradients((parts) => withCoupling(tf.sum(tf.mul(tf.stack(parts.supervised), weights)) as tf.Scalar, parts), this.networkVariables);
+    const gradients = batch.gradients(
+      (parts) => withCoupling(tf.sum(tf.mul(tf.stack(parts.supervised), weights)) as tf.Scalar, parts),
+      this.networkVariables,
+    );
     // ‖∇_W L_t‖ for each present task, one more (cheaper: it stops at W) pass each.
     const norms = batch.tasks.map((_, t) => {
       if (!batch.present[t]) return tf.scalar(0);
@@ -215,7 +231,13 @@ class GradNorm implements Balancer {
       if (present && this.initialLosses[t] === null) this.initialLosses[t] = losses[t]!;
     });
     const lossRatios = losses.map((loss, t) => (this.initialLosses[t] ? loss / this.initialLosses[t]! : 1));
-    const weightGradient = gradnormWeightGradient({ weights: weightValues, norms: norm, lossRatios, alpha: this.alpha, present: batch.present });
+    const weightGradient = gradnormWeightGradient({
+      weights: weightValues,
+      norms: norm,
+      lossRatios,
+      alpha: this.alpha,
+      present: batch.present,
+    });
     return { gradients: [...gradients, tf.tensor1d(weightGradient)], factors: tf.mul(presentMask(batch), weights) as tf.Tensor1D };
   }
 
@@ -286,7 +308,9 @@ class Famo implements Balancer {
   afterUpdate(batch: BatchPasses, taskLosses: readonly number[]): void {
     if (!batch.present.some((p) => p)) return;
     const after = tf.tidy(() => batch.evaluate()).dataSync();
-    const decrease = taskLosses.map((before, t) => (batch.present[t] ? Math.log(before + FAMO_EPSILON) - Math.log(after[t]! + FAMO_EPSILON) : 0));
+    const decrease = taskLosses.map((before, t) =>
+      batch.present[t] ? Math.log(before + FAMO_EPSILON) - Math.log(after[t]! + FAMO_EPSILON) : 0,
+    );
     this.logits = adamStep(this.logits, famoLogitGradient(this.logits, decrease, batch.present), this.adam, this.learningRate, this.decay);
   }
 
@@ -301,9 +325,14 @@ class Famo implements Balancer {
     const logits = restoredNumbers(state, 'logits', n, origin);
     if (!logits) return;
     const step = state!.adamStep;
-    if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw new Error(`${origin}: balancing state "adamStep" should be a whole number`);
+    if (typeof step !== 'number' || !Number.isInteger(step) || step < 0)
+      throw new Error(`${origin}: balancing state "adamStep" should be a whole number`);
     this.logits = logits;
-    this.adam = { step, m: restoredNumbers(state, 'adamM', n, origin) ?? this.adam.m, v: restoredNumbers(state, 'adamV', n, origin) ?? this.adam.v };
+    this.adam = {
+      step,
+      m: restoredNumbers(state, 'adamM', n, origin) ?? this.adam.m,
+      v: restoredNumbers(state, 'adamV', n, origin) ?? this.adam.v,
+    };
   }
 
   dispose(): void {}
@@ -343,13 +372,17 @@ class GradientCombination implements Balancer {
     const coefficients = new Array<number>(batch.tasks.length).fill(0);
     let combinedShared: tf.Tensor[] | undefined;
     if (present.length > 0) {
-      const sharedRows = tf.stack(present.map((t) => tf.concat(this.shared.map((i) => tf.reshape(perTask.get(t)![i]!, [-1]))))) as tf.Tensor2D;
+      const sharedRows = tf.stack(
+        present.map((t) => tf.concat(this.shared.map((i) => tf.reshape(perTask.get(t)![i]!, [-1])))),
+      ) as tf.Tensor2D;
       const gram = tf.matMul(sharedRows, sharedRows, false, true).arraySync() as number[][];
       const taskCoefficients = this.rule(gram, this.rng);
       present.forEach((t, k) => (coefficients[t] = taskCoefficients[k]!));
       const flat = tf.matMul(tf.tensor2d([taskCoefficients]), sharedRows);
       const sizes = this.shared.map((i) => this.networkVariables[i]!.size);
-      combinedShared = tf.split(tf.reshape(flat, [-1]), sizes).map((part, k) => tf.reshape(part, this.networkVariables[this.shared[k]!]!.shape));
+      combinedShared = tf
+        .split(tf.reshape(flat, [-1]), sizes)
+        .map((part, k) => tf.reshape(part, this.networkVariables[this.shared[k]!]!.shape));
     }
     const sharedPosition = new Map(this.shared.map((i, k) => [i, k]));
     const gradients = this.networkVariables.map((variable, i) => {
@@ -398,11 +431,27 @@ export function createBalancer(method: BalancingMethod, options: MethodOptions, 
       return new Famo(variables, taskCount, options.famoLr, options.famoDecay);
     case 'pcgrad':
       // Each task meets the others in a fresh random order every step.
-      return new GradientCombination('pcgrad', variables, net.variableTasks(), (gram, rng) => pcgradCoefficients(gram, gram.map((_, i) => rng.shuffle(gram.map((_, j) => j).filter((j) => j !== i)))), rng('pcgrad'));
+      return new GradientCombination(
+        'pcgrad',
+        variables,
+        net.variableTasks(),
+        (gram, rng) =>
+          pcgradCoefficients(
+            gram,
+            gram.map((_, i) => rng.shuffle(gram.map((_, j) => j).filter((j) => j !== i))),
+          ),
+        rng('pcgrad'),
+      );
     case 'mgda':
       return new GradientCombination('mgda', variables, net.variableTasks(), minNormCoefficients, rng('mgda'));
     case 'cagrad':
-      return new GradientCombination('cagrad', variables, net.variableTasks(), (gram) => cagradCoefficients(gram, options.cagradC), rng('cagrad'));
+      return new GradientCombination(
+        'cagrad',
+        variables,
+        net.variableTasks(),
+        (gram) => cagradCoefficients(gram, options.cagradC),
+        rng('cagrad'),
+      );
     default:
       throw new Error(`unknown balancing method ${String(method)}`);
   }

@@ -102,7 +102,10 @@ export class BatchPasses {
         supervised: tf.keep(tf.stack(value.weighted.supervised) as tf.Tensor1D),
       };
     }
-    return { supervised: value.weighted.supervised, coupling: couplings.length === 0 ? undefined : couplings.length === 1 ? couplings[0]! : (tf.addN(couplings) as tf.Scalar) };
+    return {
+      supervised: value.weighted.supervised,
+      coupling: couplings.length === 0 ? undefined : couplings.length === 1 ? couplings[0]! : (tf.addN(couplings) as tf.Scalar),
+    };
   }
 
   /** Before a forward pass: from the second pass on, remember the moving statistics the first pass left, to put them back after. */

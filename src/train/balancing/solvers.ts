@@ -35,7 +35,10 @@ export function pcgradCoefficients(gram: Gram, orders: readonly (readonly number
     // g_i^PC as a combination of the original gradients.
     const projected = unit(n, i);
     for (const j of orders[i]!) {
-      const along = dot(projected, gram.map((row) => row[j]!));
+      const along = dot(
+        projected,
+        gram.map((row) => row[j]!),
+      );
       if (along < 0 && gram[j]![j]! > 0) projected[j]! -= along / gram[j]![j]!;
     }
     projected.forEach((c, k) => (total[k]! += c));
@@ -81,7 +84,10 @@ export function minNormCoefficients(gram: Gram): number[] {
       lineSearch: (w, t) => {
         // ‖(1 − γ)v + γ g_t‖² is smallest at γ = ⟨v − g_t, v⟩ / ‖v − g_t‖².
         const vv = dot(w, times(gram, w));
-        const vt = dot(w, gram.map((row) => row[t]!));
+        const vt = dot(
+          w,
+          gram.map((row) => row[t]!),
+        );
         const tt = gram[t]![t]!;
         const denominator = vv - 2 * vt + tt;
         return denominator > 0 ? Math.min(1, Math.max(0, (vv - vt) / denominator)) : 0;
@@ -181,7 +187,13 @@ export function dwaWeights(lastEpoch: readonly (number | null)[], epochBefore: r
  * r_i = L̃_i / mean_j L̃_j the relative inverse training rate (L̃_i = L_i(t) / L_i(0)); the target
  * Ḡ·r_i^α is a constant, as in the paper. Tasks absent from the batch take no part.
  */
-export function gradnormWeightGradient(input: { weights: readonly number[]; norms: readonly number[]; lossRatios: readonly number[]; alpha: number; present: readonly boolean[] }): number[] {
+export function gradnormWeightGradient(input: {
+  weights: readonly number[];
+  norms: readonly number[];
+  lossRatios: readonly number[];
+  alpha: number;
+  present: readonly boolean[];
+}): number[] {
   const { weights, norms, lossRatios, alpha, present } = input;
   const tasks = present.flatMap((p, i) => (p ? [i] : []));
   const gradient = new Array<number>(weights.length).fill(0);
@@ -233,7 +245,13 @@ export interface AdamState {
  * One Adam step on a few host-side parameters, with L2 decay added to the gradient (PyTorch's
  * Adam with weight_decay), returning the new parameters; `state` is updated in place.
  */
-export function adamStep(params: readonly number[], gradient: readonly number[], state: AdamState, learningRate: number, decay: number): number[] {
+export function adamStep(
+  params: readonly number[],
+  gradient: readonly number[],
+  state: AdamState,
+  learningRate: number,
+  decay: number,
+): number[] {
   const beta1 = 0.9;
   const beta2 = 0.999;
   const epsilon = 1e-8;
