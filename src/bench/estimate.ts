@@ -1,9 +1,10 @@
+import { relativeStepCost } from '../train/balancing/cost.js';
 import type { Cell } from './matrix.js';
 
 /**
  * How long a study will take on this machine, said before the first cell: cells × networks ×
  * epochs × images, each image costing what a short measurement (or the backbone's FLOP count and
- * a measured GFLOP/s) says. An upper bound: every network is counted as seeing the whole
+ * a measured GFLOP/s) says, times what a balancing method's extra passes add. An upper bound: every network is counted as seeing the whole
  * training split each epoch, while stl and uncoupled settings skip samples without their labels.
  */
 
@@ -66,9 +67,10 @@ export function estimateBenchmark(
   if (cells.length === 0) return { ...base, seconds: 0 };
   if (!images || !cost)
     return { ...base, missing: missing ?? (!images ? 'the number of images is unknown' : 'the cost per image is unknown') };
-  const perNetwork = (epochsOfCell: number) =>
-    epochsOfCell * (images.train * cost.trainSeconds + images.val * cost.inferSeconds) + images.test * cost.inferSeconds;
-  const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell.config.train.epochs), 0);
+  const perNetwork = (cell: Cell) =>
+    cell.config.train.epochs * (images.train * cost.trainSeconds * relativeStepCost(cell.config.setting, cell.config.tasks.length) + images.val * cost.inferSeconds) +
+    images.test * cost.inferSeconds;
+  const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell), 0);
   return { ...base, seconds };
 }
 

@@ -11,10 +11,11 @@ import { estimateBenchmark, formatEstimate, humanDuration, type ImageCounts, typ
 import type { Cell } from '../../src/bench/matrix.js';
 import { runStudy } from '../../src/cli/run_study.js';
 import { loadBackboneManifest } from '../../src/model/backbone_manifest.js';
+import type { Setting } from '../../src/config/settings.js';
 import type { ThroughputResult } from '../../src/train/throughput.js';
 import { captureIO, fakeCatalog, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from './doubles.js';
 
-const cell = (setting: 'stl' | 'mtl', epochs: number, tasks = 2): Cell =>
+const cell = (setting: Setting, epochs: number, tasks = 2): Cell =>
   ({
     id: `full.${setting}.seed1`,
     index: 0,
@@ -35,6 +36,15 @@ describe('the estimate', () => {
     const unknown = estimateBenchmark('b', [cell('mtl', 3)], undefined, COST, 'no image counts for cub');
     assert.equal(unknown.seconds, undefined);
     assert.equal(unknown.missing, 'no image counts for cub');
+  });
+
+  it("counts a balancing method's extra passes per training step", () => {
+    const plain = estimateBenchmark('b', [cell('mtl', 3)], IMAGES, COST).seconds!;
+    const training = 3 * 100 * 0.01;
+    // Two tasks: PCGrad runs a pass per task (one more with the coupling terms); UW costs what mtl costs.
+    assert.ok(Math.abs(estimateBenchmark('b', [cell('mtl+pcgrad', 3)], IMAGES, COST).seconds! - (plain + training)) < 1e-9);
+    assert.ok(Math.abs(estimateBenchmark('b', [cell('mtl+sca+dm+pcgrad', 3)], IMAGES, COST).seconds! - (plain + 2 * training)) < 1e-9);
+    assert.equal(estimateBenchmark('b', [cell('mtl+uw', 3)], IMAGES, COST).seconds, plain);
   });
 
   it('says durations plainly and, at days on a CPU backend, points at the GPU section and --shard', () => {
