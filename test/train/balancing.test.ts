@@ -169,6 +169,13 @@ describe('loss-weighting methods on explicit losses', () => {
     const restored = createBalancer('dwa', DEFAULTS, net, 1);
     restored.restore(saved, 'test');
     assert.deepEqual(restored.state(), balancer.state());
+    // Saved in the middle of an epoch, the epoch's running means come back too.
+    step([2, 0.5], [8, 8]);
+    const midEpoch = createBalancer('dwa', DEFAULTS, net, 1);
+    midEpoch.restore(JSON.parse(JSON.stringify(balancer.state())), 'test');
+    balancer.endEpoch();
+    midEpoch.endEpoch();
+    assert.deepEqual(midEpoch.state(), balancer.state());
   });
 
   it('uncertainty weighting: Σ exp(−s)·L + s/2 over the tasks present; d/ds = −exp(−s)·L + 1/2', () => {

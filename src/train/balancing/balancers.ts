@@ -173,7 +173,8 @@ class DynamicWeightAverage implements Balancer {
   }
 
   state(): BalancerState {
-    return { history: this.history };
+    // The epoch's running sums too: a checkpoint may be written in the middle of an epoch.
+    return { history: this.history, epochSums: [...this.sums], epochCounts: [...this.counts] };
   }
 
   restore(state: BalancerState | undefined, origin: string): void {
@@ -182,6 +183,12 @@ class DynamicWeightAverage implements Balancer {
     if (!Array.isArray(history) || history.length > 2)
       throw new Error(`${origin}: balancing state "history" should hold at most two epochs`);
     this.history = history.map((_, i) => restoredNumbers({ epoch: history[i] }, 'epoch', this.taskCount, origin)!);
+    const sums = restoredNumbers(state, 'epochSums', this.taskCount, origin);
+    const counts = restoredNumbers(state, 'epochCounts', this.taskCount, origin);
+    if (sums && counts) {
+      sums.forEach((v, t) => (this.sums[t] = v));
+      counts.forEach((v, t) => (this.counts[t] = v));
+    }
   }
 
   dispose(): void {}
