@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { MASKED, NO_CLASS, type DatasetView, type LabelColumn } from '../datasets/types.js';
 import type { CellConfig } from '../config/cell.js';

@@ -95,7 +95,7 @@ async function sourceStamps(split: IndexSplit): Promise<string[]> {
   };
   // An IDX split reads every sample from one file: its stamp stands for all of them.
   if (images.kind === 'idx') return new Array<string>(split.ids.length).fill(await stamp(images.file));
-  const stamps: string[] = new Array(images.paths.length);
+  const stamps = new Array<string>(images.paths.length);
   for (let start = 0; start < images.paths.length; start += STAT_BATCH) {
     const batch = images.paths.slice(start, start + STAT_BATCH);
     const got = await Promise.all(batch.map((p) => stamp(path.join(images.root, p))));

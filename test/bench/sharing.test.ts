@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,10 +23,6 @@ const ONLY_FULL = { regimes: ['full'], seeds: ['1'] };
 /** A process that stays alive (until killed, or its timeout) so that its pid is a live owner. */
 function liveProcess(): ChildProcess {
   return spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore', timeout: 60_000 });
-}
-
-function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8', timeout: 10_000 }).stdout);
 }
 
 function stop(child: ChildProcess): Promise<void> {
