@@ -127,6 +127,8 @@ export function runVerdict(result: RunCommandResult): UserError | undefined {
   if (result.runs.some((r) => r.interrupted)) problems.push('interrupted; run the same command again to finish the missing cells');
   const failed = result.runs.flatMap((r) => r.outcomes.filter((o) => o.status === 'failed').map((o) => `${r.benchmark}/${o.cell.id}`));
   if (failed.length > 0) problems.push(`${failed.length} cell${failed.length > 1 ? 's' : ''} failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); each folder holds error.json`);
+  const refused = result.runs.reduce((n, r) => n + r.outcomes.filter((o) => o.status === 'refused').length, 0);
+  if (refused > 0) problems.push(`${refused} cell${refused > 1 ? 's' : ''} refused: another run is using ${refused > 1 ? 'them' : 'it'} with a different configuration (see above); nothing was overwritten`);
   problems.push(...result.problems);
   return problems.length > 0 ? new UserError(problems.join('; ')) : undefined;
 }

@@ -18,9 +18,10 @@ function headline(outcome: CellOutcome): string[] {
  */
 export function textReporter(write: (line: string) => void, paint: ChalkInstance, columns?: number): RunReporter {
   return {
-    benchmarkStart({ benchmark, dir, cells, toRun, skipped, shard }) {
+    benchmarkStart({ benchmark, dir, cells, toRun, skipped, refused, shard }) {
       const shardText = shard ? ` (shard ${shard.index}/${shard.count})` : '';
-      write(`${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done, ${toRun} to run → ${dir}`);
+      const refusedText = refused > 0 ? `, ${paint.yellow(`${refused} refused`)}` : '';
+      write(`${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done, ${toRun} to run${refusedText} → ${dir}`);
     },
     cellStart({ cell, position, toRun, etaSeconds }) {
       const eta = etaSeconds !== undefined ? paint.dim(` (about ${formatDuration(etaSeconds)} left)`) : '';
@@ -35,12 +36,20 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
         lines[0] = lines[0]!.replace(plainWhere, where).replace(' done in ', ` ${paint.green('done')} in `);
         for (const line of lines) write(line);
       } else if (outcome.status === 'failed') write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);
-      else if (outcome.status === 'interrupted') write(`${where} ${paint.yellow('interrupted')}: run the same command again to resume`);
+      else if (outcome.status === 'interrupted') write(`${where} ${paint.yellow('interrupted')}: ${outcome.note ? `${outcome.note}; ` : ''}run the same command again to resume`);
+      else if (outcome.status === 'busy') write(`${where} ${paint.yellow('skipped')}: ${outcome.note}`);
+      else if (outcome.status === 'skipped') write(`${where} skipped: ${outcome.note ?? 'already done'}`);
     },
     benchmarkEnd({ benchmark, outcomes }) {
       const count = (s: string) => outcomes.filter((o) => o.status === s).length;
       const failed = count('failed');
-      write(`${paint.bold(benchmark)}: ${count('done')} trained, ${count('skipped')} already done, ${failed > 0 ? paint.red(`${failed} failed`) : '0 failed'}`);
+      const others = (['busy', 'refused', 'interrupted'] as const)
+        .filter((s) => count(s) > 0)
+        .map((s) => paint.yellow(`${count(s)} ${{ busy: 'left to another process', refused: 'refused', interrupted: 'interrupted' }[s]}`));
+      write(`${paint.bold(benchmark)}: ${[`${count('done')} trained`, `${count('skipped')} already done`, failed > 0 ? paint.red(`${failed} failed`) : '0 failed', ...others].join(', ')}`);
+    },
+    notice({ message }) {
+      write(paint.yellow(message));
     },
   };
 }
@@ -49,8 +58,8 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
 export function jsonReporter(write: (line: string) => void): RunReporter {
   const emit = (event: Record<string, unknown>) => write(JSON.stringify(event));
   return {
-    benchmarkStart({ benchmark, dir, cells, toRun, skipped, shard }) {
-      emit({ event: 'benchmark-start', benchmark, dir, cells, toRun, skipped, shard: shard ? `${shard.index}/${shard.count}` : null });
+    benchmarkStart({ benchmark, dir, cells, toRun, skipped, refused, shard }) {
+      emit({ event: 'benchmark-start', benchmark, dir, cells, toRun, skipped, refused, shard: shard ? `${shard.index}/${shard.count}` : null });
     },
     cellStart({ benchmark, cell, position, toRun, etaSeconds }) {
       emit({ event: 'cell-start', benchmark, cell: cell.id, hash: cell.hash, position, toRun, etaSeconds: etaSeconds ?? null });
@@ -66,11 +75,15 @@ export function jsonReporter(write: (line: string) => void): RunReporter {
         wallSeconds: o.wallSeconds ?? null,
         test: o.metrics?.test ?? null,
         error: o.error?.message ?? null,
+        ...(o.note ? { note: o.note } : {}),
       });
     },
     benchmarkEnd({ benchmark, dir, outcomes }) {
       const count = (s: string) => outcomes.filter((o) => o.status === s).length;
-      emit({ event: 'benchmark-end', benchmark, dir, done: count('done'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted') });
+      emit({ event: 'benchmark-end', benchmark, dir, done: count('done'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'), busy: count('busy'), refused: count('refused') });
+    },
+    notice({ benchmark, message }) {
+      emit({ event: 'notice', benchmark, message });
     },
   };
 }

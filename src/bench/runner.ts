@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { MASKED, NO_CLASS, type DatasetView, type LabelColumn } from '../datasets/types.js';
 import type { CellConfig } from '../config/cell.js';
@@ -8,7 +7,9 @@ import type { LoadDatasetFn } from './catalog.js';
 import { expandMatrix, selectShard, type Cell, type Shard } from './matrix.js';
 import type { ResolvedBenchmark } from './resolve.js';
 import { combineSources } from './sources.js';
-import { CELL_FILES, beginCell, finishCell, hasResult, readBenchmarkInfo, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
+import { claimCells, describeConflicts, lockCell } from '../runs/sharing.js';
+import { beginCell, finishCell, hasResult, prepareBenchmarkFolder, readBenchmarkInfo, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
+import { describeOwner } from '../util/lock.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'quiet' | 'jsonl';
 
@@ -27,7 +28,12 @@ export interface RunnerDeps {
   priorMatrix?: (prior: string, rows: string[], columns: string[]) => number[][];
 }
 
-export type CellStatus = 'done' | 'skipped' | 'failed' | 'interrupted';
+/**
+ * done: trained now; skipped: already done (by an earlier run, or by another process meanwhile);
+ * busy: another live process is training it; refused: another live run uses it with a different
+ * config; failed; interrupted.
+ */
+export type CellStatus = 'done' | 'skipped' | 'busy' | 'refused' | 'failed' | 'interrupted';
 
 export interface CellOutcome {
   cell: Cell;
@@ -36,14 +42,18 @@ export interface CellOutcome {
   metrics?: MetricsFile;
   error?: ErrorFile;
   wallSeconds?: number;
+  /** For busy, refused and interrupted cells: what happened, in one line. */
+  note?: string;
 }
 
 /** What the runner tells the user as it goes (text lines or JSON events). */
 export interface RunReporter {
-  benchmarkStart(info: { benchmark: string; dir: string; cells: number; toRun: number; skipped: number; shard?: Shard }): void;
+  benchmarkStart(info: { benchmark: string; dir: string; cells: number; toRun: number; skipped: number; refused: number; shard?: Shard }): void;
   cellStart(info: { benchmark: string; cell: Cell; position: number; toRun: number; etaSeconds?: number }): void;
   cellEnd(outcome: CellOutcome & { benchmark: string; position: number; toRun: number }): void;
   benchmarkEnd(info: { benchmark: string; dir: string; outcomes: CellOutcome[] }): void;
+  /** Something the user should know that is not a cell's outcome (a stale lock taken over, a refused set of cells). */
+  notice(info: { benchmark: string; message: string }): void;
 }
 
 export interface RunOptions {
@@ -162,7 +172,7 @@ export function benchmarkInfo(original: ResolvedBenchmark): BenchmarkInfo {
   };
 }
 
-/** `info` with each task's class count, where `classesOf` knows it. */
+/** The benchmark's description with each task's number of classes or labels, where known. */
 function withClasses(info: BenchmarkInfo, classesOf: (task: BenchmarkInfo['tasks'][number]) => number | undefined): BenchmarkInfo {
   return {
     ...info,
@@ -176,87 +186,101 @@ function withClasses(info: BenchmarkInfo, classesOf: (task: BenchmarkInfo['tasks
 /**
  * Runs the cells of one benchmark (or of one shard of it) that have no result for their current
  * config. A cell that throws is recorded in its folder and the others go on; an abort stops
- * after the running cell has handed back control.
+ * after the running cell has handed back control. Other processes may use the same folder at the
+ * same time (see runs/sharing.ts): cells a live run holds with another config are refused, cells
+ * another process is training are left to it.
  */
 export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkInfo, options: RunOptions, deps: RunnerDeps): Promise<BenchmarkRun> {
   const dir = path.join(options.outRoot, resolved.name);
-  await fs.promises.mkdir(dir, { recursive: true });
+  await prepareBenchmarkFolder(dir);
   // Class counts come from the data, which a run with nothing left to train never loads: keep
   // those an earlier run recorded for the same tasks.
   const earlier = readBenchmarkInfo(dir);
   await writeBenchmarkInfo(dir, withClasses(info, (task) => earlier?.tasks.find((t) => t.name === task.name && t.kind === task.kind)?.classes));
+  const notice = (message: string) => options.reporter.notice({ benchmark: resolved.name, message });
   const cells = selectShard(expandMatrix(resolved), options.shard);
-  const pending = cells.filter((cell) => !hasResult(path.join(dir, cell.id), cell.hash));
-  const outcomes: CellOutcome[] = cells
-    .filter((cell) => !pending.includes(cell))
-    .map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'skipped' as const }));
-  options.reporter.benchmarkStart({ benchmark: resolved.name, dir, cells: cells.length, toRun: pending.length, skipped: outcomes.length, shard: options.shard });
+  const claim = await claimCells(dir, cells, notice);
+  try {
+    const refused = new Set(claim.conflicts.map((c) => c.cell));
+    if (refused.size > 0) notice(describeConflicts(resolved.name, claim.conflicts));
+    const outcomes: CellOutcome[] = cells
+      .filter((cell) => refused.has(cell.id))
+      .map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'refused' as const, note: 'another run uses this cell with a different configuration' }));
+    const open = cells.filter((cell) => !refused.has(cell.id));
+    const pending = open.filter((cell) => !hasResult(path.join(dir, cell.id), cell.hash));
+    outcomes.push(...open.filter((cell) => !pending.includes(cell)).map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'skipped' as const })));
+    options.reporter.benchmarkStart({ benchmark: resolved.name, dir, cells: cells.length, toRun: pending.length, skipped: cells.length - pending.length - refused.size, refused: refused.size, shard: options.shard });
+    const interrupted = await runPending(resolved, info, dir, pending, outcomes, options, deps, notice);
+    outcomes.sort((a, b) => a.cell.index - b.cell.index);
+    options.reporter.benchmarkEnd({ benchmark: resolved.name, dir, outcomes });
+    return { benchmark: resolved.name, dir, outcomes, interrupted };
+  } finally {
+    await claim.release();
+  }
+}
 
+/** Trains the pending cells one after another, each under its lock; returns whether it was interrupted. */
+async function runPending(resolved: ResolvedBenchmark, info: BenchmarkInfo, dir: string, pending: Cell[], outcomes: CellOutcome[], options: RunOptions, deps: RunnerDeps, notice: (message: string) => void): Promise<boolean> {
   let data: DatasetView | undefined;
   let provenance: Provenance | undefined;
   let trainedSeconds = 0;
   let trained = 0;
-  let interrupted = false;
   for (const [i, cell] of pending.entries()) {
-    if (options.signal?.aborted) {
-      interrupted = true;
-      break;
-    }
+    if (options.signal?.aborted) return true;
     const cellDir = path.join(dir, cell.id);
-    if (!data) {
-      data = await loadBenchmarkData(resolved, deps);
-      checkCoannotation(resolved, data, pending);
-      const view = data;
-      await writeBenchmarkInfo(dir, withClasses(info, (task) => view.tasks.find((t) => t.name === task.name)?.labels.length));
+    const position = { benchmark: resolved.name, position: i + 1, toRun: pending.length };
+    const end = (outcome: CellOutcome) => {
+      outcomes.push(outcome);
+      options.reporter.cellEnd({ ...outcome, ...position });
+    };
+    const lock = await lockCell(dir, cell.id, notice);
+    if ('busy' in lock) {
+      end({ cell, dir: cellDir, status: 'busy', note: `${describeOwner(lock.busy)} is training it; left to that process` });
+      continue;
     }
-    provenance ??= deps.provenance();
-    const etaSeconds = trained > 0 ? (trainedSeconds / trained) * (pending.length - i) : undefined;
-    options.reporter.cellStart({ benchmark: resolved.name, cell, position: i + 1, toRun: pending.length, etaSeconds });
-    await clearIfStale(cellDir, cell.hash);
-    await beginCell(cellDir, cell.config, cell.hash);
-    const startedAt = new Date();
-    const t0 = performance.now();
-    let outcome: CellOutcome;
     try {
-      const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, progressLabel: `[${cell.id}]`, signal: options.signal });
-      checkResult(cell.config, result);
-      const wallSeconds = (performance.now() - t0) / 1000;
-      const timings = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds, trainSeconds: result.trainSeconds };
-      const metrics = await finishCell(cellDir, cell.hash, result, timings, provenance);
-      outcome = { cell, dir: cellDir, status: 'done', metrics, wallSeconds };
-      trainedSeconds += wallSeconds;
-      trained++;
-    } catch (err) {
-      if (options.signal?.aborted) {
-        // Stopped by the user, not broken: no error.json, so the next run simply resumes it.
-        outcomes.push({ cell, dir: cellDir, status: 'interrupted' });
-        options.reporter.cellEnd({ ...outcomes[outcomes.length - 1]!, benchmark: resolved.name, position: i + 1, toRun: pending.length });
-        interrupted = true;
-        break;
+      // Another process may have finished it since this run looked.
+      if (hasResult(cellDir, cell.hash)) {
+        end({ cell, dir: cellDir, status: 'skipped', note: 'finished meanwhile by another process' });
+        continue;
       }
-      const error = await recordFailure(cellDir, cell.hash, err, provenance);
-      outcome = { cell, dir: cellDir, status: 'failed', error, wallSeconds: (performance.now() - t0) / 1000 };
+      if (!data) {
+        data = await loadBenchmarkData(resolved, deps);
+        checkCoannotation(resolved, data, pending);
+        const view = data;
+        await writeBenchmarkInfo(dir, withClasses(info, (task) => view.tasks.find((t) => t.name === task.name)?.labels.length));
+      }
+      provenance ??= deps.provenance();
+      const etaSeconds = trained > 0 ? (trainedSeconds / trained) * (pending.length - i) : undefined;
+      options.reporter.cellStart({ benchmark: resolved.name, cell, position: i + 1, toRun: pending.length, etaSeconds });
+      const previous = await beginCell(cellDir, cell.config, cell.hash);
+      if (previous === 'other-config') notice(`${cell.id}: its folder held the results of an earlier, different configuration; they are replaced`);
+      if (previous === 'damaged-hash') notice(`${cell.id}: its config.sha256 was missing or damaged; the cell is run again`);
+      const startedAt = new Date();
+      const t0 = performance.now();
+      try {
+        const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, progressLabel: `[${cell.id}]`, signal: options.signal });
+        checkResult(cell.config, result);
+        const wallSeconds = (performance.now() - t0) / 1000;
+        const timings = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds, trainSeconds: result.trainSeconds };
+        const metrics = await finishCell(cellDir, cell.hash, result, timings, provenance);
+        end({ cell, dir: cellDir, status: 'done', metrics, wallSeconds });
+        trainedSeconds += wallSeconds;
+        trained++;
+      } catch (err) {
+        if (options.signal?.aborted) {
+          // Stopped by the user, not broken: no error.json, so the next run simply resumes it.
+          end({ cell, dir: cellDir, status: 'interrupted', note: errorMessage(err).split('\n')[0] });
+          return true;
+        }
+        const error = await recordFailure(cellDir, cell.hash, err, provenance);
+        end({ cell, dir: cellDir, status: 'failed', error, wallSeconds: (performance.now() - t0) / 1000 });
+      }
+    } finally {
+      await lock.held.release();
     }
-    outcomes.push(outcome);
-    options.reporter.cellEnd({ ...outcome, benchmark: resolved.name, position: i + 1, toRun: pending.length });
   }
-  outcomes.sort((a, b) => a.cell.index - b.cell.index);
-  options.reporter.benchmarkEnd({ benchmark: resolved.name, dir, outcomes });
-  return { benchmark: resolved.name, dir, outcomes, interrupted };
-}
-
-/**
- * A folder that last held another config may also hold the trainer's checkpoints of that config;
- * resuming from them would mix two experiments, so the folder is emptied first.
- */
-async function clearIfStale(cellDir: string, hash: string): Promise<void> {
-  let previous: string;
-  try {
-    previous = (await fs.promises.readFile(path.join(cellDir, CELL_FILES.hash), 'utf8')).trim();
-  } catch {
-    return;
-  }
-  if (previous !== hash) await fs.promises.rm(cellDir, { recursive: true, force: true });
+  return false;
 }
 
 export function describeFailure(outcome: CellOutcome): string {

@@ -35,7 +35,7 @@ export function registerDatasetsCommands(program: Command): void {
   withManifest(datasets.command('fetch <id>'))
     .description('download (or take from --from), verify, extract, index and cache a dataset')
     .option('--from <path|url>', 'your archive, file, extracted folder or URL (repeatable; required for request datasets)', repeatable((value) => value))
-    .option('--force', 'download, extract and index again even if a good copy is here')
+    .option('--force', 'download, extract, index and decode the images again even if a good copy is here')
     .addOption(cacheSizeOption())
     .action(async (id: string, opts: ManifestOptions & { from?: string[]; force?: boolean; size?: number[] }) => {
       const result = await fetchDataset(id, { manifest: manifestOf(opts), from: opts.from, force: opts.force, sizes: opts.size, progress: terminalProgress(), log });
@@ -45,8 +45,9 @@ export function registerDatasetsCommands(program: Command): void {
   withManifest(datasets.command('index <id>'))
     .description('rebuild the normalized index of a fetched dataset and its image cache')
     .addOption(cacheSizeOption())
-    .action(async (id: string, opts: ManifestOptions & { size?: number[] }) => {
-      const result = await reindexDataset(id, { manifest: manifestOf(opts), sizes: opts.size, progress: terminalProgress(), onWarning: warn });
+    .option('--force', 'also decode every image again instead of reusing the cached ones that are unchanged')
+    .action(async (id: string, opts: ManifestOptions & { size?: number[]; force?: boolean }) => {
+      const result = await reindexDataset(id, { manifest: manifestOf(opts), sizes: opts.size, progress: terminalProgress(), onWarning: warn, force: opts.force, onWait: log });
       process.stdout.write(`${formatFetchResult(result)}\n`);
     });
 

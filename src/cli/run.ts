@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { RunCommandOptions } from '../bench/command.js';
 import type { CommandIO } from '../util/command_io.js';
+import { UserError } from '../util/errors.js';
 import { paint, paintErr } from './output.js';
 import { DEFAULT_RUNS_DIR } from '../config/defaults.js';
 import { backendOption, jsonOption, manifestOption, outOption } from './options.js';
@@ -24,16 +25,21 @@ export function registerRunCommand(program: Command): void {
     .option('--dry-run', 'print the cells, the resolved configuration and the time estimate on this backend; train nothing (the data need not be here)')
     .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[] }) => {
       const controller = new AbortController();
-      let interrupts = 0;
-      // First Ctrl-C: finish cleanly (the running cell keeps its checkpoint, reports are written);
-      // second: leave at once.
-      const onSigint = () => {
-        interrupts++;
-        if (interrupts > 1) process.exit(130);
-        process.stderr.write('\nstopping after the current step (Ctrl-C again to quit now); run the same command to resume\n');
-        controller.abort(new Error('interrupted by the user'));
+      let stoppedBy: NodeJS.Signals | undefined;
+      // The first Ctrl-C (or SIGTERM) stops cleanly after the current training step: the running
+      // cell checkpoints its partial epoch, the reports are written, and the exit code is 130
+      // (143). The listeners are removed at once, so a second signal takes its default action and
+      // ends the process immediately, even inside a step; every file is written atomically (or
+      // under a lock a later run takes over), so nothing already written is left damaged.
+      const onSignal = (signal: NodeJS.Signals) => {
+        stoppedBy = signal;
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        process.stderr.write(`\nstopping after the current training step (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once); run the same command to resume\n`);
+        controller.abort(new Error(`interrupted by ${signal}`));
       };
-      process.on('SIGINT', onSigint);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         // Loaded on demand: the trainer pulls in TensorFlow.js, seconds of start-up `--help` should not pay.
         const { runVerdict } = await import('../bench/command.js');
@@ -50,9 +56,14 @@ export function registerRunCommand(program: Command): void {
         };
         const result = await runStudy(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), io);
         const verdict = runVerdict(result);
+        if (stoppedBy) {
+          const exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
+          throw new UserError(verdict?.message ?? 'interrupted after every cell had finished; the results and reports are complete', { exitCode });
+        }
         if (verdict) throw verdict;
       } finally {
-        process.off('SIGINT', onSigint);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
     });
 }

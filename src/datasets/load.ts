@@ -43,6 +43,8 @@ export interface EnsureCacheOptions {
   progress?: ProgressFactory;
   concurrency?: number;
   shardBytes?: number;
+  /** Decode every image again, reusing nothing of an earlier build. */
+  force?: boolean;
   onWait?: (message: string) => void;
 }
 
@@ -58,6 +60,7 @@ export async function ensureCache(entry: DatasetEntry, index: DatasetIndex, size
       progress: options.progress,
       concurrency: options.concurrency,
       shardBytes: options.shardBytes,
+      force: options.force,
       onWait: options.onWait,
     });
     out[split] = { folder, meta };

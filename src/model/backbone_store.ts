@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { downloadFile, type DownloadOptions } from '../datasets/fetch/download.js';
 import { digestFile, type Expected } from '../datasets/fetch/verify.js';
-import { withLock } from '../datasets/lock.js';
+import { describeOwner, withLock } from '../util/lock.js';
 import { silentProgress, type ProgressFactory } from '../datasets/progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -133,7 +133,8 @@ export async function fetchBackbone(id: string, options: BackboneFetchOptions): 
   const layout = backboneLayout(entry.id, options.home);
   const log = options.log ?? (() => {});
   await fs.promises.mkdir(layout.dir, { recursive: true });
-  return withLock(layout.dir, async () => {
+  // One fetch of a backbone at a time: two would download into the same folder.
+  return withLock(path.join(layout.dir, 'fetch.lock'), async () => {
     if (options.force) {
       await fs.promises.rm(layout.downloads, { recursive: true, force: true });
     } else if (fetchedBackboneFolder(entry.id, options.home)) {
@@ -191,6 +192,10 @@ export async function fetchBackbone(id: string, options: BackboneFetchOptions): 
     for (const shard of shards) await fetchOne(shard, new URL(shard, entry.model).toString());
     await assembleModel(layout, ['model.json', ...shards]);
     return { id: entry.id, folder: layout.model, files, downloaded: true };
+  }, {
+    purpose: `fetching backbone ${entry.id}`,
+    onWait: (owner) => log(`waiting for ${describeOwner(owner)}, which is ${owner.purpose}`),
+    onNotice: log,
   });
 }
 

@@ -1,6 +1,6 @@
 import type { BenchmarkReport, Report } from './aggregate.js';
 import { MIN_BASELINE } from './floor.js';
-import { groupTitle, itemText, seedsText, type RunConfiguration } from './configuration.js';
+import { groupTitle, seedsText, type RunConfiguration } from './configuration.js';
 import type { Interval } from './stats.js';
 import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
 import { FINDING_LABELS } from './verdict.js';

@@ -64,7 +64,7 @@ export function collectRuns(dirs: string[]): Collected {
     const cell = readCell(dir);
     if (!cell) continue;
     if (!cell.metrics && !cell.error) {
-      warnings.push(`${dir}: no result for its current config (not run yet, interrupted, or from another config); left out`);
+      warnings.push(`${dir}: ${cell.problem ?? 'no result for its current config (not run yet, interrupted, or from another config)'}; left out`);
       continue;
     }
     const key = cellKey(cell);

@@ -4,11 +4,13 @@ import type { CellConfig } from '../config/cell.js';
 import type { CellResult, EpochRecord } from '../train/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError, errorMessage } from '../util/errors.js';
+import { systemError } from '../util/fs_errors.js';
 
 /**
  * One folder per cell. metrics.json is written last and carries the config hash: its presence
- * with the current hash is what "this cell is done" means, so a cell killed half-way, or run
- * under an older config, is simply run again.
+ * with the current hash, matching the folder's config.sha256, is what "this cell is done" means,
+ * so a cell killed half-way, run under an older config, or whose hash file is damaged, is simply
+ * run again. Writers hold the cell's lock (see sharing.ts).
  */
 export const CELL_FILES = {
   config: 'config.json',
@@ -100,10 +102,42 @@ export function readJson<T>(file: string): T | undefined {
   }
 }
 
-/** True when the folder already holds a finished result for exactly this config. */
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+/** The config hash a cell folder says it holds, or undefined when config.sha256 is missing, empty or damaged. */
+function storedHash(cellDir: string): string | undefined {
+  const text = readTextIfPresent(path.join(cellDir, CELL_FILES.hash))?.trim();
+  return text !== undefined && HASH_PATTERN.test(text) ? text : undefined;
+}
+
+/**
+ * True when the folder already holds a finished result for exactly this config: metrics.json
+ * and config.sha256 both name it (readCell uses the same rule, so `run` and `report` agree).
+ */
 export function hasResult(cellDir: string, hash: string): boolean {
   const metrics = readJsonQuietly<MetricsFile>(path.join(cellDir, CELL_FILES.metrics));
-  return metrics?.configHash === hash;
+  return metrics?.configHash === hash && storedHash(cellDir) === hash;
+}
+
+/** Tells the user where writes fail and why, suggesting another --out. */
+function runFolderError(err: unknown, where: string): unknown {
+  return systemError(err, where, 'use another --out');
+}
+
+/**
+ * Creates the folder a benchmark's cells go to and checks that it can be written, so a read-only
+ * or full --out fails at once with one line instead of after the first cell has trained.
+ */
+export async function prepareBenchmarkFolder(benchmarkDir: string): Promise<void> {
+  const probe = path.join(benchmarkDir, `.write-test.${process.pid}`);
+  try {
+    await fs.promises.mkdir(benchmarkDir, { recursive: true });
+    await fs.promises.writeFile(probe, 'ok');
+  } catch (err) {
+    throw runFolderError(err, benchmarkDir);
+  } finally {
+    await fs.promises.rm(probe, { force: true }).catch(() => {});
+  }
 }
 
 /** A damaged file from an older run must not stop a resume: it just means "not done". */
@@ -115,20 +149,48 @@ function readJsonQuietly<T>(file: string): T | undefined {
   }
 }
 
+/** What beginCell found in the folder before preparing it. */
+export type PreviousContent = 'none' | 'same-config' | 'other-config' | 'damaged-hash';
+
 /**
- * Prepares the folder for a (re)run: results of another config are removed first, so no reader
- * can pair the new config.json with old metrics; then the config and its hash are written.
+ * Prepares the folder for a (re)run; the caller holds the cell's lock and no live run claims the
+ * cell with another config. A folder of another config (or whose config.sha256 is unreadable) is
+ * emptied first, checkpoints included: resuming from them would mix two experiments, and no reader
+ * may pair the new config.json with old metrics. Temporary files of a killed writer are removed.
+ * Then the config and its hash are written.
  */
-export async function beginCell(cellDir: string, config: CellConfig, hash: string): Promise<void> {
-  await fs.promises.mkdir(cellDir, { recursive: true });
-  for (const name of [CELL_FILES.metrics, CELL_FILES.error]) {
-    await fs.promises.rm(path.join(cellDir, name), { force: true });
+export async function beginCell(cellDir: string, config: CellConfig, hash: string): Promise<PreviousContent> {
+  try {
+    let previous: PreviousContent = 'none';
+    if (fs.existsSync(path.join(cellDir, CELL_FILES.hash)) || fs.existsSync(path.join(cellDir, CELL_FILES.config))) {
+      const stored = storedHash(cellDir);
+      previous = stored === hash ? 'same-config' : stored === undefined ? 'damaged-hash' : 'other-config';
+    }
+    if (previous === 'other-config' || previous === 'damaged-hash') await fs.promises.rm(cellDir, { recursive: true, force: true });
+    await fs.promises.mkdir(cellDir, { recursive: true });
+    for (const name of await fs.promises.readdir(cellDir)) {
+      if (name.startsWith('.') && name.endsWith('.tmp')) await fs.promises.rm(path.join(cellDir, name), { force: true });
+    }
+    for (const name of [CELL_FILES.metrics, CELL_FILES.error]) {
+      await fs.promises.rm(path.join(cellDir, name), { force: true });
+    }
+    await writeFileAtomic(path.join(cellDir, CELL_FILES.config), json(config));
+    await writeFileAtomic(path.join(cellDir, CELL_FILES.hash), `${hash}\n`);
+    return previous;
+  } catch (err) {
+    throw runFolderError(err, cellDir);
   }
-  await writeFileAtomic(path.join(cellDir, CELL_FILES.config), json(config));
-  await writeFileAtomic(path.join(cellDir, CELL_FILES.hash), `${hash}\n`);
 }
 
 export async function finishCell(cellDir: string, hash: string, result: CellResult, timings: TimingsFile, provenance: Provenance): Promise<MetricsFile> {
+  try {
+    return await writeResult(cellDir, hash, result, timings, provenance);
+  } catch (err) {
+    throw runFolderError(err, cellDir);
+  }
+}
+
+async function writeResult(cellDir: string, hash: string, result: CellResult, timings: TimingsFile, provenance: Provenance): Promise<MetricsFile> {
   await writeFileAtomic(path.join(cellDir, CELL_FILES.relatedness), json(result.relatedness));
   await writeFileAtomic(path.join(cellDir, CELL_FILES.history), json(result.history));
   await writeFileAtomic(path.join(cellDir, CELL_FILES.timings), json(timings));
@@ -154,8 +216,12 @@ export async function recordFailure(cellDir: string, hash: string, err: unknown,
     message: errorMessage(err),
     stack: err instanceof Error ? err.stack : undefined,
   };
-  await writeFileAtomic(path.join(cellDir, CELL_FILES.error), json(error));
-  await writeFileAtomic(path.join(cellDir, CELL_FILES.provenance), json(provenance));
+  try {
+    await writeFileAtomic(path.join(cellDir, CELL_FILES.error), json(error));
+    await writeFileAtomic(path.join(cellDir, CELL_FILES.provenance), json(provenance));
+  } catch (writeErr) {
+    throw runFolderError(writeErr, cellDir);
+  }
   return error;
 }
 
@@ -165,7 +231,11 @@ export function readBenchmarkInfo(benchmarkDir: string): BenchmarkInfo | undefin
 }
 
 export async function writeBenchmarkInfo(benchmarkDir: string, info: BenchmarkInfo): Promise<void> {
-  await writeFileAtomic(path.join(benchmarkDir, BENCHMARK_FILE), json(info));
+  try {
+    await writeFileAtomic(path.join(benchmarkDir, BENCHMARK_FILE), json(info));
+  } catch (err) {
+    throw runFolderError(err, benchmarkDir);
+  }
 }
 
 /** Everything the report needs from one cell folder. */
@@ -178,6 +248,8 @@ export interface CellRecord {
   history?: EpochRecord[];
   timings?: TimingsFile;
   provenance?: Provenance;
+  /** Why the folder's results cannot be used, when something in it is damaged. */
+  problem?: string;
 }
 
 /**
@@ -187,8 +259,9 @@ export interface CellRecord {
 export function readCell(cellDir: string): CellRecord | undefined {
   const config = readJson<CellConfig>(path.join(cellDir, CELL_FILES.config));
   if (!config) return undefined;
-  const hash = readTextIfPresent(path.join(cellDir, CELL_FILES.hash))?.trim() ?? '';
+  const hash = storedHash(cellDir) ?? '';
   const record: CellRecord = { dir: cellDir, config, hash };
+  if (!hash) record.problem = `${CELL_FILES.hash} is missing, empty or damaged, so its results cannot be matched to its config; run the benchmark again to redo this cell`;
   const metrics = readJson<MetricsFile>(path.join(cellDir, CELL_FILES.metrics));
   if (metrics && metrics.configHash === hash) {
     record.metrics = metrics;

@@ -17,7 +17,7 @@ import { createBalancer } from './balancing/balancers.js';
 import { createBalancedStep } from './balancing/step.js';
 import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batches.js';
 import type { Augmentation, EncodedTaskLabels } from './batches.js';
-import type { BestSoFar, CheckpointState } from './checkpoint.js';
+import type { BestSoFar, CheckpointState, PartialEpoch } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { METRIC_CONVENTIONS, TaskMetrics, meanOfFinite } from './metrics.js';
 import { Optimizer, learningRateAt } from './optimizer.js';
@@ -36,12 +36,28 @@ export interface TrainCellOptions {
   progressLabel?: string;
   /** Where progress goes; default process.stderr. */
   progressStream?: NodeJS.WritableStream;
-  /** Checked before every step: an aborted cell stops with signal.reason and leaves its last checkpoint. */
+  /**
+   * Checked before every step: an aborted cell finishes the step under way, writes a checkpoint of
+   * the partial epoch and rejects with a TrainingAborted that says what the checkpoint holds.
+   */
   signal?: AbortSignal;
   /** Images per forward pass when evaluating; default max(64, batch size). */
   evalBatchSize?: number;
   /** Called after each epoch, once its checkpoint is on disk. */
   onEpochEnd?: (unit: string, record: EpochRecord) => void;
+  /** Called after each optimizer step (epoch and step counted from 1). */
+  onStep?: (unit: string, epoch: number, step: number) => void;
+}
+
+/**
+ * A cell stopped because its signal was aborted. Named AbortError, as the abort it answers; the
+ * message says where training stopped and what the checkpoint holds for the next run.
+ */
+export class TrainingAborted extends Error {
+  constructor(message: string, reason: unknown) {
+    super(message, { cause: reason });
+    this.name = 'AbortError';
+  }
 }
 
 /** A loss that is NaN or infinite: the cell stops before the step's update is applied. */
@@ -219,7 +235,7 @@ interface EpochPlan {
   step: TrainStep;
 }
 
-/** Where a network's training stands between epochs: what its checkpoint holds besides weights and optimizer. */
+/** Where a network's training stands: what its checkpoint holds besides weights and optimizer. */
 interface TrainingState {
   rng: Rng;
   epochsDone: number;
@@ -227,6 +243,8 @@ interface TrainingState {
   history: EpochRecord[];
   best: BestSoFar | null;
   bestWeights: WeightSnapshot[] | null;
+  /** The interrupted epoch a resume continues, until its steps have run. */
+  partial: PartialEpoch | null;
 }
 
 function buildUnitNetwork(ctx: CellContext, unit: Unit): Promise<MultiTaskNetwork> {
@@ -287,7 +305,7 @@ function unitFingerprint(ctx: CellContext, unit: Unit): string {
 
 /** Restores network, optimizer and training state from the unit's checkpoint when it belongs to this run; else a fresh start. */
 async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, net: MultiTaskNetwork, optimizer: Optimizer, balancer: Balancer | undefined): Promise<TrainingState> {
-  const fresh: TrainingState = { rng: Rng.fromSeed(ctx.config.seed, 'train', unit.name), epochsDone: 0, globalStep: 0, history: [], best: null, bestWeights: null };
+  const fresh: TrainingState = { rng: Rng.fromSeed(ctx.config.seed, 'train', unit.name), epochsDone: 0, globalStep: 0, history: [], best: null, bestWeights: null, partial: null };
   const saved = unit.checkpointFile ? await readCheckpoint(unit.checkpointFile) : undefined;
   if (!saved) return fresh;
   if (saved.fingerprint !== fingerprint) {
@@ -297,14 +315,19 @@ async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, 
   net.restore(saved.weights, `checkpoint ${unit.checkpointFile}`);
   optimizer.restore(saved.optimizer, `checkpoint ${unit.checkpointFile}`);
   balancer?.restore(saved.balancing, `checkpoint ${unit.checkpointFile}`);
-  ctx.progress.note(unit.name, `resuming from ${unit.checkpointFile} after epoch ${saved.epochsDone}`);
+  const partial = saved.partial ?? null;
+  if (partial && partial.epoch !== saved.epochsDone) throw new UserError(`checkpoint ${unit.checkpointFile} is inconsistent (partial epoch ${partial.epoch + 1} after ${saved.epochsDone} full ones); delete it to train this cell again from the start`);
+  ctx.progress.note(unit.name, partial ? `resuming from ${unit.checkpointFile} in epoch ${partial.epoch + 1} at step ${partial.step + 1}` : `resuming from ${unit.checkpointFile} after epoch ${saved.epochsDone}`);
   return {
     rng: Rng.fromState(saved.rng),
     epochsDone: saved.epochsDone,
     globalStep: saved.globalStep,
     history: saved.history,
     best: saved.best,
-    bestWeights: saved.bestWeights ?? saved.weights,
+    // Written at an epoch's end, the best weights are omitted when they are the current ones; a
+    // partial epoch's file stores them whenever an epoch has ended.
+    bestWeights: partial ? saved.bestWeights : (saved.bestWeights ?? saved.weights),
+    partial,
   };
 }
 
@@ -320,16 +343,41 @@ function nonFiniteLoss(unit: Unit, plan: EpochPlan, epoch: number, stepInEpoch: 
   );
 }
 
-/** The optimizer steps of one epoch; returns each loss term summed over the steps and the time spent in them. */
-function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, epoch: number): { sums: Float64Array; trainMs: number } {
+/** Raised between two steps when the cell's signal is aborted; runUnit turns it into a checkpoint and a TrainingAborted. */
+class StepsInterrupted extends Error {
+  constructor(readonly partial: PartialEpoch) {
+    super('interrupted between two training steps');
+  }
+}
+
+/** Signal handlers run on the event loop: letting it turn before each step makes an interrupt act within one step. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The optimizer steps of one epoch (or of the rest of an interrupted one); returns each loss term
+ * summed over the epoch's steps, the time spent in them, and the seconds of an earlier run of it.
+ */
+async function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, epoch: number): Promise<{ sums: Float64Array; trainMs: number; earlierSeconds: number }> {
   const train = ctx.config.train;
-  let trainMs = 0;
-  const order = epochOrder(plan.samples, state.rng, plan.balanceColumn ? { column: plan.balanceColumn } : undefined);
-  const sums = new Float64Array(plan.step.termNames.length);
-  let images = 0;
+  const resumed = state.partial?.epoch === epoch ? state.partial : null;
+  state.partial = null;
+  if (resumed && (resumed.order.length !== plan.samples.length || resumed.step > plan.stepsPerEpoch || resumed.sums.length !== plan.step.termNames.length)) {
+    throw new UserError(`checkpoint ${unit.checkpointFile} holds a partial epoch that does not fit this training (${resumed.order.length} samples, step ${resumed.step}); delete it to train this cell again from the start`);
+  }
+  // A resumed epoch keeps its order and sums: its generator state is the one after the steps it ran.
+  const order = resumed ? resumed.order : epochOrder(plan.samples, state.rng, plan.balanceColumn ? { column: plan.balanceColumn } : undefined);
+  const sums = resumed ? resumed.sums : new Float64Array(plan.step.termNames.length);
+  let trainMs = resumed?.trainMs ?? 0;
+  const earlierSeconds = resumed?.seconds ?? 0;
+  const started = performance.now();
+  // Only an epoch's last batch can be short, so the steps a resumed epoch already ran were full.
+  let images = Math.min((resumed?.step ?? 0) * plan.batchSize, order.length);
   ctx.progress.startEpoch({ unit: unit.name, epoch: epoch + 1, epochs: train.epochs, steps: plan.stepsPerEpoch });
-  for (let s = 0; s < plan.stepsPerEpoch; s++) {
-    ctx.options.signal?.throwIfAborted();
+  for (let s = resumed?.step ?? 0; s < plan.stepsPerEpoch; s++) {
+    await yieldToEventLoop();
+    if (ctx.options.signal?.aborted) throw new StepsInterrupted({ epoch, step: s, order, sums, trainMs, seconds: earlierSeconds + (performance.now() - started) / 1000 });
     const stepStart = performance.now();
     const batch = order.subarray(s * plan.batchSize, (s + 1) * plan.batchSize);
     const pixels = readImageBatch(ctx.trainImages, batch, plan.augmentation, state.rng);
@@ -344,9 +392,10 @@ function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: Traini
     trainMs += performance.now() - stepStart;
     images += batch.length;
     ctx.progress.step(s + 1, sums[0]! / (s + 1), (images * 1000) / trainMs);
+    ctx.options.onStep?.(unit.name, epoch + 1, s + 1);
   }
   plan.step.endEpoch?.();
-  return { sums, trainMs };
+  return { sums, trainMs, earlierSeconds };
 }
 
 /** Each term's mean over the epoch's steps, plus one total per coupling group (sca, dm) that has terms. */
@@ -363,9 +412,9 @@ function meanTerms(termNames: readonly string[], sums: Float64Array, steps: numb
 }
 
 /** Trains one epoch and validates it. */
-function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, net: MultiTaskNetwork, epoch: number): EpochRecord {
+async function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, net: MultiTaskNetwork, epoch: number): Promise<EpochRecord> {
   const epochStart = performance.now();
-  const { sums, trainMs } = trainSteps(ctx, unit, plan, state, epoch);
+  const { sums, trainMs, earlierSeconds } = await trainSteps(ctx, unit, plan, state, epoch);
   const val = evaluate(net, unit.tasks, ctx.val, ctx.evalBatchSize);
   const terms = meanTerms(plan.step.termNames, sums, plan.stepsPerEpoch);
   const valPrimaryMean = primaryScore(ctx.config, unit.tasks, val);
@@ -375,7 +424,7 @@ function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: Training
     terms,
     val,
     valPrimaryMean,
-    seconds: (performance.now() - epochStart) / 1000,
+    seconds: earlierSeconds + (performance.now() - epochStart) / 1000,
     imagesPerSecond: (plan.imagesPerEpoch * 1000) / trainMs,
   };
 }
@@ -408,6 +457,39 @@ function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, 
     bestWeights: bestIsLatest ? null : state.bestWeights,
     ...(balancer ? { balancing: balancer.state() } : {}),
   };
+}
+
+/** What the checkpoint of a unit stopped between epochs holds, in words. */
+function keptBetweenEpochs(unit: Unit, state: TrainingState): string {
+  if (!unit.checkpointFile) return 'no checkpoint folder was given, so nothing is kept';
+  if (state.partial) return `${unit.checkpointFile} holds epoch ${state.partial.epoch + 1} up to step ${state.partial.step}, where the next run continues`;
+  if (state.epochsDone === 0) return 'no epoch had ended, so there is no checkpoint yet';
+  return `${unit.checkpointFile} holds epoch ${state.epochsDone}, the last full one`;
+}
+
+/**
+ * Stops a unit interrupted between two steps: its partial epoch is written as the checkpoint (the
+ * next run continues at the following step), unless no step of it had run.
+ */
+async function stopInEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer, balancer: Balancer | undefined, partial: PartialEpoch): Promise<TrainingAborted> {
+  const reason = ctx.options.signal?.reason;
+  const where = `${unit.name}: stopped in epoch ${partial.epoch + 1} after step ${partial.step} of ${plan.stepsPerEpoch}`;
+  if (!unit.checkpointFile || partial.step === 0) return new TrainingAborted(`${where}; ${keptBetweenEpochs(unit, state)}`, reason);
+  await writeCheckpoint(unit.checkpointFile, {
+    fingerprint,
+    unit: unit.name,
+    epochsDone: state.epochsDone,
+    globalStep: state.globalStep,
+    rng: state.rng.state(),
+    history: state.history,
+    best: state.best,
+    weights: net.snapshot(),
+    optimizer: optimizer.state(),
+    bestWeights: state.best ? state.bestWeights : null,
+    partial,
+    ...(balancer ? { balancing: balancer.state() } : {}),
+  });
+  return new TrainingAborted(`${where}; ${unit.checkpointFile} holds this partial epoch, and the next run continues at step ${partial.step + 1}`, reason);
 }
 
 /** Tests the weights of the selected epoch, once. */
@@ -443,8 +525,14 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
     const fingerprint = unitFingerprint(ctx, unit);
     const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer, balancer);
     for (let epoch = state.epochsDone; epoch < train.epochs; epoch++) {
-      ctx.options.signal?.throwIfAborted();
-      const record = runEpoch(ctx, unit, plan, state, net, epoch);
+      if (ctx.options.signal?.aborted) throw new TrainingAborted(`${unit.name}: stopped after epoch ${state.epochsDone} of ${train.epochs}; ${keptBetweenEpochs(unit, state)}`, ctx.options.signal.reason);
+      let record: EpochRecord;
+      try {
+        record = await runEpoch(ctx, unit, plan, state, net, epoch);
+      } catch (err) {
+        if (err instanceof StepsInterrupted) throw await stopInEpoch(ctx, unit, plan, fingerprint, state, net, optimizer, balancer, err.partial);
+        throw err;
+      }
       state.history.push(record);
       keepIfBest(state, record, net);
       state.epochsDone = epoch + 1;

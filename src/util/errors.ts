@@ -4,9 +4,13 @@
  * under --debug.
  */
 export class UserError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** The process exit code this error stands for (130 for an interrupted run, say). */
+  readonly exitCode: number;
+
+  constructor(message: string, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'UserError';
+    this.exitCode = options?.exitCode ?? 1;
   }
 }
 

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface Served {
   body: Buffer;
@@ -21,7 +21,7 @@ export async function startServer(): Promise<TestServer> {
   const routes: TestServer['routes'] = new Map();
   const log: TestServer['log'] = [];
   const counts = new Map<string, number>();
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     log.push({ path: url.pathname + url.search, range: req.headers.range, cookie: req.headers.cookie });

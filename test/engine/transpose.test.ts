@@ -50,7 +50,7 @@ describe('transpose kernels match tf.transpose (and tf.reverse) exactly', () => 
       for (const [perm, flipped] of [[[1, 2, 3, 0], [1, 2]], [[0, 1, 3, 2], [0, 1]], [[3, 2, 1, 0], [0, 3]], [[0, 1, 2, 3], []]] as const) {
         const expected = tf.tidy(() => (flipped.length ? tf.reverse(x, [...flipped]) : x.clone()).transpose([...perm]));
         const actual = ours(x, [...perm], [...flipped]);
-        assert.deepEqual(actual.dataSync(), expected.dataSync(), `perm [${perm}] flipped [${flipped}]`);
+        assert.deepEqual(actual.dataSync(), expected.dataSync(), `perm [${perm.join(',')}] flipped [${flipped.join(',')}]`);
         tf.dispose([expected, actual]);
       }
       const ints = tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32');

@@ -246,7 +246,27 @@ describe('trainer components', () => {
     };
     const back = decodeCheckpoint(encodeCheckpoint(state), 'test');
     assert.deepEqual(back, state);
+    // Written on an interrupt: the partial epoch's order and float64 sums come back exactly.
+    const interrupted: CheckpointState = { ...state, partial: { epoch: 3, step: 2, order: Int32Array.from([5, 0, 7, 2147483647]), sums: Float64Array.from([0.1 + 0.2, 1e-300, -3]), trainMs: 1.25, seconds: 2.5 } };
+    assert.deepEqual(decodeCheckpoint(encodeCheckpoint(interrupted), 'test'), interrupted);
     assert.throws(() => decodeCheckpoint(new TextEncoder().encode('hello world, not a checkpoint'), 'x.bin'), /x\.bin is unreadable/);
+
+    // Damage that keeps the size (one byte, anywhere: magic excepted) is caught by the checksum.
+    const bytes = encodeCheckpoint(state);
+    for (const at of [12, 40, bytes.length - 40, bytes.length - 20, bytes.length - 1]) {
+      const damaged = Uint8Array.from(bytes);
+      damaged[at]! ^= 0x10;
+      assert.throws(() => decodeCheckpoint(damaged, 'ck.bin'), /^UserError: checkpoint ck\.bin is damaged \(its checksum does not match its content\); delete it to train this cell again from the start$/, `byte ${at}`);
+    }
+    // Format 1 (before checksums) still reads; one with stray bytes after its data does not.
+    const v1 = Uint8Array.from(bytes.subarray(0, bytes.length - 32));
+    v1.set(new TextEncoder().encode('MTLBCKP1'), 0);
+    const text = Buffer.from(v1).toString('latin1').replace('"format":2', '"format":1');
+    const v1Bytes = Uint8Array.from(Buffer.from(text, 'latin1'));
+    assert.deepEqual(decodeCheckpoint(v1Bytes, 'old.bin'), state);
+    const padded = new Uint8Array(v1Bytes.length + 32);
+    padded.set(v1Bytes);
+    assert.throws(() => decodeCheckpoint(padded, 'old.bin'), /old\.bin is unreadable \(unexpected bytes after the data\)/);
   });
 
   it('jsonl progress writes one JSON object per epoch', () => {

@@ -48,7 +48,9 @@ describe('model selection', () => {
 
   describe('without a validation split', () => {
     const TRAIN_COUNT = 100;
-    const BATCH = 16;
+    // Divides the 90 samples left for training, so every training batch is full and only the
+    // evaluation of the 10 held out reads another number of images.
+    const BATCH = 15;
 
     /**
      * Trains a cell on data without a validation split and tells apart the two kinds of reads of

@@ -15,7 +15,7 @@ import { createBalancer } from '../../src/train/balancing/balancers.js';
 import { Optimizer } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/train/random.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
-import { NonFiniteLossError, batchesPerEpoch, createTrainStep, trainCell } from '../../src/train/trainer.js';
+import { NonFiniteLossError, TrainingAborted, batchesPerEpoch, createTrainStep, trainCell } from '../../src/train/trainer.js';
 import type { CellResult } from '../../src/train/types.js';
 import { UserError } from '../../src/util/errors.js';
 import { cellConfig, syntheticDataset } from './fixtures.js';
@@ -91,6 +91,51 @@ describe('trainCell', () => {
     assert.match(log, /resuming from .*checkpoint\.bin after epoch 1/);
     assert.equal(log.split('\n').filter((l) => l.includes('"event":"epoch"')).length, 1, 'only epoch 2 ran again');
     assertSameMetrics(await uninterruptedRun(), resumed, 'resumed');
+  });
+
+  it('an interrupt inside an epoch checkpoints the partial epoch; the resumed run ends exactly like an uninterrupted one', async () => {
+    const config = fullMethodConfig;
+    const reference = await uninterruptedRun();
+    // In the first epoch (no epoch has ended: no best weights yet) and in the second.
+    for (const [epoch, step] of [
+      [1, 2],
+      [2, 3],
+    ] as const) {
+      const outDir = path.join(tmp, `partial-${epoch}-${step}`);
+      const controller = new AbortController();
+      const file = path.join(outDir, 'checkpoint.bin');
+      await assert.rejects(
+        trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, onStep: (_unit, e, s) => e === epoch && s === step && controller.abort() }),
+        (err: unknown) => err instanceof TrainingAborted && err.name === 'AbortError' && err.message === `mtl: stopped in epoch ${epoch} after step ${step} of 6; ${file} holds this partial epoch, and the next run continues at step ${step + 1}`,
+      );
+      const stream = new PassThrough();
+      let log = '';
+      stream.on('data', (c: Buffer) => (log += c.toString()));
+      const resumed = await trainCell(config, data, { outDir, progress: 'jsonl', progressStream: stream });
+      assert.match(log, new RegExp(`resuming from .*checkpoint\\.bin in epoch ${epoch} at step ${step + 1}`));
+      assertSameMetrics(reference, resumed, `interrupted in epoch ${epoch} after step ${step}`);
+      // Not merely close: the same numbers, bit for bit.
+      assert.deepEqual(resumed.test, reference.test);
+      assert.deepEqual(resumed.history.map((r) => [r.loss, r.terms, r.val]), reference.history.map((r) => [r.loss, r.terms, r.val]));
+      assert.deepEqual(fs.readdirSync(outDir), ['checkpoint.bin'], 'no temporary files left behind');
+    }
+  });
+
+  it('a checkpoint damaged on disk without changing its size is refused on resume with one line naming it', async () => {
+    const config = cellConfig({ setting: 'mtl+sca+dm' }, TRAIN);
+    const outDir = path.join(tmp, 'damaged');
+    const controller = new AbortController();
+    await assert.rejects(trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, onEpochEnd: () => controller.abort() }));
+    const file = path.join(outDir, 'checkpoint.bin');
+    const bytes = fs.readFileSync(file);
+    const size = bytes.length;
+    bytes[Math.floor(size / 2)]! ^= 0x01;
+    fs.writeFileSync(file, bytes);
+    assert.equal(fs.statSync(file).size, size);
+    await assert.rejects(
+      trainCell(config, data, { outDir, progress: 'quiet' }),
+      (err: unknown) => err instanceof UserError && err.message === `checkpoint ${file} is damaged (its checksum does not match its content); delete it to train this cell again from the start`,
+    );
   });
 
   it('a non-finite loss stops the cell naming the step and the terms, and leaves the last checkpoint intact', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { noSpaceError } from '../fs_errors.js';
+import { homeWriteError } from '../fs_errors.js';
 import { silentProgress, type ProgressFactory } from '../progress.js';
 import { digestFile, mismatch, type Expected } from './verify.js';
 
@@ -251,7 +251,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
         break;
       } catch (err) {
         if (err instanceof UserError) throw err;
-        const full = noSpaceError(err, path.dirname(options.dest));
+        const full = homeWriteError(err, path.dirname(options.dest));
         if (full !== err) throw full;
         if (!isRetryable(err)) throw err;
         failures++;

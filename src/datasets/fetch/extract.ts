@@ -4,12 +4,14 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { noSpaceError } from '../fs_errors.js';
+import { homeWriteError } from '../fs_errors.js';
 
 /**
  * Archive extraction that refuses any entry that would land outside the target folder: absolute
  * paths, ".." segments (zip-slip) and links pointing out. Callers extract into a fresh temporary
- * folder and rename it into place, so a refused or broken archive leaves nothing behind.
+ * folder and rename it into place, so a refused or broken archive leaves nothing behind. Note that
+ * a failed extraction may still have file writes under way when it rejects (tar does not wait for
+ * them): callers remove the folder with retries (see fetch.ts).
  */
 
 export type ArchiveKind = 'tar' | 'tar.gz' | 'zip';
@@ -52,6 +54,20 @@ function refused(archive: string, entry: string, why: string): UserError {
   return new UserError(`${archive}: refusing the archive: entry "${entry}" would land outside the extraction folder (${why})`);
 }
 
+/** What is wrong with a tar or tar.gz archive that failed, from the error of zlib or tar. */
+function describeBrokenTar(archive: string, err: unknown, gzip: boolean): UserError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const detail = errorMessage(err).replace(/^(zlib|TAR_BAD_ARCHIVE):\s*/, '');
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file|truncated input/i.test(detail)) {
+    return new UserError(`${archive}: the archive is truncated (${detail}); download it again, or give the complete file`);
+  }
+  if (gzip && (code === 'Z_DATA_ERROR' || /incorrect header check|unknown compression method|invalid (block type|distance|stored block|code)/i.test(detail))) {
+    return new UserError(`${archive}: not valid gzip data (${detail}); the file is damaged or is not a .tar.gz`);
+  }
+  if (/unrecognized archive format|checksum failure/i.test(detail)) return new UserError(`${archive}: not a tar archive${gzip ? ' inside the gzip data' : ''} (${detail})`);
+  return new UserError(`${archive}: corrupt archive (${detail})`);
+}
+
 async function extractTar(archive: string, dest: string, gzip: boolean): Promise<number> {
   let problem: UserError | undefined;
   let entries = 0;
@@ -78,9 +94,9 @@ async function extractTar(archive: string, dest: string, gzip: boolean): Promise
       },
     });
   } catch (err) {
-    const full = noSpaceError(err, dest);
+    const full = homeWriteError(err, dest);
     if (full !== err) throw full;
-    throw new UserError(`${archive}: corrupt or truncated archive (${errorMessage(err)})`);
+    throw describeBrokenTar(archive, err, gzip);
   }
   if (problem) throw problem;
   return entries;
@@ -150,8 +166,8 @@ async function extractZip(archive: string, dest: string): Promise<number> {
         })().catch((err: unknown) => {
           if (err instanceof UserError) fail(err);
           else {
-            const full = noSpaceError(err, dest);
-            fail(full instanceof UserError ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
+            const full = homeWriteError(err, dest);
+            fail(full !== err && full instanceof Error ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
           }
         });
       });
