@@ -373,29 +373,29 @@ describe('balancing methods in training', () => {
     assert.ok(result.history[1]!.loss < result.history[0]!.loss);
   });
 
-  for (const setting of ['mtl+dm+dwa', 'mtl+famo', 'mtl+uw'] as const) {
-    it(`${setting}: a run killed after epoch 2 resumes the method's state and ends like an uninterrupted run`, async () => {
+  for (const setting of ['mtl+dm+dwa', 'mtl+famo', 'mtl+uw', 'mtl+pcgrad'] as const) {
+    it(`${setting}: a run stopped after epoch 2, or inside epoch 3, resumes the method's state and ends like an uninterrupted run`, async () => {
       const config = cellConfig({ setting }, { flip: false, epochs: 3 });
       const whole = await trainCell(config, data, { progress: 'quiet' });
-      const outDir = path.join(tmp, setting);
-      const controller = new AbortController();
-      let epochs = 0;
-      await assert.rejects(
-        trainCell(config, data, {
-          outDir,
-          progress: 'quiet',
-          signal: controller.signal,
-          onEpochEnd: () => ++epochs === 2 && controller.abort(),
-        }),
-        (err: unknown) => (err as Error).name === 'AbortError',
-      );
-      const resumed = await trainCell(config, data, { outDir, progress: 'quiet' });
-      assert.deepEqual(
-        resumed.history.map((r) => r.loss),
-        whole.history.map((r) => r.loss),
-      );
-      assert.deepEqual(resumed.history[2]!.terms, whole.history[2]!.terms);
-      assert.deepEqual(resumed.test, whole.test);
+      const stops: [string, (controller: AbortController) => Parameters<typeof trainCell>[2]][] = [
+        ['after epoch 2', (controller) => ({ onEpochEnd: (_unit, record) => record.epoch === 2 && controller.abort() })],
+        ['in epoch 3 after step 2', (controller) => ({ onStep: (_unit, epoch, step) => epoch === 3 && step === 2 && controller.abort() })],
+      ];
+      for (const [when, hooks] of stops) {
+        const outDir = path.join(tmp, `${setting}-${when.replace(/ /g, '-')}`);
+        const controller = new AbortController();
+        await assert.rejects(
+          trainCell(config, data, { outDir, progress: 'quiet', signal: controller.signal, ...hooks(controller) }),
+          (err: unknown) => (err as Error).name === 'AbortError',
+        );
+        const resumed = await trainCell(config, data, { outDir, progress: 'quiet' });
+        assert.deepEqual(
+          resumed.history.map((r) => [r.loss, r.terms]),
+          whole.history.map((r) => [r.loss, r.terms]),
+          when,
+        );
+        assert.deepEqual(resumed.test, whole.test, when);
+      }
     });
   }
 
