@@ -25,10 +25,21 @@ export interface OptionSpec<T> {
    * the other settings' cells altogether, so that adding a method never changes an existing cell.
    */
   usedBy?: readonly (Coupling | BalancingMethod)[] | 'multi-task';
+  /**
+   * Left out of the parsed block when it equals its default, so a cell's config (and its hash)
+   * reads as it did before the option existed: for options added after studies were run, whose
+   * run folders must stay valid. Readers take the value through `optionValue`.
+   */
+  omitAtDefault?: boolean;
 }
 
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
+}
+
+/** An option added after studies were run: absent from a config when at its default (see `omitAtDefault`). */
+function laterOption<T>(spec: Omit<OptionSpec<T>, 'omitAtDefault' | 'optional'> & { default: NoInfer<T> }): OptionSpec<T> & { default: T; omitAtDefault: true } {
+  return { ...spec, omitAtDefault: true };
 }
 
 function optionalOption<T>(spec: Omit<OptionSpec<T>, 'default' | 'optional'>): OptionSpec<T> & { optional: true } {
@@ -41,7 +52,7 @@ function balancingOption<T>(spec: OptionSpec<T> & { default: NoInfer<T>; usedBy:
 }
 
 type OptionTable = Record<string, OptionSpec<unknown>>;
-type RequiredKeys<O> = { [K in keyof O]: O[K] extends { optional: true } ? never : K }[keyof O];
+type RequiredKeys<O> = { [K in keyof O]: O[K] extends { optional: true } | { omitAtDefault: true } ? never : K }[keyof O];
 type ValueOf<S> = S extends OptionSpec<infer T> ? T : never;
 type ValuesOf<O> = { [K in RequiredKeys<O>]: ValueOf<O[K]> } & { [K in Exclude<keyof O, RequiredKeys<O>>]?: ValueOf<O[K]> };
 
@@ -77,6 +88,12 @@ export const TRAIN_OPTIONS = {
     schema: boolean,
     default: false,
     doc: "Draw training batches with equal weight per class of the network's first categorical task.",
+  }),
+  init: laterOption({
+    key: ['init'],
+    schema: oneOf(['he', 'pytorch']),
+    default: 'he',
+    doc: "Initial weights: `he` (He-normal convolutions, Glorot-uniform heads, zero head biases) or `pytorch` (PyTorch's defaults: uniform ±1/√fan_in for convolution and head kernels and head biases, a variance a sixth of He's).",
   }),
 };
 
@@ -175,6 +192,12 @@ export const RELATEDNESS_OPTIONS = {
     default: 20,
     doc: 'For `data`: fewer co-annotated training samples is an error, never a silent uniform matrix.',
   }),
+  sharpnessBlend: laterOption({
+    key: ['sharpness_blend'],
+    schema: fraction('a blend β in [0, 1]'),
+    default: 0,
+    doc: 'β: R is replaced by (1 − β)·R + β·R̄, where R̄ repeats the mean of R over the classes of `from` in every row (README, "Relatedness sharpness"); 0 keeps R, 1 makes it uninformative.',
+  }),
 };
 
 export type TrainOptions = ValuesOf<typeof TRAIN_OPTIONS>;
@@ -212,7 +235,7 @@ export function blockSchema<O extends OptionTable>(options: O): z.ZodType<Values
     const flat: Record<string, unknown> = {};
     for (const [field, spec] of Object.entries(options)) {
       const value = valueAt(parsed, spec.key);
-      if (value !== undefined) flat[field] = value;
+      if (value !== undefined && !(spec.omitAtDefault && value === spec.default)) flat[field] = value;
     }
     return flat as ValuesOf<O>;
   }) as unknown as z.ZodType<ValuesOf<O>>;
@@ -224,11 +247,18 @@ function valueAt(root: unknown, key: readonly string[]): unknown {
   return value;
 }
 
-/** Every default of a table (required options left out). */
+/** Every default of a table (required options, and options left out at their default, left out). */
 export function defaultsOf<O extends OptionTable>(options: O): Partial<ValuesOf<O>> {
-  return Object.fromEntries(Object.entries(options).filter(([, spec]) => hasDefault(spec)).map(([field, spec]) => [field, spec.default])) as Partial<
-    ValuesOf<O>
-  >;
+  return Object.fromEntries(
+    Object.entries(options)
+      .filter(([, spec]) => hasDefault(spec) && !spec.omitAtDefault)
+      .map(([field, spec]) => [field, spec.default]),
+  ) as Partial<ValuesOf<O>>;
+}
+
+/** The value of an option that a config leaves out at its default (`omitAtDefault`). */
+export function optionValue<T>(spec: OptionSpec<T> & { default: T }, value: T | undefined): T {
+  return value === undefined ? spec.default : value;
 }
 
 function isBalancingMethod(name: string): name is BalancingMethod {

@@ -65,7 +65,7 @@ function canonicalName(spec: SettingSpec): Setting {
   return ['mtl', ...spec.couplings, ...(spec.balancing ? [spec.balancing] : [])].join('+') as Setting;
 }
 
-function isSetting(name: string): name is Setting {
+export function isSetting(name: string): name is Setting {
   return parseSetting(name).ok;
 }
 

@@ -107,9 +107,15 @@ export async function buildIndex(entry: DatasetEntry, options: BuildIndexOptions
   if (splits.train.ids.length === 0) throw new UserError(`dataset "${entry.id}": no training samples found under ${root}`);
   for (const s of SPLITS) if (splits[s].ids.length === 0) notes.push(`the ${s} split is empty`);
 
-  const relatedness: RelatednessTable[] = [...(output.relatedness ?? [])];
+  const relatedness: RelatednessTable[] = [];
   const base = output.base ?? root;
   for (const rel of entry.relatedness) {
+    if ('generated' in rel) {
+      const table = output.relatedness?.find((t) => t.from === rel.from && t.to === rel.to);
+      if (!table) throw new UserError(`${entry.source}: entry "${entry.id}": relatedness ${rel.from}->${rel.to}: the ${entry.format} adapter generates no such table`);
+      relatedness.push(rel.description ? { ...table, description: rel.description } : table);
+      continue;
+    }
     if (!('file' in rel)) continue;
     const from = tasks.find((t) => t.name === rel.from)!;
     const to = tasks.find((t) => t.name === rel.to)!;

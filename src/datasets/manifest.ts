@@ -59,6 +59,8 @@ const taskSchema = z.strictObject({
 const relatednessSchema = z.union([
   z.strictObject({ from: z.string(), to: z.string(), prior: z.string().min(1), description: z.string().optional() }),
   z.strictObject({ from: z.string(), to: z.string(), file: relativePath, scale: z.number().positive().default(1), description: z.string().optional() }),
+  // A table the format's adapter derives from the dataset's own files (e.g. openmoji's taxonomy); like `file`, it is the data's own table.
+  z.strictObject({ from: z.string(), to: z.string(), generated: z.literal(true), description: z.string().optional() }),
 ]);
 
 const imageSchema = z.strictObject({

@@ -172,9 +172,14 @@ function maybeDetach<T extends tf.Tensor>(q: T, detach: boolean): T {
   return detach ? stopGradient(q) : q;
 }
 
+/** The DM target from a categorical head: q = p_C · R ([N, M] label probabilities or [N, K₂] class probabilities). */
+export function dmTargetFromCategorical(source: CategoricalBatch, R: tf.Tensor2D): tf.Tensor2D {
+  return tf.matMul(tf.softmax(source.logits) as tf.Tensor2D, R);
+}
+
 /** q_A = p_C · R; BCE(p_A, q_A) averaged over labels, over the samples in scope. */
 export function dmCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
-  const q = maybeDetach(tf.matMul(tf.softmax(source.logits), R), options.detachTarget);
+  const q = maybeDetach(dmTargetFromCategorical(source, R), options.detachTarget);
   const perSample = tf.mean(bceWithLogits(target.logits, q), 1) as tf.Tensor1D;
   return scopedMean(perSample, target, options.scope);
 }
@@ -203,7 +208,7 @@ export function dmMultilabelToCategorical(source: MultilabelBatch, target: Categ
 
 /** q_C2 = p_C1 · R; soft cross-entropy against p_C2 over the samples in scope. */
 export function dmCategoricalToCategorical(source: CategoricalBatch, target: CategoricalBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
-  const q = maybeDetach(tf.matMul(tf.softmax(source.logits) as tf.Tensor2D, R) as tf.Tensor2D, options.detachTarget);
+  const q = maybeDetach(dmTargetFromCategorical(source, R), options.detachTarget);
   return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
 

@@ -1,6 +1,7 @@
 import type { LabelColumn, RelatednessTable, TaskSpec } from '../datasets/types.js';
 import { MASKED, NO_CLASS } from '../datasets/types.js';
 import type { RelatednessSpec } from '../config/cell.js';
+import { RELATEDNESS_OPTIONS, optionValue } from '../config/options.js';
 import { UserError } from '../util/errors.js';
 
 /** Relatedness is clipped to [ε, 1−ε] before any logarithm (method.md). */
@@ -22,6 +23,10 @@ export interface RelatednessMatrix {
   matrix: number[][];
   /** For `data`: training samples that carried both labels. */
   coannotated?: number;
+  /** β of `sharpness_blend` when it is not 0: `matrix` is the blend, not the table or the counts. */
+  blend?: number;
+  /** What the dataset says its table is (prior and file). */
+  description?: string;
 }
 
 export function pairKey(from: string, to: string): string {
@@ -104,6 +109,27 @@ export function countRelatedness(
 }
 
 /**
+ * R̄, the uninformative version of R: every row is the mean of R's rows, R̄[k,j] = (1/K) Σ_k' R[k',j].
+ * For categorical→multi-label that is each label's mean over the classes of `from`; for
+ * categorical→categorical it is the marginal of `to` when every class of `from` is equally
+ * likely, a distribution since every row of R is one. It depends on R alone, not on the regime's
+ * labels, so a sweep over β changes how much R tells the classes apart and nothing else.
+ */
+export function uninformativeRelatedness(matrix: readonly (readonly number[])[]): number[][] {
+  const rows = matrix.length;
+  const cols = matrix[0]?.length ?? 0;
+  const mean = Array.from({ length: cols }, (_, j) => matrix.reduce((sum, row) => sum + row[j]!, 0) / rows);
+  return matrix.map(() => [...mean]);
+}
+
+/** R_β = (1 − β)·R + β·R̄: β = 0 is R itself, β = 1 is R̄. Rows that are distributions stay distributions. */
+export function blendRelatedness(matrix: readonly (readonly number[])[], beta: number): number[][] {
+  if (!(beta >= 0 && beta <= 1)) throw new Error(`sharpness blend must lie in [0, 1], got ${beta}`);
+  const flat = uninformativeRelatedness(matrix);
+  return matrix.map((row, k) => row.map((v, j) => (1 - beta) * v + beta * flat[k]![j]!));
+}
+
+/**
  * Resolves one relatedness spec of a cell into the matrix its losses use.
  * `trainLabels` are the training labels after the annotation regime, so `data` counts only what
  * the regime left co-annotated.
@@ -132,6 +158,7 @@ export function resolveRelatedness(
 
   let raw: number[][];
   let coannotated: number | undefined;
+  let description: string | undefined;
   if (spec.source === 'data') {
     if (!(spec.alpha >= 0) || !Number.isFinite(spec.alpha)) throw new UserError(`${where}: alpha must be a finite number >= 0, got ${spec.alpha}`);
     const fromColumn = trainLabels[spec.from];
@@ -164,6 +191,7 @@ export function resolveRelatedness(
       }),
     );
     raw = table.matrix.map((row) => [...row]);
+    description = table.description;
     if (kind === 'categorical->categorical') {
       raw = raw.map((row, k) => {
         const sum = row.reduce((a, b) => a + b, 0);
@@ -172,6 +200,18 @@ export function resolveRelatedness(
       });
     }
   }
+  // Blended before the clip, so the losses see the blend under the same [ε, 1−ε] guard as any table.
+  const blend = optionValue(RELATEDNESS_OPTIONS.sharpnessBlend, spec.sharpnessBlend);
+  if (blend !== 0) raw = blendRelatedness(raw, blend);
   const matrix = kind === 'categorical->multilabel' ? clipRelatedness(raw) : raw;
-  return { from: spec.from, to: spec.to, kind, source: spec.source, matrix, ...(coannotated === undefined ? {} : { coannotated }) };
+  return {
+    from: spec.from,
+    to: spec.to,
+    kind,
+    source: spec.source,
+    matrix,
+    ...(coannotated === undefined ? {} : { coannotated }),
+    ...(blend === 0 ? {} : { blend }),
+    ...(description === undefined ? {} : { description }),
+  };
 }

@@ -33,11 +33,32 @@ export const DEFAULT_BACKBONE = 'convnet-s';
  */
 export const SMALL_INPUT_STEM_BELOW = 64;
 
+/**
+ * How weights start. `he`: He-normal convolution kernels (the Keras/tfjs convention this project
+ * began with). `pytorch`: PyTorch's defaults, kaiming-uniform with a = √5, i.e. uniform in
+ * ±1/√fan_in, a variance of 1/(3·fan_in) against He's 2/fan_in. Batch-norm starts at scale 1,
+ * shift 0 in both.
+ */
+export type InitScheme = 'he' | 'pytorch';
+
+/** What tfjs's initializer factories return (tfjs does not export the class from its namespace). */
+export type KernelInitializer = ReturnType<typeof tf.initializers.heNormal>;
+
+/** A seeded initializer of convolution kernels of one scheme; `fanIn` overrides tfjs's fan for depthwise kernels. */
+function convKernelInit(scheme: InitScheme, seed: number, fanIn?: number): KernelInitializer {
+  if (scheme === 'he') return tf.initializers.heNormal({ seed });
+  // tfjs counts a depthwise kernel's fan-in over all input channels; PyTorch counts one group's (3·3).
+  if (fanIn !== undefined) return tf.initializers.randomUniform({ minval: -1 / Math.sqrt(fanIn), maxval: 1 / Math.sqrt(fanIn), seed });
+  return tf.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed });
+}
+
 export interface BackboneOptions {
   name: string;
   inputSize: number;
   channels?: number;
   seed?: number;
+  /** Default `he`. */
+  init?: InitScheme;
 }
 
 /** Builds a backbone as a tf.LayersModel mapping [N, S, S, C] images in [0, 1] to [N, D] features. */
@@ -52,7 +73,8 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
     throw new UserError(`backbone "${options.name}" halves its input ${poolings} times and needs at least ${2 ** poolings}×${2 ** poolings} pixels, got ${options.inputSize}`);
   }
   let seed = options.seed ?? 0;
-  const init = () => tf.initializers.heNormal({ seed: seed++ });
+  const scheme = options.init ?? 'he';
+  const init = () => convKernelInit(scheme, seed++);
   const input = tf.input({ shape: [options.inputSize, options.inputSize, channels], name: 'image' });
   let x: tf.SymbolicTensor = input;
   spec.widths.forEach((width, block) => {
@@ -74,12 +96,16 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
 /** Layer builders sharing one seed counter, so every initializer of a network is seeded and distinct. */
 class LayerFactory {
   private seed: number;
-  constructor(seed: number, private readonly input: tf.SymbolicTensor) {
+  constructor(
+    seed: number,
+    private readonly input: tf.SymbolicTensor,
+    private readonly scheme: InitScheme,
+  ) {
     this.seed = seed;
   }
 
-  private kernelInit() {
-    return tf.initializers.heNormal({ seed: this.seed++ });
+  private kernelInit(depthwiseFanIn?: number) {
+    return convKernelInit(this.scheme, this.seed++, depthwiseFanIn);
   }
 
   /** A convolution; on the network's input it skips the image's unused gradient (see ImageConv2D). */
@@ -89,7 +115,7 @@ class LayerFactory {
   }
 
   depthwise(x: tf.SymbolicTensor, strides: number, name: string): tf.SymbolicTensor {
-    return tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: 'same', useBias: false, depthwiseInitializer: this.kernelInit(), name }).apply(x) as tf.SymbolicTensor;
+    return tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: 'same', useBias: false, depthwiseInitializer: this.kernelInit(9), name }).apply(x) as tf.SymbolicTensor;
   }
 
   bn(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
@@ -172,7 +198,7 @@ function mobilenetV2(f: LayerFactory, input: tf.SymbolicTensor, inputSize: numbe
 
 function buildDeepBackbone(options: BackboneOptions): tf.LayersModel {
   const input = tf.input({ shape: [options.inputSize, options.inputSize, options.channels ?? 3], name: 'image' });
-  const f = new LayerFactory(options.seed ?? 0, input);
+  const f = new LayerFactory(options.seed ?? 0, input, options.init ?? 'he');
   let x: tf.SymbolicTensor;
   switch (options.name) {
     case 'resnet18':

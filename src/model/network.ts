@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskKind } from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
-import { BACKBONE_NAMES, buildBackbone } from './backbones.js';
+import { BACKBONE_NAMES, buildBackbone, type InitScheme, type KernelInitializer } from './backbones.js';
 import { loadLayersModelFrom } from './io.js';
 import { loadPretrainedBackbone } from './pretrained.js';
 import { hashString } from '../util/hash.js';
@@ -22,6 +22,8 @@ export interface NetworkSpec {
   heads: HeadSpec[];
   /** A tfjs Layers model (folder, model.json, file:// or http(s) URL) used as the backbone instead of `backbone`. */
   pretrained?: string;
+  /** How the backbone's convolutions (unless pretrained) and the heads start; default `he`. */
+  init?: InitScheme;
 }
 
 /** A weight of the network by position: names differ between builds (tfjs makes variable names unique per process), order and shape do not. */
@@ -128,6 +130,17 @@ function safeLayerName(task: string, index: number): string {
   return `head${index}_${task.replace(/[^A-Za-z0-9_]/g, '_')}`;
 }
 
+/** `he`: Glorot-uniform kernel, zero bias. `pytorch`: nn.Linear's defaults, kernel and bias uniform in ±1/√fan_in. */
+function headInitializers(scheme: InitScheme, seed: number, fanIn: number): { kernelInitializer: KernelInitializer; biasInitializer: KernelInitializer | 'zeros' } {
+  if (scheme === 'he') return { kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: 'zeros' };
+  const bound = 1 / Math.sqrt(fanIn);
+  return {
+    kernelInitializer: tf.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed }),
+    // A seed apart from the kernel's, so the bias is not the kernel's first draws.
+    biasInitializer: tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: hashString('bias', seed) }),
+  };
+}
+
 /** Builds (or loads) the backbone and attaches the heads; every initializer is seeded from `spec.seed`. */
 export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork> {
   if (spec.heads.length === 0) throw new Error('a network needs at least one head');
@@ -143,7 +156,7 @@ export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork>
       throw new UserError(`pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], the data gives [?, ${expected.join(', ')}]`);
     }
   } else if (BACKBONE_NAMES.includes(spec.backbone)) {
-    backbone = buildBackbone({ name: spec.backbone, inputSize: spec.inputSize, channels: spec.channels, seed: spec.seed });
+    backbone = buildBackbone({ name: spec.backbone, inputSize: spec.inputSize, channels: spec.channels, seed: spec.seed, init: spec.init ?? 'he' });
   } else {
     ({ model: backbone, inputRange } = await loadPretrainedBackbone(spec.backbone, { inputSize: spec.inputSize, channels: spec.channels }));
   }
@@ -169,8 +182,7 @@ export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork>
         .dense({
           units: head.units,
           // Seeded by task name, so a task's head starts the same in its stl network and in every mtl network.
-          kernelInitializer: tf.initializers.glorotUniform({ seed: hashString(head.task, spec.seed) }),
-          biasInitializer: 'zeros',
+          ...headInitializers(spec.init ?? 'he', hashString(head.task, spec.seed), featureSize),
           name: safeLayerName(head.task, i),
         })
         .apply(features) as tf.SymbolicTensor,

@@ -8,7 +8,11 @@ import type { BenchmarkLayout, TaskInfo } from './layout.js';
 import { buildLeaderboard, type LeaderboardRow } from './leaderboard.js';
 import { orderBy } from './order.js';
 import { SeedValues } from './seed_values.js';
+import { buildRelatednessRows, type RelatednessRow } from './relatedness.js';
+import { buildSharpnessSweeps, type SharpnessSweep } from './sharpness_sweep.js';
 import { buildSummary, smallBaselineWarnings, type SummaryRow } from './summary.js';
+import { buildTeacherCharts, teacherBelowStudent, type TeacherChart } from './teachers.js';
+import { isUnstable, unstableCells, type UnstableCell } from './unstable.js';
 
 /**
  * Turns cell results into each benchmark's report: the leaderboard, the per-setting summary, the
@@ -29,13 +33,23 @@ export interface BenchmarkReport {
   leaderboard: LeaderboardRow[];
   summary: SummaryRow[];
   curves: CurveChart[];
+  /** How crisp each relatedness pair was and where it came from (metrics.json `relatedness`). */
+  relatedness: RelatednessRow[];
+  /** Each SCA and DM direction's target scored beside the head it teaches, per epoch. */
+  teachers: TeacherChart[];
+  /** A sentence for each direction whose teacher ends below its student. */
+  teacherFindings: string[];
   failures: { cell: string; message: string }[];
+  /** Cells flagged unstable: left out of every number above, listed with the signs found. */
+  unstable: UnstableCell[];
   /** Backends, versions and machines the results came from. */
   provenance: string[];
 }
 
 export interface Report {
   benchmarks: BenchmarkReport[];
+  /** Δm% against the sharpness blend β, over benchmarks that differ only in β. */
+  sweeps: SharpnessSweep[];
   warnings: string[];
 }
 
@@ -73,7 +87,7 @@ function layoutOf(name: string, cells: CellRecord[], info: BenchmarkInfo | undef
 }
 
 function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo | undefined, warnings: string[]): BenchmarkReport {
-  const done = cells.filter((c) => c.metrics).sort((a, b) => a.config.seed - b.config.seed);
+  const done = cells.filter((c) => c.metrics && !isUnstable(c)).sort((a, b) => a.config.seed - b.config.seed);
   const failed = cells.filter((c) => c.error);
   const layout = layoutOf(name, cells, info);
   const configuration = describeConfiguration(cells, layout.regimes, layout.settings);
@@ -83,6 +97,7 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
   const leaderboard = buildLeaderboard(layout, values);
   const summary = buildSummary(layout, cells, leaderboard, values);
   warnings.push(...smallBaselineWarnings(layout, leaderboard, summary));
+  const teachers = buildTeacherCharts(layout, done);
   return {
     name,
     description: info?.description ?? '',
@@ -95,7 +110,11 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
     leaderboard,
     summary,
     curves: buildCurves(layout, done),
+    relatedness: buildRelatednessRows(done, layout.regimes),
+    teachers,
+    teacherFindings: teacherBelowStudent(teachers),
     failures: failed.map((c) => ({ cell: cellId(c.config), message: c.error!.message.split('\n')[0]! })),
+    unstable: unstableCells(cells),
     provenance: describeProvenance(done),
   };
 }
@@ -104,8 +123,7 @@ export function buildReport(collected: Collected): Report {
   const warnings = [...collected.warnings];
   const byBenchmark = groupBy(collected.cells, (c) => c.config.benchmark);
   const names = [...byBenchmark.keys()].sort();
-  return {
-    benchmarks: names.map((name) => buildBenchmark(name, byBenchmark.get(name)!, collected.benchmarks.get(name), warnings)),
-    warnings,
-  };
+  const benchmarks = names.map((name) => buildBenchmark(name, byBenchmark.get(name)!, collected.benchmarks.get(name), warnings));
+  const sweeps = buildSharpnessSweeps(benchmarks.map((b) => ({ name: b.name, summary: b.summary, done: byBenchmark.get(b.name)!.filter((c) => c.metrics && !isUnstable(c)) })));
+  return { benchmarks, sweeps, warnings };
 }

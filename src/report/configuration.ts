@@ -1,5 +1,5 @@
 import type { CellConfig } from '../config/cell.js';
-import { METHOD_OPTIONS, readBy, type OptionSpec } from '../config/options.js';
+import { METHOD_OPTIONS, TRAIN_OPTIONS, readBy, type OptionSpec } from '../config/options.js';
 import type { RegimeSpec } from '../config/regimes.js';
 import { cellId } from '../runs/identity.js';
 import type { CellRecord } from '../runs/store.js';
@@ -69,7 +69,7 @@ function describeRelatedness(config: CellConfig): string {
   return config.relatedness
     .map((r) => {
       const detail = r.source === 'data' ? `data (alpha ${r.alpha}, min_coannotated ${r.minCoannotated})` : r.source === 'prior' ? `prior${r.prior ? ` ${r.prior}` : ''}` : "the dataset's file";
-      return `${r.from}->${r.to} from ${detail}`;
+      return `${r.from}->${r.to} from ${detail}${r.sharpnessBlend ? `, sharpness blend ${r.sharpnessBlend}` : ''}`;
     })
     .join('; ');
 }
@@ -94,6 +94,8 @@ const FIXED_ITEMS: ItemSpec[] = [
   { group: 'training', label: 'weight decay', value: (c) => String(c.train.weightDecay) },
   { group: 'training', label: 'augmentation', value: augmentation },
   { group: 'training', label: 'sampling', value: (c) => (c.train.classBalanced ? 'class-balanced' : 'uniform') },
+  // Left out of configs at its default (so older runs keep their hashes): absent reads as the default.
+  { group: 'training', label: 'initialisation', value: (c) => c.train.init ?? TRAIN_OPTIONS.init.default },
 ];
 
 /** Method options, each counted only over the cells whose setting reads it (the others carry its default). */

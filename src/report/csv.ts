@@ -67,6 +67,7 @@ function summaryRecord(row: SummaryRow): string[] {
     bool(row.significant_negative_transfer),
     row.worse_tasks.join(';'),
     String(row.failed_cells),
+    String(row.unstable_cells),
     row.verdict,
   ];
 }

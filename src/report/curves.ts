@@ -29,9 +29,10 @@ export interface CurveChart {
   series: CurveSeries[];
 }
 
-type Reading = (record: EpochRecord) => number | undefined;
+export type Reading = (record: EpochRecord) => number | undefined;
 
-function band(histories: EpochRecord[][], read: Reading): BandPoint[] {
+/** Per epoch, the mean, lowest and highest of `read` over the histories that reached it. */
+export function band(histories: EpochRecord[][], read: Reading): BandPoint[] {
   const epochs = [...new Set(histories.flatMap((h) => h.map((e) => e.epoch)))].sort((a, b) => a - b);
   const points: BandPoint[] = [];
   for (const epoch of epochs) {

@@ -4,7 +4,9 @@ import { groupTitle, seedsText, type RunConfiguration } from './configuration.js
 import type { Interval } from './stats.js';
 import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
 import { FINDING_LABELS } from './verdict.js';
-import { dotsWithBaselines, escapeXml as esc, groupedBars, lineChart } from './svg.js';
+import { provenanceText } from './relatedness.js';
+import type { SharpnessSweep } from './sharpness_sweep.js';
+import { colorOf, dotsWithBaselines, escapeXml as esc, groupedBars, intervalChart, lineChart } from './svg.js';
 
 /**
  * report.html: one file that opens offline in any browser. Inline CSS and inline SVG only: no
@@ -146,6 +148,87 @@ function configurationTable(configuration: RunConfiguration): string {
   return scroll(`<table class="config">${rows.join('')}</table>`);
 }
 
+/** Sharpness and provenance of each relatedness pair, beside the summary. */
+function relatednessTable(b: BenchmarkReport): string {
+  if (b.relatedness.length === 0) return '';
+  const head = '<tr><th class="text">pair</th><th class="text">kind</th><th>sharpness</th><th>uninformed sharpness</th><th>entries above 0.5</th><th class="text">where R came from</th><th>cells</th></tr>';
+  const body = b.relatedness
+    .map(
+      (r) =>
+        `<tr><td class="text">${esc(r.pair)}</td><td class="text">${esc(r.kind)}</td><td>${num(r.sharpness)}</td><td>${num(r.uninformedSharpness)}</td>` +
+        `<td>${Number(r.entriesAboveHalf.toFixed(1))} / ${r.entries}</td><td class="text wrap">${esc(provenanceText(r))}</td><td>${r.cells}</td></tr>`,
+    )
+    .join('');
+  return (
+    '<h3>Relatedness: how crisp, and from where</h3>' +
+    scroll(`<table>${head}${body}</table>`) +
+    '<p class="note">Sharpness is one minus the mean normalised entropy of R: of its rows (each a distribution over the classes of the related task) for categorical → categorical, of its entries (each a Bernoulli probability) for categorical → multi-label. 1 is a table of certainties, 0 one that says nothing; the uninformed sharpness is the same figure for R̄, every row replaced by the mean row, the level a table that ignores the class would reach. Counts on co-annotated samples (data) get a row per regime, averaged over its cells.</p>'
+  );
+}
+
+function unstableList(b: BenchmarkReport): string {
+  if (b.unstable.length === 0) return '';
+  const items = b.unstable.map((u) => `<li><code>${esc(u.cell)}</code>: ${esc(u.reasons.join('; '))}</li>`).join('');
+  return (
+    `<h3 class="hurts">Unstable cells, left out of every number above</h3><ul>${items}</ul>` +
+    '<p class="note">The trainer flags a cell when its training loss (total or supervised) ends above 1.5× its lowest epoch, a primary validation metric falls by more than 20 points between two epochs, or a multi-label head predicts at least half of the annotated test entries present and twice the true share. Such a seed is not averaged with healthy ones; the summary says which seeds were left out.</p>'
+  );
+}
+
+/** Each direction's target against the head it teaches, on validation, per epoch. */
+function teacherSection(b: BenchmarkReport): string {
+  if (b.teachers.length === 0) return '';
+  const parts: string[] = [
+    '<h3>Teachers and their students</h3>',
+    '<p class="note">Each SCA and DM direction\'s target, read as a prediction (argmax class, or labels with probability above 0.5) and scored on the validation split (dashed), beside the head it teaches (solid), in the taught task\'s primary metric: mean over seeds, band from the lowest to the highest seed. An SCA target is built from true labels and does not change between epochs.</p>',
+  ];
+  if (b.teacherFindings.length > 0) parts.push(`<ul class="warn">${b.teacherFindings.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>`);
+  for (const regime of b.regimes) {
+    const charts = b.teachers
+      .filter((t) => t.regime === regime)
+      .map((t) =>
+        lineChart({
+          title: `${regime}, ${t.setting}: ${t.direction}`,
+          yLabel: `${t.task} ${t.metric} (%)`,
+          series: [
+            { name: `${t.task} head`, color: colorOf(t.setting), points: t.student.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })) },
+            { name: 'teacher', color: colorOf(t.setting), dashed: true, points: t.teacher.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })) },
+          ],
+        }),
+      )
+      .filter((svg) => svg !== '');
+    if (charts.length > 0) parts.push(`<h4>${esc(regime)}</h4>`, `<div class="charts">${charts.join('')}</div>`);
+  }
+  return parts.join('\n');
+}
+
+/** Δm% against β, per family of benchmarks that differ only in β and per regime. */
+function sweepSection(sweeps: SharpnessSweep[]): string {
+  if (sweeps.length === 0) return '';
+  const parts: string[] = [
+    '<h2>Δm% against the sharpness of the relatedness</h2>',
+    '<p class="note">Benchmarks that differ only in <code>sharpness_blend</code> β, where R becomes (1 − β)·R + β·R̄ (β = 0: the relatedness as given; β = 1: every row the mean row, uninformative). Each point is a setting\'s Δm% against stl in that benchmark, the whisker the 95% interval of Δm% computed per seed (none for one seed); unstable cells are left out.</p>',
+  ];
+  for (const family of [...new Set(sweeps.map((s) => s.family))]) {
+    parts.push(`<h3>${esc(family)}</h3>`);
+    const charts = sweeps
+      .filter((s) => s.family === family)
+      .map((s) =>
+        intervalChart({
+          title: `${s.regime}: Δm% against β`,
+          xLabel: 'sharpness blend β',
+          yLabel: 'Δm% vs stl',
+          series: s.series.map((series) => ({
+            name: series.setting,
+            points: series.points.filter((p) => p.deltaM !== undefined).map((p) => ({ x: p.beta, y: p.deltaM!, ...(p.ci ? { low: p.ci.low, high: p.ci.high } : {}) })),
+          })),
+        }),
+      );
+    parts.push(`<div class="charts">${charts.join('')}</div>`);
+  }
+  return parts.join('\n');
+}
+
 function benchmarkSection(b: BenchmarkReport): string {
   const parts: string[] = [];
   parts.push(`<h2>${esc(b.name)}</h2>`);
@@ -156,6 +239,7 @@ function benchmarkSection(b: BenchmarkReport): string {
   if (transfer) parts.push(`<p>${esc(transfer)}</p>`);
   const leftOut = leftOutNotes(b.summary);
   if (leftOut.length > 0) parts.push(`<ul class="warn">${leftOut.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+  for (const part of [relatednessTable(b), unstableList(b)]) if (part) parts.push(part);
   parts.push(
     `<p class="note">Metrics in percent on the test split of ${esc(b.dataset)}, checkpoint chosen on validation. Each mean comes with its 95% interval over seeds (Student t). ` +
       'Against stl, settings are compared seed by seed (same regime draw and split): the paired differences\' mean, their 95% interval and a two-sided paired t-test; a difference is called significant at p &lt; 0.05, with no correction for the number of rows compared, and one seed gives no verdict at all. ' +
@@ -217,6 +301,8 @@ function benchmarkSection(b: BenchmarkReport): string {
       ...curveParts,
     );
   }
+  const teachers = teacherSection(b);
+  if (teachers) parts.push(teachers);
 
   parts.push(
     '<h3>Leaderboard</h3>',
@@ -246,7 +332,7 @@ export function reportHtml(report: Report): string {
 <h1>${esc(title)}</h1>
 <p class="note">Distribution matching for multi-task learning of classification tasks (Kollias et al., AAAI 2024), reproduced with mtl-bench.</p>
 ${warnings}
-${body}
+${report.sweeps.length > 0 ? `${sweepSection(report.sweeps)}\n` : ''}${body}
 </body>
 </html>
 `;

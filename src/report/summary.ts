@@ -4,6 +4,7 @@ import type { BenchmarkLayout, TaskInfo } from './layout.js';
 import type { LeaderboardRow } from './leaderboard.js';
 import type { SeedValues } from './seed_values.js';
 import { deltaM, mean, pairedTest, tidy, type Interval, type PairedTest } from './stats.js';
+import { isUnstable } from './unstable.js';
 import { formatP, type Finding, type RowFinding } from './verdict.js';
 
 export const SUMMARY_COLUMNS = ['benchmark', 'regime', 'setting', 'delta_m_pct', 'tasks_worse_than_stl', 'negative_transfer', 'train_seconds'] as const;
@@ -19,6 +20,7 @@ export const SUMMARY_EXTRA_COLUMNS = [
   'significant_negative_transfer',
   'worse_tasks',
   'failed_cells',
+  'unstable_cells',
   'verdict',
 ] as const;
 
@@ -61,6 +63,8 @@ export interface SummaryRow {
   significant_negative_transfer?: boolean;
   worse_tasks: string[];
   failed_cells: number;
+  /** Cells flagged unstable by their trainer: left out of every number of the row, like failed cells. */
+  unstable_cells: number;
   /** The primary metric of every task, for tables that show them beside Δm%. */
   tasks: TaskOutcome[];
   /** The strongest finding of the row, for colour: a significant drop outweighs everything else. */
@@ -144,9 +148,10 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
   for (const regime of layout.regimes) {
     for (const setting of layout.settings) {
       const group = cells.filter((c) => c.config.regime.name === regime && c.config.setting === setting);
-      const groupDone = group.filter((c) => c.metrics);
+      const groupDone = group.filter((c) => c.metrics && !isUnstable(c));
       if (group.length === 0) continue;
       const failedCells = group.filter((c) => c.error).length;
+      const unstable = group.filter(isUnstable);
       const trainSeconds = groupDone.length > 0 ? tidy(mean(groupDone.map((c) => c.metrics!.trainSeconds))) : undefined;
       const primaryRows = layout.tasks.map((t) => leaderboard.find((r) => r.regime === regime && r.setting === setting && r.task === t.name && r.metric === t.primary));
       const row: SummaryRow = {
@@ -158,6 +163,7 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
         delta_m_left_out: [],
         worse_tasks: [],
         failed_cells: failedCells,
+        unstable_cells: unstable.length,
         tasks: primaryRows.filter((r) => r !== undefined).map(outcomeOf),
         finding: 'incomplete',
         verdict: '',
@@ -209,6 +215,7 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
         row.verdict = describe(row, row.tasks);
       }
       if (failedCells > 0) row.verdict += `; ${failedCells} cell${failedCells > 1 ? 's' : ''} failed`;
+      if (unstable.length > 0) row.verdict += `; left out as unstable: seed${unstable.length > 1 ? 's' : ''} ${unstable.map((c) => c.config.seed).join(', ')}`;
       summary.push(row);
     }
   }

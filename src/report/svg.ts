@@ -65,11 +65,23 @@ function yAxis(frame: Frame, ticks: number[], y: (v: number) => number, label: s
   return parts.join('');
 }
 
-function legend(frame: Frame, series: string[]): string {
+/** A legend entry: a series name, drawn in its setting's colour unless given one, dashed or solid. */
+interface LegendItem {
+  name: string;
+  color?: string;
+  dashed?: boolean;
+}
+
+function legend(frame: Frame, series: (string | LegendItem)[]): string {
   let x = frame.left;
   return series
-    .map((name) => {
-      const item = `<rect x="${x}" y="24" width="10" height="10" fill="${colorOf(name)}"/><text x="${x + 14}" y="33" class="tick">${escapeXml(name)}</text>`;
+    .map((entry) => {
+      const { name, color, dashed } = typeof entry === 'string' ? { name: entry, color: undefined, dashed: false } : entry;
+      const fill = color ?? colorOf(name);
+      const swatch = dashed
+        ? `<line x1="${x}" x2="${x + 12}" y1="29" y2="29" stroke="${fill}" stroke-width="2" stroke-dasharray="3 2"/>`
+        : `<rect x="${x}" y="24" width="10" height="10" fill="${fill}"/>`;
+      const item = `${swatch}<text x="${x + 14}" y="33" class="tick">${escapeXml(name)}</text>`;
       x += 22 + name.length * 7;
       return item;
     })
@@ -164,7 +176,12 @@ export function dotsWithBaselines(options: {
 }
 
 /** One polyline per series over epochs, over a shaded band from each point's `low` to `high` where given. */
-export function lineChart(options: { title: string; yLabel: string; series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[] }): string {
+export function lineChart(options: {
+  title: string;
+  yLabel: string;
+  /** `color` overrides the setting colour of `name`; `dashed` draws the line dashed. */
+  series: { name: string; color?: string; dashed?: boolean; points: { x: number; y: number; low?: number; high?: number }[] }[];
+}): string {
   const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
   const frame: Frame = { width: 420, height: 280, left: 60, right: 20, top: 48, bottom: 40 };
@@ -189,18 +206,59 @@ export function lineChart(options: { title: string; yLabel: string; series: { na
     if (banded.length === 1 && banded[0]!.high! > banded[0]!.low!) {
       // One epoch: the spread over seeds as a whisker.
       const p = banded[0]!;
-      body += `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}" stroke="${colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
+      body += `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}" stroke="${s.color ?? colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
     } else if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
       const upper = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.high!).toFixed(1)}`);
       const lower = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.low!).toFixed(1)}`).reverse();
-      body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
+      body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color ?? colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
     }
   }
   for (const s of series) {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
-    body += `<path d="${d}" fill="none" stroke="${colorOf(s.name)}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;
-    if (s.points.length === 1) body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${colorOf(s.name)}"/>`;
+    body += `<path d="${d}" fill="none" stroke="${s.color ?? colorOf(s.name)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}><title>${escapeXml(s.name)}</title></path>`;
+    if (s.points.length === 1) body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${s.color ?? colorOf(s.name)}"/>`;
   }
+  body += legend(frame, series.map((s) => ({ name: s.name, ...(s.color ? { color: s.color } : {}), ...(s.dashed ? { dashed: true } : {}) })));
+  return svg(frame, options.title, body);
+}
+
+/**
+ * Points over a numeric x (e.g. the sharpness blend β), one line per series, each point with a
+ * whisker over its interval where it has one, and a dashed line at y = 0.
+ */
+export function intervalChart(options: { title: string; xLabel: string; yLabel: string; series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[] }): string {
+  const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+  if (series.length === 0) return '';
+  const frame: Frame = { width: 460, height: 300, left: 60, right: 24, top: 48, bottom: 44 };
+  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
+  const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y, p.low ?? p.y, p.high ?? p.y]));
+  const ticks = niceTicks(Math.min(0, ...ys), Math.max(0, ...ys));
+  const lo = ticks[0]!;
+  const hi = ticks[ticks.length - 1]!;
+  const xMin = xs[0]!;
+  const xMax = xs[xs.length - 1]!;
+  const plotWidth = frame.width - frame.left - frame.right;
+  const plotHeight = frame.height - frame.top - frame.bottom;
+  // Series sit side by side around each x so their whiskers do not hide one another.
+  const offset = (i: number) => (i - (series.length - 1) / 2) * 6;
+  const x = (v: number, i = 0) => frame.left + 12 + (xMax === xMin ? (plotWidth - 24) / 2 : ((v - xMin) / (xMax - xMin)) * (plotWidth - 24)) + offset(i);
+  const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
+  let body = yAxis(frame, ticks, y, options.yLabel);
+  body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="stl"/>`;
+  for (const v of xs) body += `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(String(v))}</text>`;
+  body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`;
+  series.forEach((s, i) => {
+    const color = colorOf(s.name);
+    const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.x, i).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
+    body += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;
+    for (const p of s.points) {
+      if (p.low !== undefined && p.high !== undefined) {
+        body += `<line x1="${x(p.x, i).toFixed(1)}" x2="${x(p.x, i).toFixed(1)}" y1="${y(p.high).toFixed(1)}" y2="${y(p.low).toFixed(1)}" stroke="${color}" stroke-width="2"/>`;
+      }
+      const tip = `${s.name} at ${p.x}: ${p.y.toFixed(2)}${p.low !== undefined && p.high !== undefined ? ` [${p.low.toFixed(2)}, ${p.high.toFixed(2)}]` : ''}`;
+      body += `<circle cx="${x(p.x, i).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${color}"><title>${escapeXml(tip)}</title></circle>`;
+    }
+  });
   body += legend(frame, series.map((s) => s.name));
   return svg(frame, options.title, body);
 }

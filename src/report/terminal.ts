@@ -1,6 +1,8 @@
 import type { ChalkInstance } from 'chalk';
 import type { Report } from './aggregate.js';
 import { configurationLines } from './configuration.js';
+import { relatednessLine } from './relatedness.js';
+import type { SharpnessSweep } from './sharpness_sweep.js';
 import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
 import { FINDING_LABELS } from './verdict.js';
 
@@ -27,8 +29,15 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
     const transfer = transferSentence(b.summary);
     if (transfer) lines.push(...wrap(transfer, WIDTH, '  ', '  '));
     if (b.failures.length > 0) lines.push(paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`));
+    if (b.relatedness.length > 0) {
+      lines.push(paint.dim('  relatedness (sharpness: 1 − mean normalised entropy of R; uninformed: the same for R with every row the mean row):'));
+      for (const row of b.relatedness) lines.push(...wrap(relatednessLine(row), WIDTH, '    ', '      '));
+    }
+    for (const u of b.unstable) lines.push(...wrap(`unstable, left out of every number above: ${u.cell}: ${u.reasons.join('; ')}`, WIDTH, '  ', '    ').map((l) => paint.red(l)));
+    for (const finding of b.teacherFindings) lines.push(...wrap(finding, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
     lines.push('');
   }
+  lines.push(...sweepLines(report.sweeps, paint));
   for (const w of report.warnings) lines.push(paint.yellow(`warning: ${w}`));
   return lines.join('\n').replace(/\n+$/, '') + '\n';
 }
@@ -102,8 +111,24 @@ function rowCells(r: SummaryRow, tasks: string[]): Cell[] {
     ...tasks.map((task) => ({ text: meanWithInterval(r.tasks.find((o) => o.task === task)), style: plain })),
     { text: dm === undefined ? '–' : `${signed(dm)}${without}`, style: dm === undefined ? (p: ChalkInstance) => p.dim : plain },
     { text: ci ? `[${signed(ci.low)}, ${signed(ci.high)}]` : '–', style: plain },
-    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : ''), style: r.setting === 'stl' ? (p: ChalkInstance) => p.dim : plain },
+    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : '') + (r.unstable_cells > 0 ? ` (${r.unstable_cells} unstable, left out)` : ''), style: r.setting === 'stl' ? (p: ChalkInstance) => p.dim : plain },
     { text: FINDING_LABELS[r.finding], style },
     { text: String(r.n), style: plain },
   ];
+}
+
+/** Δm% [95% CI] per β, one line per regime and setting of each sweep. */
+function sweepLines(sweeps: SharpnessSweep[], paint: ChalkInstance): string[] {
+  const lines: string[] = [];
+  for (const family of [...new Set(sweeps.map((s) => s.family))]) {
+    lines.push(paint.bold(`Δm% against the sharpness blend β: ${family}`));
+    for (const sweep of sweeps.filter((s) => s.family === family)) {
+      for (const series of sweep.series) {
+        const points = series.points.map((p) => `β ${p.beta}: ${p.deltaM === undefined ? '–' : signed(p.deltaM)}${p.ci ? ` [${signed(p.ci.low)}, ${signed(p.ci.high)}]` : ''}`);
+        lines.push(...wrap(`${sweep.regime} ${series.setting}: ${points.join('; ')}`, WIDTH, '  ', '    ', /(?<=;) /));
+      }
+    }
+    lines.push('');
+  }
+  return lines;
 }

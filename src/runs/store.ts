@@ -34,6 +34,10 @@ export interface MetricsFile {
   selectionRule: string;
   labelCounts: CellResult['labelCounts'];
   trainSeconds: number;
+  /** Per relatedness pair ("from->to"): sharpness, entries above ½ and provenance; the matrices themselves are in relatedness.json. Absent in folders written before issue 14. */
+  relatedness?: CellResult['relatednessDiagnostics'];
+  /** Whether training was stable, with the signs found; absent in folders written before issue 14. */
+  stability?: CellResult['stability'];
 }
 
 export interface TimingsFile {
@@ -203,6 +207,8 @@ async function writeResult(cellDir: string, hash: string, result: CellResult, ti
     selectionRule: result.selectionRule,
     labelCounts: result.labelCounts,
     trainSeconds: result.trainSeconds,
+    ...(result.relatednessDiagnostics ? { relatedness: result.relatednessDiagnostics } : {}),
+    ...(result.stability ? { stability: result.stability } : {}),
   };
   await writeFileAtomic(path.join(cellDir, CELL_FILES.metrics), json(metrics));
   return metrics;

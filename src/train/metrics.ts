@@ -90,6 +90,23 @@ export class TaskMetrics {
     return counted === 0 ? Number.NaN : sum / counted;
   }
 
+  /**
+   * Multi-label only: the share of annotated entries predicted present, and the share truly
+   * present. A head that predicts nearly everything present has the first far above the second.
+   */
+  positiveRates(): { predicted: number; truth: number } | undefined {
+    if (this.task.kind === 'categorical') return undefined;
+    let predicted = 0;
+    let truth = 0;
+    let annotated = 0;
+    for (let i = 0; i < this.tp.length; i++) {
+      predicted += this.tp[i]! + this.fp[i]!;
+      truth += this.tp[i]! + this.fn[i]!;
+      annotated += this.tp[i]! + this.fp[i]! + this.fn[i]! + this.tn[i]!;
+    }
+    return annotated === 0 ? undefined : { predicted: predicted / annotated, truth: truth / annotated };
+  }
+
   result(): Record<string, number> {
     if (this.task.kind === 'categorical') {
       return { accuracy: this.labelled === 0 ? Number.NaN : this.correct / this.labelled, macro_f1: this.macroF1() };

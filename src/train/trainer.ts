@@ -2,13 +2,16 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { CellConfig } from '../config/cell.js';
-import { completeMethodOptions } from '../config/options.js';
+import { TRAIN_OPTIONS, completeMethodOptions, optionValue } from '../config/options.js';
 import { settingSpec, usesCoupling } from '../config/settings.js';
 import type { DatasetView, ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
-import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
+import type { CouplingTensors, DmOptions, ObjectiveOptions } from '../method/losses.js';
 import { couplingTensors, disposeCoupling, objective, objectiveTermNames } from '../method/losses.js';
 import type { RelatednessMatrix } from '../method/relatedness.js';
 import { pairKey, resolveRelatedness } from '../method/relatedness.js';
+import { diagnoseRelatedness } from '../method/relatedness_diagnostic.js';
+import type { TeacherDirection } from '../method/teachers.js';
+import { teacherDirections, teacherPrediction } from '../method/teachers.js';
 import type { MultiTaskNetwork, WeightSnapshot } from '../model/network.js';
 import { buildNetwork } from '../model/network.js';
 import { UserError } from '../util/errors.js';
@@ -16,6 +19,7 @@ import type { Balancer } from './balancing/balancers.js';
 import { createBalancer } from './balancing/balancers.js';
 import { createBalancedStep } from './balancing/step.js';
 import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batches.js';
+import { assessStability, type UnitTrace } from './stability.js';
 import type { Augmentation, EncodedTaskLabels } from './batches.js';
 import type { BestSoFar, CheckpointState, PartialEpoch } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -87,6 +91,7 @@ interface UnitOutcome {
   history: EpochRecord[];
   best: BestSoFar;
   test: Record<string, Record<string, number>>;
+  testPositiveRates: Record<string, { predicted: number; truth: number }>;
   testSeconds: number;
 }
 
@@ -186,8 +191,45 @@ export function createTrainStep(
 
 /** Metrics of `tasks` on a split: one forward pass and one dataSync per batch of hard predictions. */
 export function evaluate(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set: EvalSet, batchSize: number): Record<string, Record<string, number>> {
+  return evaluateInDetail(net, tasks, set, batchSize).metrics;
+}
+
+/** The SCA and DM directions of a network, with what scoring their targets needs. */
+interface TeacherSetup {
+  directions: TeacherDirection[];
+  couplings: readonly CouplingTensors[];
+  variant: DmOptions['variant'];
+}
+
+interface Evaluation {
+  metrics: Record<string, Record<string, number>>;
+  /** Each direction's target scored as a prediction of its student's task (empty without teachers). */
+  teachers: Record<string, Record<string, number>>;
+  /** Multi-label tasks: shares of annotated entries predicted and truly present. */
+  positiveRates: Record<string, { predicted: number; truth: number }>;
+}
+
+/** Rows of `predictions` (width `rowWidth`) whose sample carries a label of `column`: SCA teaches only from a known label. */
+function labelledRows(predictions: Float32Array, rowWidth: number, samples: Int32Array, column: LabelColumn): { predictions: Float32Array; samples: Int32Array } {
+  const keep: number[] = [];
+  samples.forEach((sample, n) => {
+    if (hasLabel(column, sample)) keep.push(n);
+  });
+  const kept = new Float32Array(keep.length * rowWidth);
+  keep.forEach((n, r) => kept.set(predictions.subarray(n * rowWidth, (n + 1) * rowWidth), r * rowWidth));
+  return { predictions: kept, samples: Int32Array.from(keep, (n) => samples[n]!) };
+}
+
+/**
+ * `evaluate`, plus the teachers' scores and the multi-label positive rates. The teachers' hard
+ * predictions ride in the same forward pass and dataSync as the heads'; the heads' metrics are
+ * the same numbers with or without them.
+ */
+function evaluateInDetail(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set: EvalSet, batchSize: number, teachers?: TeacherSetup): Evaluation {
   const metrics = tasks.map((t) => new TaskMetrics(t));
-  const rowWidth = metrics.reduce((sum, m) => sum + m.predictionWidth, 0);
+  const teacherMetrics = (teachers?.directions ?? []).map((direction) => ({ direction, metrics: new TaskMetrics(tasks.find((t) => t.name === direction.student)!) }));
+  const headsWidth = metrics.reduce((sum, m) => sum + m.predictionWidth, 0);
+  const rowWidth = headsWidth + teacherMetrics.reduce((sum, t) => sum + t.metrics.predictionWidth, 0);
   const size = set.images.size;
   const channels = set.images.channels;
   for (let start = 0; start < set.samples.length; start += batchSize) {
@@ -198,6 +240,10 @@ export function evaluate(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set:
       const columns = tasks.map((task) =>
         task.kind === 'categorical' ? tf.expandDims(tf.cast(tf.argMax(logits[task.name]!, 1), 'float32'), 1) : tf.cast(tf.greater(logits[task.name]!, 0), 'float32'),
       );
+      if (teachers && teacherMetrics.length > 0) {
+        const batches = labelTensors(encodeLabels(tasks, set.labels, samples), logits);
+        for (const { direction } of teacherMetrics) columns.push(teacherPrediction(direction, batches, teachers.couplings, teachers.variant));
+      }
       return (columns.length === 1 ? columns[0]! : tf.concat(columns, 1)).dataSync() as Float32Array;
     });
     let offset = 0;
@@ -205,11 +251,19 @@ export function evaluate(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set:
       m.add(predictions, rowWidth, offset, set.labels[m.task.name]!, samples);
       offset += m.predictionWidth;
     });
+    for (const { direction, metrics: m } of teacherMetrics) {
+      const rows = direction.coupling === 'sca' ? labelledRows(predictions, rowWidth, samples, set.labels[direction.source]!) : { predictions, samples };
+      m.add(rows.predictions, rowWidth, offset, set.labels[m.task.name]!, rows.samples);
+      offset += m.predictionWidth;
+    }
   }
-  const result: Record<string, Record<string, number>> = {};
+  const result: Evaluation = { metrics: {}, teachers: {}, positiveRates: {} };
   metrics.forEach((m) => {
-    result[m.task.name] = m.result();
+    result.metrics[m.task.name] = m.result();
+    const rates = m.positiveRates();
+    if (rates) result.positiveRates[m.task.name] = rates;
   });
+  for (const { direction, metrics: m } of teacherMetrics) result.teachers[direction.name] = m.result();
   return result;
 }
 
@@ -233,6 +287,8 @@ interface EpochPlan {
   balanceColumn?: LabelColumn & { kind: 'categorical' };
   augmentation: Augmentation;
   step: TrainStep;
+  /** The network's SCA and DM directions, scored on validation each epoch; absent without couplings. */
+  teachers?: TeacherSetup;
 }
 
 /** Where a network's training stands: what its checkpoint holds besides weights and optimizer. */
@@ -257,6 +313,7 @@ function buildUnitNetwork(ctx: CellContext, unit: Unit): Promise<MultiTaskNetwor
     seed: deriveSeed(config.seed, 'init'),
     heads: unit.tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
     ...(config.pretrained ? { pretrained: config.pretrained } : {}),
+    init: optionValue(TRAIN_OPTIONS.init, config.train.init),
   });
 }
 
@@ -278,7 +335,7 @@ export function batchesPerEpoch(samples: number, batchSize: number): number {
 }
 
 /** The samples a network trains on, and the batches and augmentation of each of its epochs. */
-function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep): EpochPlan {
+function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep, couplings: readonly CouplingTensors[]): EpochPlan {
   const { config } = ctx;
   const train = config.train;
   // stl networks and uncoupled settings train on the samples that carry one of their labels;
@@ -286,6 +343,7 @@ function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep): EpochPlan {
   const samples = ctx.objective.dm ? ctx.trainPool : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
   if (samples.length === 0) throw new UserError(`${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`);
   const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
+  const directions = teacherDirections(couplings, ctx.objective);
   const batchSize = Math.min(train.batchSize, samples.length);
   const stepsPerEpoch = batchesPerEpoch(samples.length, batchSize);
   return {
@@ -296,6 +354,7 @@ function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep): EpochPlan {
     ...(balanceTask ? { balanceColumn: ctx.trainLabels[balanceTask.name] as LabelColumn & { kind: 'categorical' } } : {}),
     augmentation: { padding: train.cropPadding, flip: train.flip },
     step,
+    ...(directions.length > 0 ? { teachers: { directions, couplings, variant: config.method.dmVariant } } : {}),
   };
 }
 
@@ -415,7 +474,7 @@ function meanTerms(termNames: readonly string[], sums: Float64Array, steps: numb
 async function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, net: MultiTaskNetwork, epoch: number): Promise<EpochRecord> {
   const epochStart = performance.now();
   const { sums, trainMs, earlierSeconds } = await trainSteps(ctx, unit, plan, state, epoch);
-  const val = evaluate(net, unit.tasks, ctx.val, ctx.evalBatchSize);
+  const { metrics: val, teachers } = evaluateInDetail(net, unit.tasks, ctx.val, ctx.evalBatchSize, plan.teachers);
   const terms = meanTerms(plan.step.termNames, sums, plan.stepsPerEpoch);
   const valPrimaryMean = primaryScore(ctx.config, unit.tasks, val);
   return {
@@ -424,6 +483,7 @@ async function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: Tr
     terms,
     val,
     valPrimaryMean,
+    ...(plan.teachers ? { teachers } : {}),
     seconds: earlierSeconds + (performance.now() - epochStart) / 1000,
     imagesPerSecond: (plan.imagesPerEpoch * 1000) / trainMs,
   };
@@ -498,10 +558,10 @@ function testSelected(ctx: CellContext, unit: Unit, state: TrainingState, net: M
   if (!best || !bestWeights) throw new Error(`${unit.name}: training ended without a selected epoch`);
   const testStart = performance.now();
   net.restore(bestWeights, `best weights of ${unit.name}`);
-  const test = evaluate(net, unit.tasks, ctx.test, ctx.evalBatchSize);
+  const { metrics: test, positiveRates } = evaluateInDetail(net, unit.tasks, ctx.test, ctx.evalBatchSize);
   const testSeconds = (performance.now() - testStart) / 1000;
   ctx.progress.finish(unit.name, test, best.epoch);
-  return { history, best, test, testSeconds };
+  return { history, best, test, testPositiveRates: positiveRates, testSeconds };
 }
 
 /** Trains one network (resuming from its checkpoint), keeps the best epoch on validation, and tests it. */
@@ -521,7 +581,7 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
   const couplings = unitCouplings(ctx, unit);
   try {
     const imageShape: [number, number, number] = [config.inputSize, config.inputSize, ctx.trainImages.channels];
-    const plan = planEpochs(ctx, unit, createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape, balancer));
+    const plan = planEpochs(ctx, unit, createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape, balancer), couplings);
     const fingerprint = unitFingerprint(ctx, unit);
     const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer, balancer);
     for (let epoch = state.epochsDone; epoch < train.epochs; epoch++) {
@@ -578,6 +638,7 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
       loss: records.reduce((a, r) => a + r.loss, 0),
       terms: Object.assign({}, ...records.map((r) => r.terms)),
       val: Object.assign({}, ...records.map((r) => r.val)),
+      ...(records.some((r) => r.teachers) ? { teachers: Object.fromEntries(records.flatMap((r) => Object.entries(r.teachers ?? {}))) } : {}),
       valPrimaryMean: meanOfFinite(records.map((r) => r.valPrimaryMean)),
       seconds,
       // Harmonic combination: the networks train one after another on their own samples.
@@ -660,10 +721,21 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
     selectionRule: selectionRule(config, tasks, val, data.splits.test.count),
     history: mergeHistories(outcomes.map((o) => o.history)),
     relatedness: Object.fromEntries(relatedness.map((r) => [pairKey(r.from, r.to), { source: r.source, matrix: r.matrix }])),
+    relatednessDiagnostics: Object.fromEntries(relatedness.map((r) => [pairKey(r.from, r.to), diagnoseRelatedness(r)])),
+    stability: assessStability(units.map((unit, i) => unitTrace(config, unit, outcomes[i]!))),
     labelCounts,
     trainSeconds: outcomes.reduce((a, o) => a + o.history.reduce((b, r) => b + r.seconds, 0) + o.testSeconds, 0),
   };
   return result;
+}
+
+function unitTrace(config: CellConfig, unit: Unit, outcome: UnitOutcome): UnitTrace {
+  return {
+    unit: unit.name,
+    history: outcome.history,
+    primaries: Object.fromEntries(unit.tasks.map((t) => [t.name, config.tasks.find((c) => c.name === t.name)!.primary])),
+    testPositiveRates: outcome.testPositiveRates,
+  };
 }
 
 function selectionRule(config: CellConfig, tasks: readonly TaskSpec[], val: EvalSet, testCount: number): string {

@@ -147,3 +147,31 @@ test('a name outside the settings grammar gets one line that lists what is valid
   assert.equal(rejected.success, false);
   assert.match(rejected.error!.issues[0]!.message, /unknown setting "mtl\+gradnrom"; a setting is stl, or mtl/);
 });
+
+test('options added after studies ran are left out of a config at their default, so earlier config hashes still match', async () => {
+  const { default: yaml } = await import('js-yaml');
+  const { expandMatrix } = await import('../../src/bench/matrix.js');
+  const { applyOverrides, resolveBenchmark } = await import('../../src/bench/resolve.js');
+  const { parseBenchmark } = await import('../../src/bench/schema.js');
+  const { fakeCatalog, toyBenchmarkYaml } = await import('../bench/doubles.js');
+  const hashes = (text: string) =>
+    new Map(expandMatrix(resolveBenchmark(applyOverrides(parseBenchmark(yaml.load(text), 'toy.yaml'), {}), fakeCatalog(), ['convnet-s'])).map((c) => [c.id, c.hash]));
+  // Computed on main (eecef64), where `init` and `sharpness_blend` do not exist.
+  const onMain = {
+    'full.stl.seed1': '9c7734452bd0586cd83f05a6cf42aa611b304ce0acbb3771ae566dae2aec751a',
+    'disjoint.mtl+dm.seed1': '5ae160bb8b1eb547cb799781099007861f37483f04cc9e4ddca641717bbfa6c0',
+    'full.mtl+sca+dm.seed1': '79040bf72ec3699c69a5b4c59857576823c4def24f0e643458d6594a0ac807f9',
+  };
+  const plain = hashes(toyBenchmarkYaml());
+  for (const [id, hash] of Object.entries(onMain)) assert.equal(plain.get(id), hash, `${id}: hash changed`);
+  const explicitDefaults = toyBenchmarkYaml()
+    .replace('train: { epochs: 2, batch: 16 }', 'train: { epochs: 2, batch: 16, init: he }')
+    .replace('min_coannotated: 5 }', 'min_coannotated: 5, sharpness_blend: 0 }');
+  assert.notEqual(explicitDefaults, toyBenchmarkYaml(), 'the toy benchmark still has the lines this test edits');
+  for (const [id, hash] of Object.entries(onMain)) assert.equal(hashes(explicitDefaults).get(id), hash, `${id}: writing the default out changed the hash`);
+  const blended = hashes(toyBenchmarkYaml().replace('min_coannotated: 5 }', 'min_coannotated: 5, sharpness_blend: 0.5 }'));
+  assert.notEqual(blended.get('disjoint.mtl+dm.seed1'), onMain['disjoint.mtl+dm.seed1'], 'a blend is a different training');
+  assert.equal(blended.get('full.stl.seed1'), onMain['full.stl.seed1'], 'stl reads no relatedness');
+  const pytorch = hashes(toyBenchmarkYaml().replace('train: { epochs: 2, batch: 16 }', 'train: { epochs: 2, batch: 16, init: pytorch }'));
+  assert.notEqual(pytorch.get('full.stl.seed1'), onMain['full.stl.seed1']);
+});

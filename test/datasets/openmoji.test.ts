@@ -78,7 +78,14 @@ test('openmoji end to end: fetch indexes and caches it; loadDataset gives the sp
   assert.equal(view.tasks[1].labels.length, new Set(want.kept.map((e) => e.subgroups)).size);
   assert.deepEqual(view.tasks[2].labels, want.tags);
   assert.deepEqual(view.tasks[3].labels, ['none', 'light', 'medium-light', 'medium', 'medium-dark', 'dark']);
-  assert.deepEqual(view.relatedness, []);
+  // The taxonomy tables the manifest declares (their contents: openmoji_hierarchy.test.ts).
+  assert.deepEqual(
+    view.relatedness.map((t) => [t.from, t.to, t.source]),
+    [
+      ['subgroup', 'group', 'file'],
+      ['group', 'subgroup', 'file'],
+    ],
+  );
 
   const total = SPLITS.reduce((n, s) => n + view.splits[s].count, 0);
   assert.equal(total, want.kept.length);

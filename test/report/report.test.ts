@@ -383,7 +383,7 @@ test('--check names each value out of tolerance and fails the run', async () => 
 
   // A value with no result fails as well.
   const info = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'toy-study', 'benchmark.json'), 'utf8')) as BenchmarkInfo;
-  const empty = evaluateChecks(info, { benchmarks: [], warnings: [] });
+  const empty = evaluateChecks(info, { benchmarks: [], sweeps: [], warnings: [] });
   assert.equal(empty.failures.length, 3);
   assert.match(empty.failures[0]!.message, /no result/);
 });

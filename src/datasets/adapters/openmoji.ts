@@ -5,7 +5,7 @@ import { UserError } from '../../util/errors.js';
 import { IndexBuilder } from '../index_file.js';
 import { adapterOptions } from '../manifest.js';
 import { splitFromBucket } from '../splits.js';
-import { NO_CLASS, type Split, type TaskSpec } from '../types.js';
+import { NO_CLASS, type RelatednessTable, type Split, type TaskSpec } from '../types.js';
 import type { Adapter } from './types.js';
 
 const emojiSchema = z.object({
@@ -53,6 +53,30 @@ function chooseTags(trainBases: Iterable<Set<string>>, count: number): string[] 
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .slice(0, count)
     .map(([w]) => w);
+}
+
+/**
+ * The taxonomy as two relatedness tables, the way the paper's expert tables are given: each
+ * subgroup belongs to exactly one group (subgroup→group: probability 1 on it), and a group is
+ * spread evenly over its subgroups (group→subgroup: 1/n over the n subgroups it holds). The first
+ * is as crisp as a table can be, the second diffuse; both come from the data file, not from counts.
+ */
+export function hierarchyTables(emoji: readonly Pick<Emoji, 'group' | 'subgroups'>[], groups: readonly string[], subgroups: readonly string[], where: string): RelatednessTable[] {
+  const groupOf = new Map<string, string>();
+  for (const e of emoji) {
+    const known = groupOf.get(e.subgroups);
+    if (known !== undefined && known !== e.group) throw new UserError(`${where}: subgroup "${e.subgroups}" appears in groups "${known}" and "${e.group}", so it has no single group; hierarchy tables need a tree`);
+    groupOf.set(e.subgroups, e.group);
+  }
+  const subgroupToGroup = subgroups.map((s) => groups.map((g) => (groupOf.get(s) === g ? 1 : 0)));
+  const groupToSubgroup = groups.map((g) => {
+    const members = subgroups.filter((s) => groupOf.get(s) === g).length;
+    return subgroups.map((s) => (groupOf.get(s) === g ? 1 / members : 0));
+  });
+  return [
+    { from: 'subgroup', to: 'group', source: 'file', matrix: subgroupToGroup, description: 'the taxonomy of openmoji.json: each subgroup belongs to one group (probability 1)' },
+    { from: 'group', to: 'subgroup', source: 'file', matrix: groupToSubgroup, description: "the taxonomy of openmoji.json: a group spread evenly over its subgroups" },
+  ];
 }
 
 export const openmojiAdapter: Adapter = async ({ entry, root }) => {
@@ -114,5 +138,6 @@ export const openmojiAdapter: Adapter = async ({ entry, root }) => {
       skintone: skintoneClass(e.skintone, `${dataFile}: emoji ${e.hexcode}`),
     });
   });
-  return { tasks, splits: builder.build() };
+  const wantsHierarchy = entry.relatedness.some((r) => 'generated' in r);
+  return { tasks, splits: builder.build(), ...(wantsHierarchy ? { relatedness: hierarchyTables(kept, groups, subgroups, dataFile) } : {}) };
 };

@@ -1,0 +1,90 @@
+import type { EpochRecord } from './types.js';
+
+/**
+ * Whether a cell trained stably. A collapsed seed must not be averaged with healthy ones as if it
+ * were noise, so each cell carries this verdict in its metrics.json and the report keeps such
+ * cells apart. The rule looks for the three signs the collapse of issue 14 showed:
+ *
+ * 1. a training loss that rises: the last epoch's mean total loss, or the mean supervised loss of
+ *    any task, above LOSS_RISE_FACTOR × its lowest epoch mean (needs 2 epochs or more);
+ * 2. a validation metric that swings: a task's primary validation metric falling by more than
+ *    VAL_DROP (an absolute fraction: 0.2 is 20 points) from one epoch to the next;
+ * 3. a multi-label head that predicts nearly everything present: on the test split of the
+ *    selected checkpoint, the share of annotated entries predicted present is at least
+ *    SATURATION_SHARE and at least SATURATION_RATIO × the share truly present.
+ *
+ * SCA and DM terms are left out of (1): they measure agreement between heads, which may grow
+ * while training is healthy.
+ */
+const LOSS_RISE_FACTOR = 1.5;
+const VAL_DROP = 0.2;
+const SATURATION_SHARE = 0.5;
+const SATURATION_RATIO = 2;
+
+export interface StabilityVerdict {
+  unstable: boolean;
+  /** One sentence per sign found, naming the network, term or task, epochs and values. */
+  reasons: string[];
+}
+
+export interface UnitTrace {
+  /** The network: `mtl`, or the task of an stl network. */
+  unit: string;
+  history: readonly EpochRecord[];
+  /** task → its primary metric name. */
+  primaries: Record<string, string>;
+  /** Multi-label tasks of this network → shares of annotated test entries predicted and truly present. */
+  testPositiveRates: Record<string, { predicted: number; truth: number }>;
+}
+
+function percent(value: number): string {
+  return `${(value * 100).toFixed(1)}%`;
+}
+
+function lossRises(trace: UnitTrace): string[] {
+  const { history } = trace;
+  if (history.length < 2) return [];
+  const series: [string, number[]][] = [['total', history.map((r) => r.loss)]];
+  for (const name of Object.keys(history[0]!.terms)) if (name.startsWith('sup:')) series.push([name, history.map((r) => r.terms[name] ?? Number.NaN)]);
+  const reasons: string[] = [];
+  for (const [name, values] of series) {
+    const finite = values.filter((v) => Number.isFinite(v));
+    if (finite.length < 2) continue;
+    const lowest = Math.min(...finite);
+    const last = values[values.length - 1]!;
+    if (Number.isFinite(last) && last > LOSS_RISE_FACTOR * lowest) {
+      const at = values.indexOf(lowest) + 1;
+      reasons.push(`${trace.unit}: training loss ${name} rose to ${last.toPrecision(3)} at epoch ${history.length}, ${(last / lowest).toFixed(1)}× its lowest (${lowest.toPrecision(3)} at epoch ${at})`);
+    }
+  }
+  return reasons;
+}
+
+function validationSwings(trace: UnitTrace): string[] {
+  const reasons: string[] = [];
+  for (const [task, metric] of Object.entries(trace.primaries)) {
+    const values = trace.history.map((r) => r.val[task]?.[metric] ?? Number.NaN);
+    let worst: { from: number; drop: number } | undefined;
+    for (let e = 1; e < values.length; e++) {
+      const drop = values[e - 1]! - values[e]!;
+      if (Number.isFinite(drop) && drop > VAL_DROP && (!worst || drop > worst.drop)) worst = { from: e - 1, drop };
+    }
+    if (worst) {
+      const before = values[worst.from]!;
+      const after = values[worst.from + 1]!;
+      reasons.push(`${trace.unit}: validation ${task} ${metric} fell ${(worst.drop * 100).toFixed(1)} points from epoch ${worst.from + 1} to ${worst.from + 2} (${percent(before)} → ${percent(after)})`);
+    }
+  }
+  return reasons;
+}
+
+function saturatedHeads(trace: UnitTrace): string[] {
+  return Object.entries(trace.testPositiveRates)
+    .filter(([, rates]) => rates.predicted >= SATURATION_SHARE && rates.predicted >= SATURATION_RATIO * rates.truth)
+    .map(([task, rates]) => `${trace.unit}: the ${task} head predicts ${percent(rates.predicted)} of annotated test entries present, where ${percent(rates.truth)} are`);
+}
+
+export function assessStability(traces: readonly UnitTrace[]): StabilityVerdict {
+  const reasons = traces.flatMap((trace) => [...lossRises(trace), ...validationSwings(trace), ...saturatedHeads(trace)]);
+  return { unstable: reasons.length > 0, reasons };
+}

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Chalk } from 'chalk';
+import type { CellConfig } from '../../src/config/cell.js';
+import { TRAINING_REVISION } from '../../src/config/defaults.js';
+import type { Setting } from '../../src/config/settings.js';
+import { buildReport } from '../../src/report/aggregate.js';
+import { summaryCsv } from '../../src/report/csv.js';
+import { reportHtml } from '../../src/report/html.js';
+import { summaryTable } from '../../src/report/terminal.js';
+import type { CellRecord, MetricsFile } from '../../src/runs/store.js';
+import type { EpochRecord } from '../../src/train/types.js';
+
+/** Two tasks, subgroup and group, related subgroup->group from a file table blended with `beta`. */
+function config(benchmark: string, setting: Setting, seed: number, beta: number): CellConfig {
+  return {
+    benchmark,
+    dataset: 'toy',
+    tasks: [
+      { name: 'subgroup', primary: 'accuracy' },
+      { name: 'group', primary: 'accuracy' },
+    ],
+    inputSize: 8,
+    backbone: 'convnet-s',
+    train: { epochs: 2, batchSize: 4, learningRate: 0.001, optimizer: 'adam', momentum: 0.9, schedule: 'cosine', stepEvery: 30, stepGamma: 0.1, weightDecay: 0, cropPadding: 0, flip: false, classBalanced: false },
+    method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
+    relatedness: setting === 'stl' ? [] : [{ from: 'subgroup', to: 'group', source: 'file', alpha: 1, minCoannotated: 20, ...(beta === 0 ? {} : { sharpnessBlend: beta }) }],
+    regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0.05 } },
+    setting,
+    seed,
+    trainingRevision: TRAINING_REVISION,
+  };
+}
+
+function history(group: number, teacher: number | undefined): EpochRecord[] {
+  return [1, 2].map((epoch) => ({
+    epoch,
+    loss: 2 / epoch,
+    terms: { 'sup:subgroup': 1 / epoch, 'sup:group': 1 / epoch },
+    val: { subgroup: { accuracy: 0.4 }, group: { accuracy: group } },
+    valPrimaryMean: (0.4 + group) / 2,
+    ...(teacher === undefined ? {} : { teachers: { 'dm:subgroup->group': { accuracy: teacher, macro_f1: teacher } } }),
+    seconds: 1,
+    imagesPerSecond: 1,
+  }));
+}
+
+function cell(benchmark: string, setting: Setting, seed: number, beta: number, subgroup: number, group: number, unstable = false): CellRecord {
+  const coupled = setting !== 'stl';
+  const metrics: MetricsFile = {
+    configHash: `${benchmark}-${setting}-${seed}`,
+    test: { subgroup: { accuracy: subgroup }, group: { accuracy: group } },
+    val: { subgroup: { accuracy: subgroup }, group: { accuracy: group } },
+    bestEpoch: 2,
+    selectionRule: 'best',
+    labelCounts: {},
+    trainSeconds: 1,
+    ...(coupled
+      ? {
+          relatedness: {
+            'subgroup->group': { kind: 'categorical->categorical', sharpness: 1 - beta, uninformedSharpness: 0.04, entriesAboveHalf: beta < 0.5 ? 95 : 0, entries: 760, source: 'file', description: 'the taxonomy', ...(beta === 0 ? {} : { blend: beta }) },
+          },
+        }
+      : {}),
+    stability: unstable ? { unstable: true, reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] } : { unstable: false, reasons: [] },
+  };
+  return { dir: '', config: config(benchmark, setting, seed, beta), hash: metrics.configHash, metrics, history: history(group, coupled ? group - 0.1 : undefined) };
+}
+
+function cells(): CellRecord[] {
+  const out: CellRecord[] = [];
+  for (const [name, beta, dm] of [
+    ['sweep-b0', 0, [0.44, 0.66]],
+    ['sweep-b1', 1, [0.4, 0.6]],
+  ] as const) {
+    out.push(cell(name, 'stl', 1, beta, 0.4, 0.6), cell(name, 'stl', 2, beta, 0.4, 0.6));
+    out.push(cell(name, 'mtl+dm', 1, beta, dm[0], dm[1]), cell(name, 'mtl+dm', 2, beta, dm[0], dm[1]));
+  }
+  // A collapsed third seed of β = 0: flagged by its trainer, it must change no number.
+  out.push(cell('sweep-b0', 'stl', 3, 0, 0.4, 0.6), cell('sweep-b0', 'mtl+dm', 3, 0, 0.05, 0.07, true));
+  return out;
+}
+
+test('an unstable cell is left out of every number and named; the diagnostic, the teachers and Δm% against β are reported', () => {
+  const report = buildReport({ cells: cells(), benchmarks: new Map(), warnings: [] });
+  const b0 = report.benchmarks.find((b) => b.name === 'sweep-b0')!;
+  const dm = b0.summary.find((r) => r.setting === 'mtl+dm')!;
+  assert.equal(dm.n, 2, 'the unstable seed is not counted');
+  assert.equal(dm.unstable_cells, 1);
+  // Δm% = 100/2 · ((44 − 40)/40 + (66 − 60)/60) = 10, as without the collapsed seed.
+  assert.ok(Math.abs(dm.delta_m_pct! - 10) < 1e-9, `Δm% ${dm.delta_m_pct}`);
+  assert.match(dm.verdict, /left out as unstable: seed 3/);
+  assert.deepEqual(b0.unstable, [{ cell: 'disjoint.mtl+dm.seed3', reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] }]);
+  assert.match(summaryCsv(report).split('\n')[0]!, /,unstable_cells,/);
+
+  assert.equal(b0.relatedness.length, 1);
+  assert.deepEqual({ ...b0.relatedness[0]!, description: undefined }, { pair: 'subgroup->group', kind: 'categorical->categorical', source: 'file', description: undefined, blend: 0, sharpness: 1, uninformedSharpness: 0.04, entriesAboveHalf: 95, entries: 760, cells: 2 });
+
+  assert.equal(b0.teachers.length, 1);
+  assert.equal(b0.teachers[0]!.teacher.at(-1)!.mean.toFixed(2), '56.00');
+  assert.deepEqual(b0.teacherFindings, [
+    'disjoint, mtl+dm: the dm:subgroup->group teacher scores below its student at epoch 2 (group accuracy on validation 56.00 against 66.00, mean of 2 seeds): distribution matching pulls the group head toward something worse than itself.',
+  ]);
+
+  assert.equal(report.sweeps.length, 1);
+  const [sweep] = report.sweeps;
+  assert.equal(sweep!.regime, 'disjoint');
+  assert.deepEqual(
+    sweep!.series.map((s) => [s.setting, s.points.map((p) => [p.beta, p.benchmark, Number(p.deltaM!.toFixed(6)), p.n])]),
+    [['mtl+dm', [[0, 'sweep-b0', 10, 2], [1, 'sweep-b1', 0, 2]]]],
+  );
+
+  const html = reportHtml(report);
+  assert.match(html, /Δm% against the sharpness of the relatedness/);
+  assert.match(html, /Relatedness: how crisp, and from where/);
+  assert.match(html, /Unstable cells, left out of every number above/);
+  assert.match(html, /Teachers and their students/);
+  assert.match(html, /teacher scores below its student/);
+  const text = summaryTable(report, new Chalk({ level: 0 }));
+  assert.match(text, /subgroup->group: sharpness 1\.00 \(uninformed 0\.04\), 95\/760 entries above 0\.5, file \(the taxonomy\)/);
+  assert.match(text, /unstable, left out of every number above: disjoint\.mtl\+dm\.seed3/);
+  assert.match(text, /disjoint mtl\+dm: β 0: \+10\.00 \[\+10\.00, \+10\.00\]; β 1: 0\.00 \[0\.00, 0\.00\]/);
+});
+
+test('benchmarks with a single β, or cells written before the diagnostics existed, add no sweep and no diagnostic', () => {
+  const old = cells().filter((c) => c.config.benchmark === 'sweep-b1').map((c) => ({ ...c, metrics: { ...c.metrics!, relatedness: undefined, stability: undefined }, history: c.history!.map((e) => ({ ...e, teachers: undefined })) }));
+  const report = buildReport({ cells: old, benchmarks: new Map(), warnings: [] });
+  assert.deepEqual(report.sweeps, []);
+  assert.deepEqual(report.benchmarks[0]!.relatedness, []);
+  assert.deepEqual(report.benchmarks[0]!.teachers, []);
+  assert.deepEqual(report.benchmarks[0]!.unstable, []);
+  assert.equal(report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl+dm')!.unstable_cells, 0);
+});
+
+test('a study at β = 0 beside the sweep gives one point per β: the benchmark with more seeds, and settings seen at one β only are no series', () => {
+  const study = [cell('a-study', 'stl', 1, 0, 0.4, 0.6), cell('a-study', 'mtl+dm', 1, 0, 0.4, 0.6), cell('a-study', 'mtl+sca', 1, 0, 0.4, 0.6)];
+  const report = buildReport({ cells: [...cells(), ...study], benchmarks: new Map(), warnings: [] });
+  assert.equal(report.sweeps.length, 1);
+  assert.deepEqual(
+    report.sweeps[0]!.series.map((s) => [s.setting, s.points.map((p) => `${p.beta}:${p.benchmark}`)]),
+    [['mtl+dm', ['0:sweep-b0', '1:sweep-b1']]],
+  );
+});
