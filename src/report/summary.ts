@@ -16,6 +16,7 @@ export const SUMMARY_EXTRA_COLUMNS = [
   'delta_m_ci_high',
   'delta_m_p',
   'delta_m_left_out',
+  'rank_delta_m',
   'tasks_significantly_worse',
   'significant_negative_transfer',
   'worse_tasks',
@@ -58,6 +59,11 @@ export interface SummaryRow {
   delta_m_seeds?: PairedTest;
   /** The tasks left out of Δm%, each with why (plain ASCII). */
   delta_m_left_out: { task: string; reason: string }[];
+  /**
+   * 1 = the highest Δm% among the regime's multi-task settings (equal values share a rank), so
+   * "distribution matching against the best standard method" is one column; undefined without Δm%.
+   */
+  rank_delta_m?: number;
   /** Tasks that are worse than stl by the paired t-test at 5%; undefined where no task has two paired seeds. */
   tasks_significantly_worse?: number;
   significant_negative_transfer?: boolean;
@@ -219,7 +225,16 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
       summary.push(row);
     }
   }
+  rankByDeltaM(summary);
   return summary;
+}
+
+function rankByDeltaM(rows: SummaryRow[]): void {
+  for (const row of rows) {
+    if (row.delta_m_pct === undefined) continue;
+    const rivals = rows.filter((other) => other.regime === row.regime && other.delta_m_pct !== undefined);
+    row.rank_delta_m = 1 + rivals.filter((other) => other.delta_m_pct! > row.delta_m_pct!).length;
+  }
 }
 
 /**

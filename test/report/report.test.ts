@@ -192,6 +192,9 @@ test('leaderboard and summary: exact leading columns and hand-computed values', 
     [mtlCsv.n, mtlCsv.paired_seeds, mtlCsv.delta_m_seed_mean, mtlCsv.delta_m_ci_low, mtlCsv.delta_m_ci_high, mtlCsv.delta_m_p, mtlCsv.delta_m_left_out, mtlCsv.tasks_significantly_worse, mtlCsv.significant_negative_transfer],
     ['2', '2', '2.56', '-20.76', '25.88', '0.3958', '', '1', 'true'],
   );
+  // Ranked by Δm% within the regime: mtl+dm 6.25, mtl 2.50, mtl+sca 0.00; stl and the failed setting have none.
+  const rankOf = (setting: string) => summary.find((r) => r[2] === setting)![summary[0]!.indexOf('rank_delta_m')];
+  assert.deepEqual(['mtl+dm', 'mtl', 'mtl+sca', 'stl', 'mtl+sca+dm'].map(rankOf), ['1', '2', '3', '', '']);
   for (const file of ['leaderboard.csv', 'summary.csv']) {
     assert.match(fs.readFileSync(path.join(dir, file), 'utf8'), /^[\x20-\x7e\n]*$/, `${file} is plain ASCII`);
   }
