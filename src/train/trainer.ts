@@ -532,7 +532,7 @@ function keptBetweenEpochs(unit: Unit, state: TrainingState): string {
  * next run continues at the following step), unless no step of it had run.
  */
 async function stopInEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer, balancer: Balancer | undefined, partial: PartialEpoch): Promise<TrainingAborted> {
-  const reason = ctx.options.signal?.reason;
+  const reason: unknown = ctx.options.signal?.reason;
   const where = `${unit.name}: stopped in epoch ${partial.epoch + 1} after step ${partial.step} of ${plan.stepsPerEpoch}`;
   if (!unit.checkpointFile || partial.step === 0) return new TrainingAborted(`${where}; ${keptBetweenEpochs(unit, state)}`, reason);
   await writeCheckpoint(unit.checkpointFile, {
@@ -636,8 +636,8 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
     merged.push({
       epoch: e + 1,
       loss: records.reduce((a, r) => a + r.loss, 0),
-      terms: Object.assign({}, ...records.map((r) => r.terms)),
-      val: Object.assign({}, ...records.map((r) => r.val)),
+      terms: mergeRecords(records.map((r) => r.terms)),
+      val: mergeRecords(records.map((r) => r.val)),
       ...(records.some((r) => r.teachers) ? { teachers: Object.fromEntries(records.flatMap((r) => Object.entries(r.teachers ?? {}))) } : {}),
       valPrimaryMean: meanOfFinite(records.map((r) => r.valPrimaryMean)),
       seconds,
@@ -646,6 +646,11 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
     });
   }
   return merged;
+}
+
+/** The keyed results of several networks (or epochs' parts) as one record; later keys win. */
+function mergeRecords<T>(parts: readonly Record<string, T>[]): Record<string, T> {
+  return Object.assign({}, ...parts) as Record<string, T>;
 }
 
 /**
@@ -714,8 +719,8 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
   for (const unit of units) outcomes.push(await runUnit(ctx, unit));
 
   const result: CellResult = {
-    test: Object.assign({}, ...outcomes.map((o) => o.test)),
-    val: Object.assign({}, ...outcomes.map((o) => o.best.val)),
+    test: mergeRecords(outcomes.map((o) => o.test)),
+    val: mergeRecords(outcomes.map((o) => o.best.val)),
     bestEpoch: Math.max(...outcomes.map((o) => o.best.epoch)),
     bestEpochByTask: Object.fromEntries(units.flatMap((u, i) => u.tasks.map((t) => [t.name, outcomes[i]!.best.epoch]))),
     selectionRule: selectionRule(config, tasks, val, data.splits.test.count),
