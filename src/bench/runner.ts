@@ -83,7 +83,7 @@ function carriesLabel(column: LabelColumn, sample: number): boolean {
  * The trainer has the final word (it counts exactly); this estimate catches the hopeless cases
  * before hours of other cells have run.
  */
-export function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView, cells: Cell[]): void {
+function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView, cells: Cell[]): void {
   const coupledRegimes = new Set(cells.filter((c) => c.config.relatedness.length > 0).map((c) => c.config.regime.name));
   const train = data.splits.train;
   for (const pair of resolved.doc.relatedness) {
@@ -281,8 +281,4 @@ async function runPending(resolved: ResolvedBenchmark, info: BenchmarkInfo, dir:
     }
   }
   return false;
-}
-
-export function describeFailure(outcome: CellOutcome): string {
-  return `${outcome.cell.id}: ${outcome.error ? outcome.error.message.split('\n')[0] : errorMessage('unknown error')}`;
 }

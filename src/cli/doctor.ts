@@ -24,7 +24,7 @@ export function describeWasmThreads(status: NonNullable<DoctorReport['wasmThread
 
 const CHOSEN_BY: Record<DoctorReport['chosenBy'], string> = { auto: 'preference', flag: '--backend', env: 'MTL_BENCH_BACKEND' };
 
-export function formatDoctorReport(report: DoctorReport): string {
+function formatDoctorReport(report: DoctorReport): string {
   const { throughput } = report;
   const lines = [
     `${paint.bold('backend')}     ${paint.green(report.backend)} (tfjs "${report.tfBackend}", chosen by ${CHOSEN_BY[report.chosenBy]})`,

@@ -44,12 +44,12 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
  * log σ(z) = −softplus(−z). tf.logSigmoid is not used: its custom gradient reads its input after
  * the forward pass has disposed it whenever that input is an intermediate tensor (tfjs 4.22).
  */
-export function logSigmoid(logits: tf.Tensor): tf.Tensor {
+function logSigmoid(logits: tf.Tensor): tf.Tensor {
   return tf.neg(tf.softplus(tf.neg(logits)));
 }
 
 /** Σ values·weights / max(Σ weights, 1): a weighted mean that is 0, not NaN, when nothing applies. */
-export function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
+function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
   return tf.div(tf.sum(tf.mul(values, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
 }
 
@@ -58,12 +58,12 @@ export function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
  * Since log σ(z) = −softplus(−z) = z − softplus(z), this is exactly softplus(z) − t·z: the same log-space
  * value in three kernels instead of ten, which matters when every kernel launch costs.
  */
-export function bceWithLogits(logits: tf.Tensor, target: tf.Tensor): tf.Tensor {
+function bceWithLogits(logits: tf.Tensor, target: tf.Tensor): tf.Tensor {
   return tf.sub(tf.softplus(logits), tf.mul(target, logits));
 }
 
 /** Soft cross-entropy −Σ_k t_k log softmax(z)_k per sample: [N]. */
-export function softCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
+function softCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
   return tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1)) as tf.Tensor1D;
 }
 
@@ -77,7 +77,7 @@ export function multilabelLoss(task: MultilabelBatch): tf.Scalar {
   return maskedMean(bceWithLogits(task.logits, task.target), task.mask);
 }
 
-export function supervisedLoss(task: TaskBatch): tf.Scalar {
+function supervisedLoss(task: TaskBatch): tf.Scalar {
   return task.kind === 'categorical' ? categoricalLoss(task) : multilabelLoss(task);
 }
 
@@ -127,7 +127,7 @@ function notHas(task: TaskBatch): tf.Tensor1D {
 // ---- soft co-annotation -------------------------------------------------------------------
 
 /** Class k* known, A missing: BCE(p_A, R[k*,:]) averaged over labels, over those samples. */
-export function scaCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D): tf.Scalar {
+function scaCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D): tf.Scalar {
   const soft = tf.matMul(source.oneHot, R);
   const perSample = tf.mean(bceWithLogits(target.logits, soft), 1);
   return maskedMean(perSample, tf.mul(source.has, notHas(target)));
@@ -178,7 +178,7 @@ export function dmTargetFromCategorical(source: CategoricalBatch, R: tf.Tensor2D
 }
 
 /** q_A = p_C · R; BCE(p_A, q_A) averaged over labels, over the samples in scope. */
-export function dmCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
+function dmCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
   const q = maybeDetach(dmTargetFromCategorical(source, R), options.detachTarget);
   const perSample = tf.mean(bceWithLogits(target.logits, q), 1) as tf.Tensor1D;
   return scopedMean(perSample, target, options.scope);

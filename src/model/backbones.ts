@@ -13,7 +13,7 @@ export interface ConvNetSpec {
   convsPerBlock: number;
 }
 
-export const CONVNET_SPECS: Record<string, ConvNetSpec> = {
+const CONVNET_SPECS: Record<string, ConvNetSpec> = {
   // The CPU default: three blocks; at 32×32 input the last block sees 8×8 maps.
   'convnet-s': { widths: [32, 64, 128], convsPerBlock: 1 },
   // The 4-block network of the CPU-speed study (64×64 input, 32-64-128-128 channels).
@@ -21,7 +21,7 @@ export const CONVNET_SPECS: Record<string, ConvNetSpec> = {
 };
 
 /** Residual and mobile networks for users with a GPU; the CPU study uses the convnets. */
-export const DEEP_BACKBONES = ['resnet18', 'resnet50', 'mobilenetv2'] as const;
+const DEEP_BACKBONES = ['resnet18', 'resnet50', 'mobilenetv2'] as const;
 
 export const BACKBONE_NAMES = [...Object.keys(CONVNET_SPECS), ...DEEP_BACKBONES];
 export const DEFAULT_BACKBONE = 'convnet-s';
@@ -31,7 +31,7 @@ export const DEFAULT_BACKBONE = 'convnet-s';
  * networks use (3×3 stride-1 first convolution, no stem max-pool, no stride in MobileNetV2's first
  * downsampling stage), so a 32×32 input still reaches the last stage as a 4×4 map instead of 1×1.
  */
-export const SMALL_INPUT_STEM_BELOW = 64;
+const SMALL_INPUT_STEM_BELOW = 64;
 
 /**
  * How weights start. `he`: He-normal convolution kernels (the Keras/tfjs convention this project

@@ -19,7 +19,7 @@ function isHttp(location: string): boolean {
 }
 
 /** A path, a file:// URL, a folder holding model.json, or model.json itself → the model.json path. */
-export function resolveModelJsonPath(location: string): string {
+function resolveModelJsonPath(location: string): string {
   let local = location;
   if (/^file:\/\//i.test(location)) local = fileURLToPath(location);
   local = path.resolve(local);

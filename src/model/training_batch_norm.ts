@@ -42,7 +42,7 @@ export interface BatchStatistics {
  * x, gamma and beta. `mean` and `variance` (biased) are returned for the moving averages and carry
  * no gradient; the caller disposes them.
  */
-export function normalizeTrainingBatch(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchStatistics {
+function normalizeTrainingBatch(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchStatistics {
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const count = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   let statistics: { mean: tf.Tensor1D; variance: tf.Tensor1D } | undefined;

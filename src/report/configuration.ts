@@ -133,7 +133,7 @@ export function describeConfiguration(cells: CellRecord[], regimes: string[], se
 }
 
 /** "4" when the cells agree; "4 in 10 cells, 1 in 10 cells" when not. */
-export function itemText(item: ConfigItem): string {
+function itemText(item: ConfigItem): string {
   if (item.values.length === 1) return item.values[0]!.value;
   return item.values.map((v) => `${v.value} in ${v.cells.length} cell${v.cells.length > 1 ? 's' : ''}`).join(', ');
 }
@@ -173,7 +173,7 @@ export function configurationLines(configuration: RunConfiguration): string[] {
 }
 
 /** "full", "disjoint with overlap 0.05", or "name = what" when the regime's name does not say it. */
-export function regimeText(item: ConfigItem): string {
+function regimeText(item: ConfigItem): string {
   const text = itemText(item);
   return text.startsWith(item.label) ? text : `${item.label} = ${text}`;
 }

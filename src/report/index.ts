@@ -5,7 +5,7 @@ import { collectRuns } from '../runs/collect.js';
 import { leaderboardCsv, summaryCsv } from './csv.js';
 import { reportHtml } from './html.js';
 
-export const REPORT_FILES = { leaderboard: 'leaderboard.csv', summary: 'summary.csv', html: 'report.html' } as const;
+const REPORT_FILES = { leaderboard: 'leaderboard.csv', summary: 'summary.csv', html: 'report.html' } as const;
 
 export interface WrittenReport {
   report: Report;

@@ -25,7 +25,7 @@ export function colorOf(setting: string): string {
 }
 
 /** Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten. */
-export function niceTicks(lo: number, hi: number, target = 5): number[] {
+function niceTicks(lo: number, hi: number, target = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (hi - lo < 1e-12) {
     const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.05 : 1;

@@ -33,7 +33,7 @@ function dropLabel(column: LabelColumn, sample: number): void {
  * on the order of the split: the same seed thins the same samples whatever the index looks like,
  * and a larger overlap or fraction keeps a superset of a smaller one.
  */
-export function seededOrder(ids: readonly string[], seed: number): Int32Array {
+function seededOrder(ids: readonly string[], seed: number): Int32Array {
   const salt = deriveSeed(seed, 'regime');
   const keys = ids.map((id) => hashString(id, salt));
   const order = Int32Array.from(ids.keys());

@@ -66,7 +66,7 @@ function fakeImages(count: number, size: number) {
 }
 
 /** A toy dataset: `group` (3 classes), `tags` (4 labels, some masked), `tone` (2 classes). */
-export function fakeView(id = 'toy', size = 8, counts: Record<Split, number> = { train: 200, val: 40, test: 60 }): DatasetView {
+function fakeView(id = 'toy', size = 8, counts: Record<Split, number> = { train: 200, val: 40, test: 60 }): DatasetView {
   const split = (name: Split): SplitData => {
     const n = counts[name];
     const group = new Int32Array(n).map((_, i) => i % 3);

@@ -37,7 +37,7 @@ export function recordingReads(source: ImageSource): ImageSource & { calls: numb
   };
 }
 
-export const SHAPE_CLASSES = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
+const SHAPE_CLASSES = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
 export const ATTRIBUTES = ['top', 'left', 'red', 'coin', 'never'];
 
 /**
