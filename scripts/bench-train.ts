@@ -103,12 +103,19 @@ async function bench(options: BenchOptions): Promise<void> {
     if (threads) process.stdout.write(`threads ${describeWasmThreads(threads)}\n`);
     process.stdout.write(`custom kernels: ${kernelsInUse.join(', ') || 'none'}\n`);
     process.stdout.write(`machine ${machine}, Node ${environment.node}, tfjs ${environment.tfjs}\n`);
-    process.stdout.write(`batch ${options.batch}, ${options.warmup} warm-up steps, ${options.repeats} rounds of ${options.steps} timed steps (medians)\n`);
+    process.stdout.write(
+      `batch ${options.batch}, ${options.warmup} warm-up steps, ${options.repeats} rounds of ${options.steps} timed steps (medians)\n`,
+    );
   }
   for (const model of options.models) {
     const { inputSize } = NETWORKS[model]!;
     const result = await measureThroughput({
-      backbone: model, inputSize, batch: options.batch, steps: options.steps, warmup: options.warmup, repeats: options.repeats,
+      backbone: model,
+      inputSize,
+      batch: options.batch,
+      steps: options.steps,
+      warmup: options.warmup,
+      repeats: options.repeats,
     });
     let profile: Awaited<ReturnType<typeof profileSteps>> | undefined;
     if (options.profile) {
@@ -121,7 +128,17 @@ async function bench(options: BenchOptions): Promise<void> {
         harness.dispose();
       }
     }
-    const costs = settings ? await measureStepCosts({ backbone: model, inputSize, batch: options.batch, steps: options.steps, warmup: options.warmup, repeats: options.repeats, settings }) : undefined;
+    const costs = settings
+      ? await measureStepCosts({
+          backbone: model,
+          inputSize,
+          batch: options.batch,
+          steps: options.steps,
+          warmup: options.warmup,
+          repeats: options.repeats,
+          settings,
+        })
+      : undefined;
     const reference = costs?.find((c) => c.setting === 'mtl') ?? costs?.[0];
     const record = {
       model,
@@ -139,9 +156,18 @@ async function bench(options: BenchOptions): Promise<void> {
       gflops_per_s: round(result.trainGflopsPerSecond, 3),
       infer_gflops_per_s: round(result.inferGflopsPerSecond, 3),
       machine,
-      ...(threads ? { wasm_threads: threads.threads, wasm_threads_chosen_by: threads.chosenBy, wasm_build: threads.build, wasm_helper_threads: threads.helpers ?? 0 } : {}),
+      ...(threads
+        ? {
+            wasm_threads: threads.threads,
+            wasm_threads_chosen_by: threads.chosenBy,
+            wasm_build: threads.build,
+            wasm_helper_threads: threads.helpers ?? 0,
+          }
+        : {}),
       custom_kernels: kernelsInUse,
-      ...(profile ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) } : {}),
+      ...(profile
+        ? { profile_step_ms: round(profile.wallMs, 1), profile: profile.kernels.map((k) => ({ ...k, ms: round(k.ms, 2) })) }
+        : {}),
       ...(costs
         ? {
             step_costs: costs.map((c) => ({
@@ -168,9 +194,13 @@ async function bench(options: BenchOptions): Promise<void> {
     if (costs) printStepCosts(costs, reference!, options);
     if (profile) {
       const total = profile.kernels.reduce((s, k) => s + k.ms, 0);
-      process.stdout.write(`  profiled training step (mean of ${options.steps}): ${profile.wallMs.toFixed(0)} ms wall, ${total.toFixed(0)} ms in kernels\n`);
+      process.stdout.write(
+        `  profiled training step (mean of ${options.steps}): ${profile.wallMs.toFixed(0)} ms wall, ${total.toFixed(0)} ms in kernels\n`,
+      );
       for (const k of profile.kernels.filter((k) => k.ms >= 0.5)) {
-        process.stdout.write(`  ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${(100 * k.ms / total).toFixed(1).padStart(5)}%  ${k.calls} calls\n`);
+        process.stdout.write(
+          `  ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ${k.calls} calls\n`,
+        );
       }
     }
   }
@@ -181,7 +211,8 @@ function parseSettings(items: string[]): Setting[] {
   return items.map((item) => {
     const parsed = parseSetting(item);
     if (!parsed.ok) throw new UserError(`--settings: ${parsed.problem}`);
-    if (!parsed.spec.multiTask) throw new UserError(`--settings: "${item}" trains one network per task; step costs are measured for multi-task settings`);
+    if (!parsed.spec.multiTask)
+      throw new UserError(`--settings: "${item}" trains one network per task; step costs are measured for multi-task settings`);
     return parsed.setting;
   });
 }
@@ -230,15 +261,28 @@ function round(value: number, digits: number): number {
 function buildProgram(): Command {
   return createProgram({ name: 'bench-train', description: 'training and inference throughput of the CPU backbones on random data' })
     .addOption(backendOption())
-    .option('--kernels <list>', `mtl-bench's kernels to use on wasm/cpu: all, none, or some of ${CUSTOM_KERNEL_NAMES.join(',')}`, commaList, ['all'])
-    .option('--wasm-threads <n>', `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else the idle cores, at most ${MAX_WASM_THREADS})`, threadCount)
+    .option(
+      '--kernels <list>',
+      `mtl-bench's kernels to use on wasm/cpu: all, none, or some of ${CUSTOM_KERNEL_NAMES.join(',')}`,
+      commaList,
+      ['all'],
+    )
+    .option(
+      '--wasm-threads <n>',
+      `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else the idle cores, at most ${MAX_WASM_THREADS})`,
+      threadCount,
+    )
     .option('--models <list>', `comma-separated networks (${Object.keys(NETWORKS).join(', ')})`, commaList, Object.keys(NETWORKS))
     .addOption(batchOption())
     .addOption(stepsOption())
     .option('--warmup <n>', 'untimed steps before timing', nonNegativeInt, 2)
     .option('--repeats <n>', 'timed rounds of --steps steps each; rates are medians over rounds', positiveInt, 3)
     .option('--profile', 'also print per-kernel times of a training step, averaged over --steps steps (tf.profile)')
-    .option('--settings <list>', 'also time one training step of each of these multi-task settings, e.g. mtl,mtl+uw,mtl+pcgrad,mtl+famo, relative to mtl', commaList)
+    .option(
+      '--settings <list>',
+      'also time one training step of each of these multi-task settings, e.g. mtl,mtl+uw,mtl+pcgrad,mtl+famo, relative to mtl',
+      commaList,
+    )
     .addOption(jsonOption('one JSON object per network'))
     .action((options: BenchOptions) => bench(options));
 }

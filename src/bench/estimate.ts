@@ -68,7 +68,9 @@ export function estimateBenchmark(
   if (!images || !cost)
     return { ...base, missing: missing ?? (!images ? 'the number of images is unknown' : 'the cost per image is unknown') };
   const perNetwork = (cell: Cell) =>
-    cell.config.train.epochs * (images.train * cost.trainSeconds * relativeStepCost(cell.config.setting, cell.config.tasks.length) + images.val * cost.inferSeconds) +
+    cell.config.train.epochs *
+      (images.train * cost.trainSeconds * relativeStepCost(cell.config.setting, cell.config.tasks.length) +
+        images.val * cost.inferSeconds) +
     images.test * cost.inferSeconds;
   const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell), 0);
   return { ...base, seconds };

@@ -44,7 +44,9 @@ const checkSchema = z.strictObject({
   task: z.string({ error: 'expected a task name' }).min(1),
   metric: metricName,
   expected: percent,
-  tolerance: z.number({ error: 'expected a tolerance in percentage points' }).positive({ error: 'expected a tolerance > 0 in percentage points' }),
+  tolerance: z
+    .number({ error: 'expected a tolerance in percentage points' })
+    .positive({ error: 'expected a tolerance > 0 in percentage points' }),
 });
 
 export const benchmarkSchema = z.strictObject({
@@ -106,15 +108,18 @@ function checkInternalConsistency(doc: BenchmarkDoc): string[] {
   if (!doc.dataset && !doc.sources) problems.push('dataset: missing (required unless sources is given)');
   if (doc.sources) {
     for (const task of taskNames) if (!doc.sources[task]) problems.push(`sources: task "${task}" has no source`);
-    for (const task of Object.keys(doc.sources)) if (!doc.tasks[task]) problems.push(`sources.${task}: not one of the tasks (${taskNames.join(', ')})`);
+    for (const task of Object.keys(doc.sources))
+      if (!doc.tasks[task]) problems.push(`sources.${task}: not one of the tasks (${taskNames.join(', ')})`);
   }
   const isTask = (name: string) => Object.prototype.hasOwnProperty.call(doc.tasks, name);
   const unknownTask = (where: string, name: string) => `${where}: unknown task "${name}"; the tasks are ${taskNames.join(', ')}`;
   if (Object.keys(doc.regimes).length === 0) problems.push('regimes: expected at least one regime');
   for (const [name, regime] of Object.entries(doc.regimes)) {
     if (regime.kind === 'scarce' && !isTask(regime.task)) problems.push(unknownTask(`regimes.${name}.task`, regime.task));
-    if (regime.kind === 'multi-source' && !doc.sources) problems.push(`regimes.${name}: multi-source needs sources (task → {dataset, task})`);
-    if (regime.kind !== 'multi-source' && doc.sources) problems.push(`regimes.${name}: with sources, no sample carries two tasks; use kind: multi-source`);
+    if (regime.kind === 'multi-source' && !doc.sources)
+      problems.push(`regimes.${name}: multi-source needs sources (task → {dataset, task})`);
+    if (regime.kind !== 'multi-source' && doc.sources)
+      problems.push(`regimes.${name}: with sources, no sample carries two tasks; use kind: multi-source`);
   }
   const seenSettings = new Set<string>();
   doc.settings.forEach((s, i) => {
@@ -136,11 +141,13 @@ function checkInternalConsistency(doc: BenchmarkDoc): string[] {
     if (pairs.has(key)) problems.push(`relatedness[${i}]: ${key} is listed twice`);
     pairs.add(key);
   });
-  for (const task of Object.keys(doc.method.taskWeights)) if (!isTask(task)) problems.push(unknownTask(`method.task_weights.${task}`, task));
+  for (const task of Object.keys(doc.method.taskWeights))
+    if (!isTask(task)) problems.push(unknownTask(`method.task_weights.${task}`, task));
   for (const task of Object.keys(doc.reference)) if (!isTask(task)) problems.push(unknownTask(`reference.${task}`, task));
   doc.check.forEach((c, i) => {
     if (!isTask(c.task)) problems.push(unknownTask(`check[${i}].task`, c.task));
-    if (!Object.prototype.hasOwnProperty.call(doc.regimes, c.regime)) problems.push(`check[${i}].regime: unknown regime "${c.regime}"; the regimes are ${Object.keys(doc.regimes).join(', ')}`);
+    if (!Object.prototype.hasOwnProperty.call(doc.regimes, c.regime))
+      problems.push(`check[${i}].regime: unknown regime "${c.regime}"; the regimes are ${Object.keys(doc.regimes).join(', ')}`);
     if (!doc.settings.includes(c.setting)) problems.push(`check[${i}].setting: "${c.setting}" is not among the benchmark's settings`);
   });
   return problems;
@@ -153,9 +160,14 @@ function fail(file: string, problems: string[]): never {
 
 /** Validates an already-parsed YAML value; `file` prefixes every message. */
 export function parseBenchmark(value: unknown, file: string): LoadedBenchmark {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, ['expected a mapping of keys (name, dataset, tasks, ...)']);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    fail(file, ['expected a mapping of keys (name, dataset, tasks, ...)']);
   const parsed = benchmarkSchema.safeParse(value);
-  if (!parsed.success) fail(file, parsed.error.issues.map((issue) => describeIssue(issue, value)));
+  if (!parsed.success)
+    fail(
+      file,
+      parsed.error.issues.map((issue) => describeIssue(issue, value)),
+    );
   const problems = checkInternalConsistency(parsed.data);
   if (problems.length > 0) fail(file, problems);
   return { file, doc: parsed.data };

@@ -7,5 +7,7 @@ import type { CommandIO } from '../util/command_io.js';
  * checks) are written. The two layers do not know each other; this is where they meet.
  */
 export function runStudy(files: string[], options: RunCommandOptions, deps: BenchDeps, io: CommandIO): Promise<RunCommandResult> {
-  return runCommand(files, options, deps, io, (run, info) => reportAfterRun(run.dir, info, { json: options.json, check: options.check }, io));
+  return runCommand(files, options, deps, io, (run, info) =>
+    reportAfterRun(run.dir, info, { json: options.json, check: options.check }, io),
+  );
 }

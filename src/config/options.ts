@@ -38,7 +38,9 @@ function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
 }
 
 /** An option added after studies were run: absent from a config when at its default (see `omitAtDefault`). */
-function laterOption<T>(spec: Omit<OptionSpec<T>, 'omitAtDefault' | 'optional'> & { default: NoInfer<T> }): OptionSpec<T> & { default: T; omitAtDefault: true } {
+function laterOption<T>(
+  spec: Omit<OptionSpec<T>, 'omitAtDefault' | 'optional'> & { default: NoInfer<T> },
+): OptionSpec<T> & { default: T; omitAtDefault: true } {
   return { ...spec, omitAtDefault: true };
 }
 
@@ -47,7 +49,9 @@ function optionalOption<T>(spec: Omit<OptionSpec<T>, 'default' | 'optional'>): O
 }
 
 /** An option of a balancing method: present in a cell's config only when its setting uses one of `usedBy`. */
-function balancingOption<T>(spec: OptionSpec<T> & { default: NoInfer<T>; usedBy: readonly BalancingMethod[] }): OptionSpec<T> & { usedBy: readonly BalancingMethod[] } {
+function balancingOption<T>(
+  spec: OptionSpec<T> & { default: NoInfer<T>; usedBy: readonly BalancingMethod[] },
+): OptionSpec<T> & { usedBy: readonly BalancingMethod[] } {
   return spec;
 }
 
@@ -139,7 +143,7 @@ export const METHOD_OPTIONS = {
     key: ['dwa_temperature'],
     schema: positiveNumber,
     default: 2,
-    doc: 'DWA: temperature T of the softmax over the tasks\' loss-descent rates.',
+    doc: "DWA: temperature T of the softmax over the tasks' loss-descent rates.",
     usedBy: ['dwa'],
   }),
   gradnormAlpha: balancingOption({
@@ -151,7 +155,10 @@ export const METHOD_OPTIONS = {
   }),
   cagradC: balancingOption({
     key: ['cagrad_c'],
-    schema: z.number({ error: 'expected a number in [0, 1)' }).min(0, { error: 'expected a number in [0, 1)' }).lt(1, { error: 'expected a number in [0, 1)' }),
+    schema: z
+      .number({ error: 'expected a number in [0, 1)' })
+      .min(0, { error: 'expected a number in [0, 1)' })
+      .lt(1, { error: 'expected a number in [0, 1)' }),
     default: 0.5,
     doc: 'CAGrad: c, the radius of the ball around the mean gradient, relative to its length.',
     usedBy: ['cagrad'],
@@ -173,12 +180,16 @@ export const METHOD_OPTIONS = {
 };
 
 export const RELATEDNESS_OPTIONS = {
-  from: option({ key: ['from'], schema: z.string({ error: 'expected a task name' }).min(1), doc: 'The categorical task R is conditioned on.' }),
+  from: option({
+    key: ['from'],
+    schema: z.string({ error: 'expected a task name' }).min(1),
+    doc: 'The categorical task R is conditioned on.',
+  }),
   to: option({ key: ['to'], schema: z.string({ error: 'expected a task name' }).min(1), doc: 'The related task.' }),
   prior: optionalOption({
     key: ['prior'],
     schema: identifier('the name of a prior in the dataset manifest'),
-    doc: "For `prior`: a named prior of the manifest (`priors:`), needed where the datasets ship no table for the pair.",
+    doc: 'For `prior`: a named prior of the manifest (`priors:`), needed where the datasets ship no table for the pair.',
   }),
   source: option({
     key: ['source'],
@@ -203,7 +214,9 @@ export const RELATEDNESS_OPTIONS = {
 export type TrainOptions = ValuesOf<typeof TRAIN_OPTIONS>;
 /** The method block as a benchmark file resolves it: every option, defaults filled in. */
 export type MethodOptions = ValuesOf<typeof METHOD_OPTIONS>;
-type BalancingOptionField = { [K in keyof typeof METHOD_OPTIONS]: (typeof METHOD_OPTIONS)[K] extends { usedBy: readonly BalancingMethod[] } ? K : never }[keyof typeof METHOD_OPTIONS];
+type BalancingOptionField = {
+  [K in keyof typeof METHOD_OPTIONS]: (typeof METHOD_OPTIONS)[K] extends { usedBy: readonly BalancingMethod[] } ? K : never;
+}[keyof typeof METHOD_OPTIONS];
 /** The method options of one cell: a balancing method's options appear only in the cells of settings that use it. */
 export type CellMethodOptions = Omit<MethodOptions, BalancingOptionField> & Partial<Pick<MethodOptions, BalancingOptionField>>;
 export type RelatednessOptions = ValuesOf<typeof RELATEDNESS_OPTIONS>;
@@ -230,7 +243,10 @@ export function blockSchema<O extends OptionTable>(options: O): z.ZodType<Values
   }
   // prefault parses the empty default, so the inner options' own defaults fill an omitted block.
   const build = (node: Node): z.ZodType =>
-    z.strictObject({ ...node.leaves, ...Object.fromEntries(Object.entries(node.children).map(([k, child]) => [k, build(child).prefault({})])) });
+    z.strictObject({
+      ...node.leaves,
+      ...Object.fromEntries(Object.entries(node.children).map(([k, child]) => [k, build(child).prefault({})])),
+    });
   return build(root).transform((parsed) => {
     const flat: Record<string, unknown> = {};
     for (const [field, spec] of Object.entries(options)) {
@@ -309,7 +325,10 @@ export function optionsTableMarkdown(): string {
   const rows = blocks.flatMap(([block, options]) =>
     Object.values(options).map((spec) => {
       const shown = hasDefault(spec) ? `\`${JSON.stringify(spec.default)}\`` : spec.optional ? 'none' : 'required';
-      const used = spec.usedBy === undefined ? '' : ` Read by ${spec.usedBy === 'multi-task' ? 'multi-task settings' : spec.usedBy.map((c) => `+${c}`).join(' and ')}.`;
+      const used =
+        spec.usedBy === undefined
+          ? ''
+          : ` Read by ${spec.usedBy === 'multi-task' ? 'multi-task settings' : spec.usedBy.map((c) => `+${c}`).join(' and ')}.`;
       return `| \`${block}.${spec.key.join('.')}\` | ${shown} | ${spec.doc}${used} |`;
     }),
   );

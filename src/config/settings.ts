@@ -53,10 +53,19 @@ export function parseSetting(name: string): ParsedSetting {
   if (base !== 'mtl') return unknown;
   const couplings = suffixes.filter((s): s is Coupling => (COUPLINGS as readonly string[]).includes(s));
   const methods = suffixes.filter((s): s is BalancingMethod => (BALANCING_METHODS as readonly string[]).includes(s));
-  if (couplings.length + methods.length !== suffixes.length || methods.length > 1 || new Set(couplings).size !== couplings.length) return unknown;
-  const spec: SettingSpec = { multiTask: true, couplings: COUPLINGS.filter((c) => couplings.includes(c)), ...(methods[0] ? { balancing: methods[0] } : {}) };
+  if (couplings.length + methods.length !== suffixes.length || methods.length > 1 || new Set(couplings).size !== couplings.length)
+    return unknown;
+  const spec: SettingSpec = {
+    multiTask: true,
+    couplings: COUPLINGS.filter((c) => couplings.includes(c)),
+    ...(methods[0] ? { balancing: methods[0] } : {}),
+  };
   const canonical = canonicalName(spec);
-  if (canonical !== name) return { ok: false, problem: `setting "${name}" is written ${canonical}: couplings come in the order ${COUPLINGS.join(', ')}, the balancing method last` };
+  if (canonical !== name)
+    return {
+      ok: false,
+      problem: `setting "${name}" is written ${canonical}: couplings come in the order ${COUPLINGS.join(', ')}, the balancing method last`,
+    };
   return { ok: true, setting: canonical, spec };
 }
 
@@ -110,5 +119,8 @@ export function balancingMethod(setting: Setting): BalancingMethod | undefined {
 
 /** A setting name in a benchmark file, checked against the grammar. */
 export const settingSchema: z.ZodType<Setting> = z.custom<Setting>((value) => typeof value === 'string' && isSetting(value), {
-  error: (issue) => (typeof issue.input === 'string' ? (parseSetting(issue.input) as { problem: string }).problem : `expected a setting name; ${GRAMMAR_TEXT}`),
+  error: (issue) =>
+    typeof issue.input === 'string'
+      ? (parseSetting(issue.input) as { problem: string }).problem
+      : `expected a setting name; ${GRAMMAR_TEXT}`,
 });

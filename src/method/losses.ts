@@ -144,7 +144,13 @@ export function labelLogLikelihood(target: MultilabelBatch, logR: tf.Tensor2D, l
 }
 
 /** Labels a* known, C missing: target softmax_k(ℓ_k / τ), soft cross-entropy against p_C. */
-export function scaMultilabelToCategorical(source: MultilabelBatch, target: CategoricalBatch, logR: tf.Tensor2D, log1mR: tf.Tensor2D, tau: number): tf.Scalar {
+export function scaMultilabelToCategorical(
+  source: MultilabelBatch,
+  target: CategoricalBatch,
+  logR: tf.Tensor2D,
+  log1mR: tf.Tensor2D,
+  tau: number,
+): tf.Scalar {
   const soft = tf.softmax(divideByTau(labelLogLikelihood(source, logR, log1mR), tau)) as tf.Tensor2D;
   return maskedMean(softCrossEntropy(target.logits, soft), tf.mul(source.has, notHas(target)));
 }
@@ -200,14 +206,24 @@ export function multilabelClassScores(source: MultilabelBatch, coupling: Couplin
 }
 
 /** q_C = softmax_k(score_k / τ); soft cross-entropy against p_C over the samples in scope. */
-export function dmMultilabelToCategorical(source: MultilabelBatch, target: CategoricalBatch, coupling: CouplingTensors, options: DmOptions): tf.Scalar {
+export function dmMultilabelToCategorical(
+  source: MultilabelBatch,
+  target: CategoricalBatch,
+  coupling: CouplingTensors,
+  options: DmOptions,
+): tf.Scalar {
   const logQ = tf.logSoftmax(divideByTau(multilabelClassScores(source, coupling, options.variant), options.tau));
   const q = maybeDetach(tf.exp(logQ), options.detachTarget) as tf.Tensor2D;
   return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
 
 /** q_C2 = p_C1 · R; soft cross-entropy against p_C2 over the samples in scope. */
-export function dmCategoricalToCategorical(source: CategoricalBatch, target: CategoricalBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
+export function dmCategoricalToCategorical(
+  source: CategoricalBatch,
+  target: CategoricalBatch,
+  R: tf.Tensor2D,
+  options: DmOptions,
+): tf.Scalar {
   const q = maybeDetach(dmTargetFromCategorical(source, R), options.detachTarget);
   return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
@@ -227,9 +243,15 @@ export interface ObjectiveTerm {
 }
 
 /** The names of the terms `objective` returns, in order, without running it. */
-export function objectiveTermNames(tasks: readonly string[], couplings: readonly Pick<CouplingTensors, 'from' | 'to' | 'kind'>[], options: Pick<ObjectiveOptions, 'sca' | 'dm'>): string[] {
+export function objectiveTermNames(
+  tasks: readonly string[],
+  couplings: readonly Pick<CouplingTensors, 'from' | 'to' | 'kind'>[],
+  options: Pick<ObjectiveOptions, 'sca' | 'dm'>,
+): string[] {
   const names = tasks.map((t) => `sup:${t}`);
-  const directions = couplings.flatMap((c) => (c.kind === 'categorical->multilabel' ? [pairKey(c.from, c.to), pairKey(c.to, c.from)] : [pairKey(c.from, c.to)]));
+  const directions = couplings.flatMap((c) =>
+    c.kind === 'categorical->multilabel' ? [pairKey(c.from, c.to), pairKey(c.to, c.from)] : [pairKey(c.from, c.to)],
+  );
   if (options.sca) names.push(...directions.map((d) => `sca:${d}`));
   if (options.dm) names.push(...directions.map((d) => `dm:${d}`));
   return names;
@@ -247,7 +269,11 @@ export interface ObjectiveValue {
  * L = Σ_t w_t L_t + λ_SCA Σ(directions) L_SCA + λ_DM Σ(directions) L_DM, with the couplings of the
  * pairs whose tasks are both in `batches`. Returns the total, every unweighted term and the summands.
  */
-export function objective(batches: Record<string, TaskBatch>, couplings: readonly CouplingTensors[], options: ObjectiveOptions): ObjectiveValue {
+export function objective(
+  batches: Record<string, TaskBatch>,
+  couplings: readonly CouplingTensors[],
+  options: ObjectiveOptions,
+): ObjectiveValue {
   const { method } = options;
   const terms: ObjectiveTerm[] = [];
   const weighted: tf.Scalar[] = [];
@@ -270,7 +296,10 @@ export function objective(batches: Record<string, TaskBatch>, couplings: readonl
       if (to.kind !== 'multilabel') throw new Error(`coupling ${forward}: "to" must be multi-label`);
       if (options.sca) {
         scaTerms.push({ name: `sca:${forward}`, value: scaCategoricalToMultilabel(from, to, coupling.R) });
-        scaTerms.push({ name: `sca:${backward}`, value: scaMultilabelToCategorical(to, from, coupling.logR!, coupling.log1mR!, method.tau) });
+        scaTerms.push({
+          name: `sca:${backward}`,
+          value: scaMultilabelToCategorical(to, from, coupling.logR!, coupling.log1mR!, method.tau),
+        });
       }
       if (options.dm) {
         dmTerms.push({ name: `dm:${forward}`, value: dmCategoricalToMultilabel(from, to, coupling.R, dm) });

@@ -56,7 +56,8 @@ export function fileSystemModelHandler(directory: string): tf.io.IOHandler {
         for (const group of manifest) {
           for (const shard of group.paths) {
             const shardPath = path.resolve(folder, shard);
-            if (path.relative(folder, shardPath).startsWith('..')) throw new UserError(`pretrained model: ${jsonPath} names a weight file outside its folder: ${shard}`);
+            if (path.relative(folder, shardPath).startsWith('..'))
+              throw new UserError(`pretrained model: ${jsonPath} names a weight file outside its folder: ${shard}`);
             let bytes: Buffer;
             try {
               bytes = await fs.promises.readFile(shardPath);

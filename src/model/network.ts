@@ -99,17 +99,24 @@ export class MultiTaskNetwork {
 
   /** Every weight, trainable or not (batch-norm moving statistics included), in a stable order. */
   snapshot(): WeightSnapshot[] {
-    return this.model.weights.map((w) => ({ name: w.originalName, shape: w.shape.map((d) => d ?? 0), data: Float32Array.from(w.read().dataSync() as Float32Array) }));
+    return this.model.weights.map((w) => ({
+      name: w.originalName,
+      shape: w.shape.map((d) => d ?? 0),
+      data: Float32Array.from(w.read().dataSync() as Float32Array),
+    }));
   }
 
   restore(weights: readonly WeightSnapshot[], origin: string): void {
     const targets = this.model.weights;
-    if (weights.length !== targets.length) throw new UserError(`${origin}: holds ${weights.length} weights, the network has ${targets.length}`);
+    if (weights.length !== targets.length)
+      throw new UserError(`${origin}: holds ${weights.length} weights, the network has ${targets.length}`);
     targets.forEach((target, i) => {
       const source = weights[i]!;
       const expected = target.shape.reduce((a: number, b) => a * (b ?? 0), 1);
       if (source.data.length !== expected || source.shape.join('x') !== target.shape.join('x')) {
-        throw new UserError(`${origin}: weight ${i} (${source.name}) has shape [${source.shape}], the network expects [${target.shape}] (${target.originalName})`);
+        throw new UserError(
+          `${origin}: weight ${i} (${source.name}) has shape [${source.shape}], the network expects [${target.shape}] (${target.originalName})`,
+        );
       }
     });
     tf.tidy(() => {
@@ -131,7 +138,11 @@ function safeLayerName(task: string, index: number): string {
 }
 
 /** `he`: Glorot-uniform kernel, zero bias. `pytorch`: nn.Linear's defaults, kernel and bias uniform in ±1/√fan_in. */
-function headInitializers(scheme: InitScheme, seed: number, fanIn: number): { kernelInitializer: KernelInitializer; biasInitializer: KernelInitializer | 'zeros' } {
+function headInitializers(
+  scheme: InitScheme,
+  seed: number,
+  fanIn: number,
+): { kernelInitializer: KernelInitializer; biasInitializer: KernelInitializer | 'zeros' } {
   if (scheme === 'he') return { kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: 'zeros' };
   const bound = 1 / Math.sqrt(fanIn);
   return {
@@ -153,17 +164,28 @@ export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork>
     const mismatch = inputShape.length !== 4 || inputShape.slice(1).some((d, i) => d !== null && d !== expected[i]);
     if (backbone.inputs.length !== 1 || mismatch) {
       backbone.dispose();
-      throw new UserError(`pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], the data gives [?, ${expected.join(', ')}]`);
+      throw new UserError(
+        `pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], the data gives [?, ${expected.join(', ')}]`,
+      );
     }
   } else if (BACKBONE_NAMES.includes(spec.backbone)) {
-    backbone = buildBackbone({ name: spec.backbone, inputSize: spec.inputSize, channels: spec.channels, seed: spec.seed, init: spec.init ?? 'he' });
+    backbone = buildBackbone({
+      name: spec.backbone,
+      inputSize: spec.inputSize,
+      channels: spec.channels,
+      seed: spec.seed,
+      init: spec.init ?? 'he',
+    });
   } else {
     ({ model: backbone, inputRange } = await loadPretrainedBackbone(spec.backbone, { inputSize: spec.inputSize, channels: spec.channels }));
   }
   const input = tf.input({ shape: [spec.inputSize, spec.inputSize, spec.channels], name: 'images' });
   // Images arrive in [0, 1]; pretrained weights may have been trained on another range (MobileNet: [-1, 1]).
   const [low, high] = inputRange;
-  const scaled = low === 0 && high === 1 ? input : (tf.layers.rescaling({ scale: high - low, offset: low, name: 'pretrained_input_range' }).apply(input) as tf.SymbolicTensor);
+  const scaled =
+    low === 0 && high === 1
+      ? input
+      : (tf.layers.rescaling({ scale: high - low, offset: low, name: 'pretrained_input_range' }).apply(input) as tf.SymbolicTensor);
   let features = backbone.apply(scaled) as tf.SymbolicTensor | tf.SymbolicTensor[];
   if (Array.isArray(features)) {
     if (features.length !== 1) {
@@ -173,7 +195,8 @@ export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork>
     features = features[0]!;
   }
   // A pretrained feature extractor often ends in a feature map; pool it to one vector per image.
-  if (features.shape.length === 4) features = tf.layers.globalAveragePooling2d({ name: 'pretrained_pool' }).apply(features) as tf.SymbolicTensor;
+  if (features.shape.length === 4)
+    features = tf.layers.globalAveragePooling2d({ name: 'pretrained_pool' }).apply(features) as tf.SymbolicTensor;
   else if (features.shape.length !== 2) features = tf.layers.flatten({ name: 'pretrained_flatten' }).apply(features) as tf.SymbolicTensor;
   const featureSize = features.shape[1] as number;
   const outputs = spec.heads.map(

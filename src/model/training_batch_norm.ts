@@ -92,9 +92,17 @@ export class TrainingBatchNormalization extends BatchNormalization {
       return super.call(inputs, kwargs);
     }
     return tf.tidy(() => {
-      const { normed, mean, variance } = normalizeTrainingBatch(input, self.gamma!.read() as tf.Tensor1D, self.beta!.read() as tf.Tensor1D, self.epsilon);
+      const { normed, mean, variance } = normalizeTrainingBatch(
+        input,
+        self.gamma!.read() as tf.Tensor1D,
+        self.beta!.read() as tf.Tensor1D,
+        self.epsilon,
+      );
       // tfjs-layers' update: moving ← moving − (moving − batch)·(1 − momentum).
-      for (const [moving, batch] of [[self.movingMean, mean], [self.movingVariance, variance]] as const) {
+      for (const [moving, batch] of [
+        [self.movingMean, mean],
+        [self.movingVariance, variance],
+      ] as const) {
         tf.tidy(() => {
           const current = moving.read();
           moving.write(tf.sub(current, tf.mul(tf.sub(current, batch), 1 - self.momentum)));

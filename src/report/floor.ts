@@ -31,7 +31,12 @@ interface ChanceLevel {
  * such level: it depends on how often each label is positive, which the report does not know.
  */
 function chanceLevel(task: FloorTask): ChanceLevel | undefined {
-  if (task.kind === 'categorical' && task.classes !== undefined && task.classes >= 2 && (task.primary === 'accuracy' || task.primary === 'macro_f1')) {
+  if (
+    task.kind === 'categorical' &&
+    task.classes !== undefined &&
+    task.classes >= 2 &&
+    (task.primary === 'accuracy' || task.primary === 'macro_f1')
+  ) {
     return { value: 100 / task.classes, how: `1 of ${task.classes} classes` };
   }
   if (task.kind === 'multilabel' && task.primary === 'label_accuracy') return { value: 50, how: 'a coin per label' };

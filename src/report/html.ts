@@ -86,8 +86,14 @@ function summaryTable(b: BenchmarkReport): string {
   const body = b.summary
     .map((r) => {
       const tasks = b.tasks.map((t) => `<td>${taskCell(r.tasks.find((o) => o.task === t.name))}</td>`).join('');
-      const without = r.delta_m_left_out.length > 0 && r.delta_m_pct !== undefined ? ` <span class="muted">w/o ${esc(r.delta_m_left_out.map((l) => l.task).join(', '))}</span>` : '';
-      const worse = r.tasks_worse_than_stl === undefined ? DASH : `${r.tasks_worse_than_stl}${r.worse_tasks.length > 0 ? ` <span class="muted">(${esc(r.worse_tasks.join(', '))})</span>` : ''}`;
+      const without =
+        r.delta_m_left_out.length > 0 && r.delta_m_pct !== undefined
+          ? ` <span class="muted">w/o ${esc(r.delta_m_left_out.map((l) => l.task).join(', '))}</span>`
+          : '';
+      const worse =
+        r.tasks_worse_than_stl === undefined
+          ? DASH
+          : `${r.tasks_worse_than_stl}${r.worse_tasks.length > 0 ? ` <span class="muted">(${esc(r.worse_tasks.join(', '))})</span>` : ''}`;
       return (
         `<tr><td class="text">${esc(r.regime)}</td><td class="text">${esc(r.setting)}</td>${tasks}<td>${num(r.delta_m_pct, 2, true)}${without}</td>` +
         `<td>${interval(r.delta_m_seeds?.ci)}</td><td>${pValue(r.delta_m_seeds?.p)}</td><td>${worse}</td><td>${r.tasks_significantly_worse ?? DASH}</td>` +
@@ -127,7 +133,10 @@ function leaderboardTables(b: BenchmarkReport): string {
         );
       })
       .join('');
-    parts.push(`<h4>${esc(task.name)} <span class="muted">(primary metric: ${esc(task.primary)})</span></h4>`, scroll(`<table>${head}${body}</table>`));
+    parts.push(
+      `<h4>${esc(task.name)} <span class="muted">(primary metric: ${esc(task.primary)})</span></h4>`,
+      scroll(`<table>${head}${body}</table>`),
+    );
   }
   return parts.join('\n');
 }
@@ -151,7 +160,8 @@ function configurationTable(configuration: RunConfiguration): string {
 /** Sharpness and provenance of each relatedness pair, beside the summary. */
 function relatednessTable(b: BenchmarkReport): string {
   if (b.relatedness.length === 0) return '';
-  const head = '<tr><th class="text">pair</th><th class="text">kind</th><th>sharpness</th><th>uninformed sharpness</th><th>entries above 0.5</th><th class="text">where R came from</th><th>cells</th></tr>';
+  const head =
+    '<tr><th class="text">pair</th><th class="text">kind</th><th>sharpness</th><th>uninformed sharpness</th><th>entries above 0.5</th><th class="text">where R came from</th><th>cells</th></tr>';
   const body = b.relatedness
     .map(
       (r) =>
@@ -191,8 +201,17 @@ function teacherSection(b: BenchmarkReport): string {
           title: `${regime}, ${t.setting}: ${t.direction}`,
           yLabel: `${t.task} ${t.metric} (%)`,
           series: [
-            { name: `${t.task} head`, color: colorOf(t.setting), points: t.student.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })) },
-            { name: 'teacher', color: colorOf(t.setting), dashed: true, points: t.teacher.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })) },
+            {
+              name: `${t.task} head`,
+              color: colorOf(t.setting),
+              points: t.student.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })),
+            },
+            {
+              name: 'teacher',
+              color: colorOf(t.setting),
+              dashed: true,
+              points: t.teacher.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })),
+            },
           ],
         }),
       )
@@ -220,7 +239,9 @@ function sweepSection(sweeps: SharpnessSweep[]): string {
           yLabel: 'Δm% vs stl',
           series: s.series.map((series) => ({
             name: series.setting,
-            points: series.points.filter((p) => p.deltaM !== undefined).map((p) => ({ x: p.beta, y: p.deltaM!, ...(p.ci ? { low: p.ci.low, high: p.ci.high } : {}) })),
+            points: series.points
+              .filter((p) => p.deltaM !== undefined)
+              .map((p) => ({ x: p.beta, y: p.deltaM!, ...(p.ci ? { low: p.ci.low, high: p.ci.high } : {}) })),
           })),
         }),
       );
@@ -233,7 +254,11 @@ function benchmarkSection(b: BenchmarkReport): string {
   const parts: string[] = [];
   parts.push(`<h2>${esc(b.name)}</h2>`);
   if (b.description) parts.push(`<p>${esc(b.description)} <span class="muted">(the benchmark file's description)</span></p>`);
-  parts.push('<h3>Configuration that ran</h3>', '<p class="note">Read from the cells\' config.json, so command-line overrides such as <code>--epochs</code> show here.</p>', configurationTable(b.configuration));
+  parts.push(
+    '<h3>Configuration that ran</h3>',
+    '<p class="note">Read from the cells\' config.json, so command-line overrides such as <code>--epochs</code> show here.</p>',
+    configurationTable(b.configuration),
+  );
   parts.push('<h3>Summary</h3>', summaryTable(b));
   const transfer = transferSentence(b.summary);
   if (transfer) parts.push(`<p>${esc(transfer)}</p>`);
@@ -242,7 +267,7 @@ function benchmarkSection(b: BenchmarkReport): string {
   for (const part of [relatednessTable(b), unstableList(b)]) if (part) parts.push(part);
   parts.push(
     `<p class="note">Metrics in percent on the test split of ${esc(b.dataset)}, checkpoint chosen on validation. Each mean comes with its 95% interval over seeds (Student t). ` +
-      'Against stl, settings are compared seed by seed (same regime draw and split): the paired differences\' mean, their 95% interval and a two-sided paired t-test; a difference is called significant at p &lt; 0.05, with no correction for the number of rows compared, and one seed gives no verdict at all. ' +
+      "Against stl, settings are compared seed by seed (same regime draw and split): the paired differences' mean, their 95% interval and a two-sided paired t-test; a difference is called significant at p &lt; 0.05, with no correction for the number of rows compared, and one seed gives no verdict at all. " +
       `Δm% = (100/T) Σ<sub>t</sub> (M<sub>t</sub> − M<sub>t</sub><sup>stl</sup>) / M<sub>t</sub><sup>stl</sup> on the primary metrics' means (the paper's definition), and computed on each seed then summarised the same way; a task whose stl value is at or below chance or under ${MIN_BASELINE} point on any seed is left out of it. ` +
       'Negative transfer (the paper): a lower mean than stl on at least one task; significant drops count only the drops the paired test supports.</p>',
   );
@@ -288,7 +313,10 @@ function benchmarkSection(b: BenchmarkReport): string {
         return lineChart({
           title: c.kind === 'validation' ? `${regime}: ${c.name} ${primary} on validation` : `${regime}: loss ${c.name}`,
           yLabel: c.kind === 'validation' ? `${primary} (%)` : 'loss',
-          series: c.series.map((s) => ({ name: s.setting, points: s.points.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })) })),
+          series: c.series.map((s) => ({
+            name: s.setting,
+            points: s.points.map((p) => ({ x: p.epoch, y: p.mean, low: p.low, high: p.high })),
+          })),
         });
       })
       .filter((svg) => svg !== '');
@@ -310,7 +338,10 @@ function benchmarkSection(b: BenchmarkReport): string {
     leaderboardTables(b),
   );
   if (b.failures.length > 0) {
-    parts.push('<h3 class="hurts">Failed cells</h3>', `<ul>${b.failures.map((f) => `<li><code>${esc(f.cell)}</code>: ${esc(f.message)}</li>`).join('')}</ul>`);
+    parts.push(
+      '<h3 class="hurts">Failed cells</h3>',
+      `<ul>${b.failures.map((f) => `<li><code>${esc(f.cell)}</code>: ${esc(f.message)}</li>`).join('')}</ul>`,
+    );
   }
   if (b.provenance.length > 0) parts.push('<h3>Provenance</h3>', `<ul>${b.provenance.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>`);
   return parts.join('\n');

@@ -26,4 +26,3 @@ export async function writeReportFiles(report: Report, outDir: string): Promise<
   for (const [name, text] of files) await writeFileAtomic(path.join(outDir, name), text);
   return { report, files: files.map(([name]) => path.join(outDir, name)) };
 }
-

@@ -100,11 +100,27 @@ const BAR_WIDTH = 38;
  * value beyond `clip` is drawn to the edge and labelled with its true value and an arrow, so one
  * wild value cannot flatten every other bar.
  */
-export function groupedBars(options: { title: string; yLabel: string; groups: string[]; series: string[]; value: (group: string, series: string) => number | undefined; clip?: number }): string {
-  const frame: Frame = { width: Math.max(360, 110 + options.groups.length * (options.series.length * BAR_WIDTH + 30)), height: 300, left: 60, right: 20, top: 52, bottom: 40 };
+export function groupedBars(options: {
+  title: string;
+  yLabel: string;
+  groups: string[];
+  series: string[];
+  value: (group: string, series: string) => number | undefined;
+  clip?: number;
+}): string {
+  const frame: Frame = {
+    width: Math.max(360, 110 + options.groups.length * (options.series.length * BAR_WIDTH + 30)),
+    height: 300,
+    left: 60,
+    right: 20,
+    top: 52,
+    bottom: 40,
+  };
   const clip = options.clip ?? Number.POSITIVE_INFINITY;
   const shown = (v: number) => Math.max(-clip, Math.min(clip, v));
-  const all = options.groups.flatMap((g) => options.series.map((s) => options.value(g, s))).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const all = options.groups
+    .flatMap((g) => options.series.map((s) => options.value(g, s)))
+    .filter((v): v is number => v !== undefined && Number.isFinite(v));
   const ticks = niceTicks(Math.min(0, ...all.map(shown)), Math.max(0, ...all.map(shown)));
   if (ticks.length === 0) return '';
   const lo = ticks[0]!;
@@ -182,7 +198,9 @@ export function lineChart(options: {
   /** `color` overrides the setting colour of `name`; `dashed` draws the line dashed. */
   series: { name: string; color?: string; dashed?: boolean; points: { x: number; y: number; low?: number; high?: number }[] }[];
 }): string {
-  const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+  const series = options.series
+    .map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) }))
+    .filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
   const frame: Frame = { width: 420, height: 280, left: 60, right: 20, top: 48, bottom: 40 };
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
@@ -197,7 +215,9 @@ export function lineChart(options: {
   const x = (v: number) => frame.left + (xMax === xMin ? plotWidth / 2 : ((v - xMin) / (xMax - xMin)) * plotWidth);
   const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
   let body = yAxis(frame, ticks, y, options.yLabel);
-  for (const epoch of niceTicks(xMin, xMax, Math.min(8, Math.max(1, xMax - xMin))).filter((e) => e >= xMin && e <= xMax && Number.isInteger(e))) {
+  for (const epoch of niceTicks(xMin, xMax, Math.min(8, Math.max(1, xMax - xMin))).filter(
+    (e) => e >= xMin && e <= xMax && Number.isInteger(e),
+  )) {
     body += `<text x="${x(epoch).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
   }
   body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
@@ -216,9 +236,13 @@ export function lineChart(options: {
   for (const s of series) {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
     body += `<path d="${d}" fill="none" stroke="${s.color ?? colorOf(s.name)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}><title>${escapeXml(s.name)}</title></path>`;
-    if (s.points.length === 1) body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${s.color ?? colorOf(s.name)}"/>`;
+    if (s.points.length === 1)
+      body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${s.color ?? colorOf(s.name)}"/>`;
   }
-  body += legend(frame, series.map((s) => ({ name: s.name, ...(s.color ? { color: s.color } : {}), ...(s.dashed ? { dashed: true } : {}) })));
+  body += legend(
+    frame,
+    series.map((s) => ({ name: s.name, ...(s.color ? { color: s.color } : {}), ...(s.dashed ? { dashed: true } : {}) })),
+  );
   return svg(frame, options.title, body);
 }
 
@@ -226,8 +250,15 @@ export function lineChart(options: {
  * Points over a numeric x (e.g. the sharpness blend β), one line per series, each point with a
  * whisker over its interval where it has one, and a dashed line at y = 0.
  */
-export function intervalChart(options: { title: string; xLabel: string; yLabel: string; series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[] }): string {
-  const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+export function intervalChart(options: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[];
+}): string {
+  const series = options.series
+    .map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) }))
+    .filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
   const frame: Frame = { width: 460, height: 300, left: 60, right: 24, top: 48, bottom: 44 };
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
@@ -241,11 +272,13 @@ export function intervalChart(options: { title: string; xLabel: string; yLabel: 
   const plotHeight = frame.height - frame.top - frame.bottom;
   // Series sit side by side around each x so their whiskers do not hide one another.
   const offset = (i: number) => (i - (series.length - 1) / 2) * 6;
-  const x = (v: number, i = 0) => frame.left + 12 + (xMax === xMin ? (plotWidth - 24) / 2 : ((v - xMin) / (xMax - xMin)) * (plotWidth - 24)) + offset(i);
+  const x = (v: number, i = 0) =>
+    frame.left + 12 + (xMax === xMin ? (plotWidth - 24) / 2 : ((v - xMin) / (xMax - xMin)) * (plotWidth - 24)) + offset(i);
   const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
   let body = yAxis(frame, ticks, y, options.yLabel);
   body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="stl"/>`;
-  for (const v of xs) body += `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(String(v))}</text>`;
+  for (const v of xs)
+    body += `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(String(v))}</text>`;
   body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`;
   series.forEach((s, i) => {
     const color = colorOf(s.name);
@@ -259,6 +292,9 @@ export function intervalChart(options: { title: string; xLabel: string; yLabel: 
       body += `<circle cx="${x(p.x, i).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${color}"><title>${escapeXml(tip)}</title></circle>`;
     }
   });
-  body += legend(frame, series.map((s) => s.name));
+  body += legend(
+    frame,
+    series.map((s) => s.name),
+  );
   return svg(frame, options.title, body);
 }

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { METHOD_OPTIONS, TRAIN_OPTIONS, completeMethodOptions, defaultsOf, methodOptionsFor, type MethodOptions } from '../config/options.js';
+import {
+  METHOD_OPTIONS,
+  TRAIN_OPTIONS,
+  completeMethodOptions,
+  defaultsOf,
+  methodOptionsFor,
+  type MethodOptions,
+} from '../config/options.js';
 import { type Setting, isCoupled, settingSpec, usesCoupling } from '../config/settings.js';
 import type { ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
 import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
@@ -62,7 +69,11 @@ const MEASURED_SETTING: Setting = 'mtl';
 const CHANNELS = 3;
 
 function measuredObjective(setting: Setting): ObjectiveOptions {
-  return { sca: usesCoupling(setting, 'sca'), dm: usesCoupling(setting, 'dm'), method: methodOptionsFor(setting, defaultsOf(METHOD_OPTIONS) as MethodOptions) };
+  return {
+    sca: usesCoupling(setting, 'sca'),
+    dm: usesCoupling(setting, 'dm'),
+    method: methodOptionsFor(setting, defaultsOf(METHOD_OPTIONS) as MethodOptions),
+  };
 }
 
 /** A fixed class → tag relatedness for coupled settings: its values do not change the cost of a step. */
@@ -81,7 +92,12 @@ function measuredTasks(classes: number): TaskSpec[] {
 }
 
 /** One batch of random images and labels: the cost of a step does not depend on the values, so random data times training exactly as real data would. */
-function randomBatch(tasks: readonly TaskSpec[], batch: number, inputSize: number, seed: number): { images: ImageSource; labels: Record<string, LabelColumn> } {
+function randomBatch(
+  tasks: readonly TaskSpec[],
+  batch: number,
+  inputSize: number,
+  seed: number,
+): { images: ImageSource; labels: Record<string, LabelColumn> } {
   const rng = Rng.fromSeed(seed, 'throughput');
   const pixels = Uint8Array.from({ length: batch * inputSize * inputSize * CHANNELS }, () => rng.int(256));
   const per = inputSize * inputSize * CHANNELS;
@@ -117,9 +133,17 @@ export interface TrainingHarness {
   dispose(): void;
 }
 
-export async function createTrainingHarness(options: { backbone: string; inputSize: number; batch: number; classes?: number; seed?: number; setting?: Setting }): Promise<TrainingHarness> {
+export async function createTrainingHarness(options: {
+  backbone: string;
+  inputSize: number;
+  batch: number;
+  classes?: number;
+  seed?: number;
+  setting?: Setting;
+}): Promise<TrainingHarness> {
   const setting = options.setting ?? MEASURED_SETTING;
-  if (!settingSpec(setting).multiTask) throw new UserError(`throughput is measured on one multi-task network; "${setting}" trains one network per task`);
+  if (!settingSpec(setting).multiTask)
+    throw new UserError(`throughput is measured on one multi-task network; "${setting}" trains one network per task`);
   const tasks = measuredTasks(options.classes ?? 10);
   const seed = options.seed ?? 1;
   const objective = measuredObjective(setting);
@@ -242,7 +266,9 @@ export interface StepCost {
  * stay comparable within one run. CPU time is recorded too: on a loaded machine it follows the
  * work a step does far more closely than wall time does.
  */
-export async function measureStepCosts(options: Omit<ThroughputOptions, 'repeats'> & { repeats: number; settings: readonly Setting[] }): Promise<StepCost[]> {
+export async function measureStepCosts(
+  options: Omit<ThroughputOptions, 'repeats'> & { repeats: number; settings: readonly Setting[] },
+): Promise<StepCost[]> {
   const harnesses: TrainingHarness[] = [];
   try {
     for (const setting of options.settings) harnesses.push(await createTrainingHarness({ ...options, setting }));
@@ -259,7 +285,13 @@ export async function measureStepCosts(options: Omit<ThroughputOptions, 'repeats
         cpuRounds[k]!.push((cpu.user + cpu.system) / 1000 / options.steps);
       });
     }
-    return options.settings.map((setting, k) => ({ setting, stepMs: median(rounds[k]!), rounds: rounds[k]!, cpuMs: median(cpuRounds[k]!), cpuRounds: cpuRounds[k]! }));
+    return options.settings.map((setting, k) => ({
+      setting,
+      stepMs: median(rounds[k]!),
+      rounds: rounds[k]!,
+      cpuMs: median(cpuRounds[k]!),
+      cpuRounds: cpuRounds[k]!,
+    }));
   } finally {
     harnesses.forEach((h) => h.dispose());
   }

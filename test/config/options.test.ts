@@ -3,8 +3,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { CellConfig } from '../../src/config/cell.js';
-import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema, completeMethodOptions, defaultsOf, methodOptionsFor, optionsTableMarkdown } from '../../src/config/options.js';
-import { BALANCING_METHODS, SETTINGS, balancingMethod, inSettingOrder, isCoupled, parseSetting, settingSchema, settingSpec, usesCoupling, type Setting } from '../../src/config/settings.js';
+import {
+  METHOD_OPTIONS,
+  RELATEDNESS_OPTIONS,
+  TRAIN_OPTIONS,
+  blockSchema,
+  completeMethodOptions,
+  defaultsOf,
+  methodOptionsFor,
+  optionsTableMarkdown,
+} from '../../src/config/options.js';
+import {
+  BALANCING_METHODS,
+  SETTINGS,
+  balancingMethod,
+  inSettingOrder,
+  isCoupled,
+  parseSetting,
+  settingSchema,
+  settingSpec,
+  usesCoupling,
+  type Setting,
+} from '../../src/config/settings.js';
 import { configHash } from '../../src/runs/identity.js';
 import { packageRoot } from '../../src/util/paths.js';
 
@@ -20,7 +40,9 @@ test("every option the README's method-choices table names exists, with a value 
   const section = README.slice(README.indexOf('## The method, and the choices the paper leaves open'));
   const start = section.indexOf('| choice |');
   const rows = section.slice(start, section.indexOf('\n\n', start)).split('\n').slice(2);
-  const specs = new Map([TRAIN_OPTIONS, METHOD_OPTIONS, RELATEDNESS_OPTIONS].flatMap((o) => Object.values(o).map((spec) => [spec.key.at(-1)!, spec] as const)));
+  const specs = new Map(
+    [TRAIN_OPTIONS, METHOD_OPTIONS, RELATEDNESS_OPTIONS].flatMap((o) => Object.values(o).map((spec) => [spec.key.at(-1)!, spec] as const)),
+  );
   let named = 0;
   for (const row of rows) {
     const optionCell = row.split('|').at(-2)!;
@@ -42,19 +64,39 @@ test('a block schema fills defaults, keeps what was given and maps nested keys t
   assert.deepEqual(train, { ...defaultsOf(TRAIN_OPTIONS), epochs: 3, learningRate: 0.1, flip: true });
   assert.equal(train.cropPadding, 0, 'a nested option left out of a given block gets its default');
   assert.equal(blockSchema(TRAIN_OPTIONS).parse({ epochs: 1 }).cropPadding, 0, 'an omitted nested block is filled from its defaults');
-  assert.equal(blockSchema(TRAIN_OPTIONS).safeParse({ epochs: 1, augmentation: { flop: true } }).success, false, 'unknown nested keys are rejected');
+  assert.equal(
+    blockSchema(TRAIN_OPTIONS).safeParse({ epochs: 1, augmentation: { flop: true } }).success,
+    false,
+    'unknown nested keys are rejected',
+  );
   assert.equal(blockSchema(TRAIN_OPTIONS).safeParse({}).success, false, 'a required option is required');
   const pair = blockSchema(RELATEDNESS_OPTIONS).parse({ from: 'a', to: 'b', source: 'data' });
   assert.deepEqual(pair, { from: 'a', to: 'b', source: 'data', alpha: 1, minCoannotated: 20 });
   assert.equal('prior' in pair, false, 'an optional option left out stays absent');
 });
 
-test('each setting keeps only the method options it reads; the rest carry their defaults, a balancing method\'s options appear only with it', () => {
-  const coupling = { tau: 2, detachTarget: true, dmVariant: 'prototypical', dmScope: 'missing', lambdaSca: 3, lambdaDm: 4, taskWeights: { b: 2, a: 1 } } as const;
+test("each setting keeps only the method options it reads; the rest carry their defaults, a balancing method's options appear only with it", () => {
+  const coupling = {
+    tau: 2,
+    detachTarget: true,
+    dmVariant: 'prototypical',
+    dmScope: 'missing',
+    lambdaSca: 3,
+    lambdaDm: 4,
+    taskWeights: { b: 2, a: 1 },
+  } as const;
   const balancing = { dwaTemperature: 3, gradnormAlpha: 0.5, cagradC: 0.2, famoLr: 0.1, famoDecay: 0.001 } as const;
   const given = { ...coupling, ...balancing };
   const defaults = defaultsOf(METHOD_OPTIONS);
-  const couplingDefaults = { tau: defaults.tau, detachTarget: defaults.detachTarget, dmVariant: defaults.dmVariant, dmScope: defaults.dmScope, lambdaSca: defaults.lambdaSca, lambdaDm: defaults.lambdaDm, taskWeights: {} };
+  const couplingDefaults = {
+    tau: defaults.tau,
+    detachTarget: defaults.detachTarget,
+    dmVariant: defaults.dmVariant,
+    dmScope: defaults.dmScope,
+    lambdaSca: defaults.lambdaSca,
+    lambdaDm: defaults.lambdaDm,
+    taskWeights: {},
+  };
   const sorted = { a: 1, b: 2 };
   assert.deepEqual(methodOptionsFor('stl', given), couplingDefaults);
   assert.deepEqual(methodOptionsFor('mtl', given), { ...couplingDefaults, taskWeights: sorted });
@@ -66,8 +108,18 @@ test('each setting keeps only the method options it reads; the rest carry their 
   assert.deepEqual(methodOptionsFor('mtl+dwa', given), { ...couplingDefaults, taskWeights: sorted, dwaTemperature: 3 });
   assert.deepEqual(methodOptionsFor('mtl+gradnorm', given), { ...couplingDefaults, taskWeights: sorted, gradnormAlpha: 0.5 });
   assert.deepEqual(methodOptionsFor('mtl+sca+dm+cagrad', given), { ...coupling, taskWeights: sorted, cagradC: 0.2 });
-  assert.deepEqual(methodOptionsFor('mtl+dm+famo', given), { ...coupling, lambdaSca: 1, taskWeights: sorted, famoLr: 0.1, famoDecay: 0.001 });
-  assert.deepEqual(completeMethodOptions(methodOptionsFor('mtl+dwa', given)), { ...defaults, taskWeights: sorted, dwaTemperature: 3 }, 'a cell\'s options completed with the defaults');
+  assert.deepEqual(methodOptionsFor('mtl+dm+famo', given), {
+    ...coupling,
+    lambdaSca: 1,
+    taskWeights: sorted,
+    famoLr: 0.1,
+    famoDecay: 0.001,
+  });
+  assert.deepEqual(
+    completeMethodOptions(methodOptionsFor('mtl+dwa', given)),
+    { ...defaults, taskWeights: sorted, dwaTemperature: 3 },
+    "a cell's options completed with the defaults",
+  );
   assert.equal(blockSchema(METHOD_OPTIONS).safeParse({ cagrad_c: 1 }).success, false, 'CAGrad needs c < 1');
 });
 
@@ -109,7 +161,14 @@ test('adding balancing methods leaves the config hash of every existing setting 
 test('the settings grammar: stl first, which settings are multi-task and which couplings each adds', () => {
   assert.equal(SETTINGS[0], 'stl');
   assert.deepEqual(
-    SETTINGS.slice(0, 5).map((s) => [s, settingSpec(s).multiTask, usesCoupling(s, 'sca'), usesCoupling(s, 'dm'), isCoupled(s), balancingMethod(s)]),
+    SETTINGS.slice(0, 5).map((s) => [
+      s,
+      settingSpec(s).multiTask,
+      usesCoupling(s, 'sca'),
+      usesCoupling(s, 'dm'),
+      isCoupled(s),
+      balancingMethod(s),
+    ]),
     [
       ['stl', false, false, false, false, undefined],
       ['mtl', true, false, false, false, undefined],
@@ -120,10 +179,13 @@ test('the settings grammar: stl first, which settings are multi-task and which c
   );
 });
 
-test('the settings grammar: every coupling combination takes an optional balancing method, listed after the paper\'s settings', () => {
+test("the settings grammar: every coupling combination takes an optional balancing method, listed after the paper's settings", () => {
   assert.equal(SETTINGS.length, 1 + 4 * (1 + BALANCING_METHODS.length));
   assert.equal(new Set(SETTINGS).size, SETTINGS.length);
-  assert.deepEqual(SETTINGS.slice(5, 5 + BALANCING_METHODS.length), BALANCING_METHODS.map((m) => `mtl+${m}`));
+  assert.deepEqual(
+    SETTINGS.slice(5, 5 + BALANCING_METHODS.length),
+    BALANCING_METHODS.map((m) => `mtl+${m}`),
+  );
   assert.deepEqual(settingSpec('mtl+sca+dm+cagrad'), { multiTask: true, couplings: ['sca', 'dm'], balancing: 'cagrad' });
   assert.deepEqual(settingSpec('mtl+pcgrad'), { multiTask: true, couplings: [], balancing: 'pcgrad' });
   assert.equal(isCoupled('mtl+dm+famo'), true);
@@ -138,9 +200,16 @@ test('a name outside the settings grammar gets one line that lists what is valid
     assert.equal(parsed.ok, false, name);
     const problem = (parsed as { problem: string }).problem;
     assert.doesNotMatch(problem, /\n/);
-    assert.match(problem, /^unknown setting ".*"; a setting is stl, or mtl followed by any of \+sca, \+dm \(in that order\) and at most one balancing method \+uw, \+dwa, \+gradnorm, \+pcgrad, \+mgda, \+cagrad or \+famo/, name);
+    assert.match(
+      problem,
+      /^unknown setting ".*"; a setting is stl, or mtl followed by any of \+sca, \+dm \(in that order\) and at most one balancing method \+uw, \+dwa, \+gradnorm, \+pcgrad, \+mgda, \+cagrad or \+famo/,
+      name,
+    );
   }
-  assert.deepEqual(parseSetting('mtl+dm+sca'), { ok: false, problem: 'setting "mtl+dm+sca" is written mtl+sca+dm: couplings come in the order sca, dm, the balancing method last' });
+  assert.deepEqual(parseSetting('mtl+dm+sca'), {
+    ok: false,
+    problem: 'setting "mtl+dm+sca" is written mtl+sca+dm: couplings come in the order sca, dm, the balancing method last',
+  });
   assert.equal(parseSetting('mtl+uw+dm').ok, false);
   assert.equal(settingSchema.safeParse('mtl+sca+dm+famo').success, true);
   const rejected = settingSchema.safeParse('mtl+gradnrom');
@@ -155,7 +224,11 @@ test('options added after studies ran are left out of a config at their default,
   const { parseBenchmark } = await import('../../src/bench/schema.js');
   const { fakeCatalog, toyBenchmarkYaml } = await import('../bench/doubles.js');
   const hashes = (text: string) =>
-    new Map(expandMatrix(resolveBenchmark(applyOverrides(parseBenchmark(yaml.load(text), 'toy.yaml'), {}), fakeCatalog(), ['convnet-s'])).map((c) => [c.id, c.hash]));
+    new Map(
+      expandMatrix(resolveBenchmark(applyOverrides(parseBenchmark(yaml.load(text), 'toy.yaml'), {}), fakeCatalog(), ['convnet-s'])).map(
+        (c) => [c.id, c.hash],
+      ),
+    );
   // Computed on main (eecef64), where `init` and `sharpness_blend` do not exist.
   const onMain = {
     'full.stl.seed1': '9c7734452bd0586cd83f05a6cf42aa611b304ce0acbb3771ae566dae2aec751a',
@@ -168,7 +241,8 @@ test('options added after studies ran are left out of a config at their default,
     .replace('train: { epochs: 2, batch: 16 }', 'train: { epochs: 2, batch: 16, init: he }')
     .replace('min_coannotated: 5 }', 'min_coannotated: 5, sharpness_blend: 0 }');
   assert.notEqual(explicitDefaults, toyBenchmarkYaml(), 'the toy benchmark still has the lines this test edits');
-  for (const [id, hash] of Object.entries(onMain)) assert.equal(hashes(explicitDefaults).get(id), hash, `${id}: writing the default out changed the hash`);
+  for (const [id, hash] of Object.entries(onMain))
+    assert.equal(hashes(explicitDefaults).get(id), hash, `${id}: writing the default out changed the hash`);
   const blended = hashes(toyBenchmarkYaml().replace('min_coannotated: 5 }', 'min_coannotated: 5, sharpness_blend: 0.5 }'));
   assert.notEqual(blended.get('disjoint.mtl+dm.seed1'), onMain['disjoint.mtl+dm.seed1'], 'a blend is a different training');
   assert.equal(blended.get('full.stl.seed1'), onMain['full.stl.seed1'], 'stl reads no relatedness');

@@ -49,7 +49,11 @@ export async function startServer(): Promise<TestServer> {
       return;
     }
     const slice = route.body.subarray(start);
-    const headers: http.OutgoingHttpHeaders = { 'content-type': route.contentType ?? 'application/octet-stream', 'content-length': slice.length, 'accept-ranges': 'bytes' };
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': route.contentType ?? 'application/octet-stream',
+      'content-length': slice.length,
+      'accept-ranges': 'bytes',
+    };
     if (range) headers['content-range'] = `bytes ${start}-${route.body.length - 1}/${route.body.length}`;
     res.writeHead(range ? 206 : 200, headers);
     if (behaviour === 'drop-half') {

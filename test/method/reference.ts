@@ -77,7 +77,9 @@ export function scaAC(b: RefBatch, R: number[][], tau: number): number {
   const losses: number[] = [];
   b.a.forEach((row, n) => {
     if (!hasA(row) || b.c[n]! >= 0) return;
-    const scores = R.map((Rk) => row.reduce((acc: number, t, i) => (t === null ? acc : acc + t * Math.log(Rk[i]!) + (1 - t) * Math.log(1 - Rk[i]!)), 0) / tau);
+    const scores = R.map(
+      (Rk) => row.reduce((acc: number, t, i) => (t === null ? acc : acc + t * Math.log(Rk[i]!) + (1 - t) * Math.log(1 - Rk[i]!)), 0) / tau,
+    );
     losses.push(softCE(b.zC[n]!, softmax(scores)));
   });
   return mean(losses);
@@ -117,5 +119,10 @@ export function dmAC(b: RefBatch, R: number[][], o: RefOptions): number {
 }
 
 export function total(b: RefBatch, R: number[][], o: RefOptions, weights = { c: 1, a: 1, sca: 1, dm: 1 }): number {
-  return weights.c * supC(b) + weights.a * supA(b) + weights.sca * (scaCA(b, R) + scaAC(b, R, o.tau)) + weights.dm * (dmCA(b, R, o) + dmAC(b, R, o));
+  return (
+    weights.c * supC(b) +
+    weights.a * supA(b) +
+    weights.sca * (scaCA(b, R) + scaAC(b, R, o.tau)) +
+    weights.dm * (dmCA(b, R, o) + dmAC(b, R, o))
+  );
 }

@@ -74,37 +74,51 @@ const closeCallTrainer: TrainCellFn = async (config, data, options) => {
 const chromium = findChromium();
 const required = process.env.CI === 'true';
 
-test('report.html at 1280 and 390 px: no horizontal overflow of the page, no overlapping bar labels, no console error', { skip: !chromium && !required ? 'no chromium installed (apt-get install chromium)' : false, timeout: 180_000 }, async () => {
-  assert.ok(chromium, 'CI=true: the browser test must run; .ci/run installs Debian\'s chromium');
-  const dir = tempDir('browser');
-  const file = writeBenchmark(dir, toyBenchmarkYaml());
-  await runStudy([file], { out: path.join(dir, 'runs'), seeds: ['1', '2', '3'] }, fakeDeps({ train: closeCallTrainer, calls: [] }), captureIO());
-  const report = path.join(dir, 'runs', 'toy-study', 'report.html');
+test(
+  'report.html at 1280 and 390 px: no horizontal overflow of the page, no overlapping bar labels, no console error',
+  { skip: !chromium && !required ? 'no chromium installed (apt-get install chromium)' : false, timeout: 180_000 },
+  async () => {
+    assert.ok(chromium, "CI=true: the browser test must run; .ci/run installs Debian's chromium");
+    const dir = tempDir('browser');
+    const file = writeBenchmark(dir, toyBenchmarkYaml());
+    await runStudy(
+      [file],
+      { out: path.join(dir, 'runs'), seeds: ['1', '2', '3'] },
+      fakeDeps({ train: closeCallTrainer, calls: [] }),
+      captureIO(),
+    );
+    const report = path.join(dir, 'runs', 'toy-study', 'report.html');
 
-  // --no-sandbox: CI runs as root, where Chromium refuses its sandbox.
-  const browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu'], timeout: 60_000 });
-  try {
-    for (const width of [1280, 390]) {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
-      });
-      page.on('pageerror', (error) => problems.push(`page error: ${error instanceof Error ? error.message : String(error)}`));
-      page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
-      await page.setViewport({ width, height: 900 });
-      await page.goto(`file://${report}`, { waitUntil: 'load' });
-      const layout = (await page.evaluate(MEASURE_LAYOUT)) as Layout;
-      assert.ok(layout.tables > 0);
-      assert.ok(layout.pageWidth <= layout.viewport, `${width} px: the page is ${layout.pageWidth} px wide`);
-      assert.deepEqual(layout.outside, [], `${width} px: elements sticking out of the page`);
-      assert.equal(layout.unscrolledTables, 0, `${width} px: every table scrolls in its own container`);
-      assert.equal(layout.svgsTooWide, 0, `${width} px: charts shrink to the page`);
-      assert.deepEqual(layout.overlaps, [], `${width} px: overlapping bar labels`);
-      assert.deepEqual(problems, [], `${width} px`);
-      await page.close();
+    // --no-sandbox: CI runs as root, where Chromium refuses its sandbox.
+    const browser = await puppeteer.launch({
+      executablePath: chromium,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+      timeout: 60_000,
+    });
+    try {
+      for (const width of [1280, 390]) {
+        const page = await browser.newPage();
+        const problems: string[] = [];
+        page.on('console', (message) => {
+          if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+        });
+        page.on('pageerror', (error) => problems.push(`page error: ${error instanceof Error ? error.message : String(error)}`));
+        page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
+        await page.setViewport({ width, height: 900 });
+        await page.goto(`file://${report}`, { waitUntil: 'load' });
+        const layout = (await page.evaluate(MEASURE_LAYOUT)) as Layout;
+        assert.ok(layout.tables > 0);
+        assert.ok(layout.pageWidth <= layout.viewport, `${width} px: the page is ${layout.pageWidth} px wide`);
+        assert.deepEqual(layout.outside, [], `${width} px: elements sticking out of the page`);
+        assert.equal(layout.unscrolledTables, 0, `${width} px: every table scrolls in its own container`);
+        assert.equal(layout.svgsTooWide, 0, `${width} px: charts shrink to the page`);
+        assert.deepEqual(layout.overlaps, [], `${width} px: overlapping bar labels`);
+        assert.deepEqual(problems, [], `${width} px`);
+        await page.close();
+      }
+    } finally {
+      await browser.close();
     }
-  } finally {
-    await browser.close();
-  }
-});
+  },
+);

@@ -70,5 +70,11 @@ test("'jsonl' mode is unchanged: no line for a checkpoint", () => {
   const progress = createProgress('jsonl', stream);
   progress.endEpoch('mtl', RECORD);
   progress.checkpoint('mtl', 'x.bin', 3);
-  assert.deepEqual(text.trim().split('\n').map((l) => JSON.parse(l).event), ['epoch']);
+  assert.deepEqual(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).event),
+    ['epoch'],
+  );
 });

@@ -38,8 +38,22 @@ describe('throughput measurement', () => {
     harness.dispose();
     assert.ok(losses[5]! < losses[0]!, `losses ${losses}`);
     assert.equal(tf.memory().numTensors, tensorsBefore, 'every tensor of the harness is disposed');
-    const costs = await measureStepCosts({ backbone: 'convnet-s', inputSize: 16, batch: 2, steps: 1, warmup: 0, repeats: 2, settings: ['mtl', 'mtl+famo'] });
-    assert.deepEqual(costs.map((c) => [c.setting, c.rounds.length]), [['mtl', 2], ['mtl+famo', 2]]);
+    const costs = await measureStepCosts({
+      backbone: 'convnet-s',
+      inputSize: 16,
+      batch: 2,
+      steps: 1,
+      warmup: 0,
+      repeats: 2,
+      settings: ['mtl', 'mtl+famo'],
+    });
+    assert.deepEqual(
+      costs.map((c) => [c.setting, c.rounds.length]),
+      [
+        ['mtl', 2],
+        ['mtl+famo', 2],
+      ],
+    );
     assert.ok(costs.every((c) => c.stepMs > 0));
     await assert.rejects(createTrainingHarness({ backbone: 'convnet-s', inputSize: 16, batch: 2, setting: 'stl' }), /one network per task/);
   });

@@ -33,7 +33,14 @@ function dataWithUnlabelledSamples() {
     ...base,
     splits: {
       ...base.splits,
-      train: { ...train, images, labels: { quadrant: { kind: 'categorical', values: quadrant }, attrs: { kind: 'multilabel', width: attrsColumn.width, values: attrs } } },
+      train: {
+        ...train,
+        images,
+        labels: {
+          quadrant: { kind: 'categorical', values: quadrant },
+          attrs: { kind: 'multilabel', width: attrsColumn.width, values: attrs },
+        },
+      },
     },
   };
   return { data, images, unlabelled };
