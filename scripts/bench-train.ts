@@ -198,9 +198,8 @@ async function bench(options: BenchOptions): Promise<void> {
         `  profiled training step (mean of ${options.steps}): ${profile.wallMs.toFixed(0)} ms wall, ${total.toFixed(0)} ms in kernels\n`,
       );
       for (const k of profile.kernels.filter((k) => k.ms >= 0.5)) {
-        process.stdout.write(
-          `  ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ${k.calls} calls\n`,
-        );
+        const share = ((100 * k.ms) / total).toFixed(1).padStart(5);
+        process.stdout.write(`  ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${share}%  ${k.calls} calls\n`);
       }
     }
   }
@@ -226,7 +225,8 @@ function relativeCost(rounds: readonly number[], referenceRounds: readonly numbe
 
 function printStepCosts(costs: StepCost[], reference: StepCost, options: BenchOptions): void {
   process.stdout.write(
-    `  one training step by setting: wall and CPU time, medians of ${options.repeats} interleaved rounds of ${options.steps} steps; ratios: medians of the per-round ratios to ${reference.setting}:\n`,
+    `  one training step by setting: wall and CPU time, medians of ${options.repeats} interleaved rounds of ${options.steps} steps; ` +
+      `ratios: medians of the per-round ratios to ${reference.setting}:\n`,
   );
   const width = Math.max(...costs.map((c) => c.setting.length));
   for (const c of costs) {
@@ -269,7 +269,8 @@ function buildProgram(): Command {
     )
     .option(
       '--wasm-threads <n>',
-      `threads of the wasm backend (1 = tfjs's single-threaded build; default: MTL_BENCH_WASM_THREADS, else the idle cores, at most ${MAX_WASM_THREADS})`,
+      "threads of the wasm backend (1 = tfjs's single-threaded build; " +
+        `default: MTL_BENCH_WASM_THREADS, else the idle cores, at most ${MAX_WASM_THREADS})`,
       threadCount,
     )
     .option('--models <list>', `comma-separated networks (${Object.keys(NETWORKS).join(', ')})`, commaList, Object.keys(NETWORKS))

@@ -16,9 +16,8 @@ export interface NodeRunOptions {
 
 function timedOut(args: readonly string[], timeoutMs: number, output: { stdout: string; stderr: string }): Error {
   const tail = output.stderr.trim().split('\n').slice(-5).join('\n');
-  return new Error(
-    `node ${args.join(' ').slice(0, 200)} did not finish within ${timeoutMs / 1000} s and was killed${tail ? `; its stderr ended with:\n${tail}` : ''}`,
-  );
+  const stderrTail = tail ? `; its stderr ended with:\n${tail}` : '';
+  return new Error(`node ${args.join(' ').slice(0, 200)} did not finish within ${timeoutMs / 1000} s and was killed${stderrTail}`);
 }
 
 /** Runs Node with `args` and waits for it (blocking this process); throws when it runs out of time. */

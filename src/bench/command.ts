@@ -12,7 +12,10 @@ import { applyOverrides, ensureDatasetsReady, resolveBenchmark, type Overrides, 
 import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunnerDeps } from './runner.js';
 import { loadBenchmarkFile, type LoadedBenchmark } from './schema.js';
 
-/** The training backend once started: its name, whether it trains on a GPU, and what `run` must tell the user once (e.g. that the GPU package runs on the CPU). */
+/**
+ * The training backend once started: its name, whether it trains on a GPU, and what `run` must tell
+ * the user once (e.g. that the GPU package runs on the CPU).
+ */
 export interface StartedBackend {
   name: string;
   gpuInUse: boolean;
@@ -136,12 +139,14 @@ export function runVerdict(result: RunCommandResult): UserError | undefined {
   const failed = result.runs.flatMap((r) => r.outcomes.filter((o) => o.status === 'failed').map((o) => `${r.benchmark}/${o.cell.id}`));
   if (failed.length > 0)
     problems.push(
-      `${failed.length} cell${failed.length > 1 ? 's' : ''} failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); each folder holds error.json`,
+      `${failed.length} cell${failed.length > 1 ? 's' : ''} failed ` +
+        `(${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); each folder holds error.json`,
     );
   const refused = result.runs.reduce((n, r) => n + r.outcomes.filter((o) => o.status === 'refused').length, 0);
   if (refused > 0)
     problems.push(
-      `${refused} cell${refused > 1 ? 's' : ''} refused: another run is using ${refused > 1 ? 'them' : 'it'} with a different configuration (see above); nothing was overwritten`,
+      `${refused} cell${refused > 1 ? 's' : ''} refused: another run is using ${refused > 1 ? 'them' : 'it'} ` +
+        'with a different configuration (see above); nothing was overwritten',
     );
   problems.push(...result.problems);
   return problems.length > 0 ? new UserError(problems.join('; ')) : undefined;

@@ -96,10 +96,13 @@ const count = (n: number) => n.toLocaleString('en-US');
 /** The estimate as text lines: one per benchmark, a total, and the advice when it is days on a CPU backend. */
 export function formatEstimate(estimate: StudyEstimate, options: { gpuInUse: boolean }): string[] {
   const lines = estimate.benchmarks.map((b) => {
-    const head = `${b.benchmark}: ${b.cells} cell${b.cells === 1 ? '' : 's'} (${b.networks} network${b.networks === 1 ? '' : 's'}) × ${b.epochs} epochs`;
+    const head =
+      `${b.benchmark}: ${b.cells} cell${b.cells === 1 ? '' : 's'} ` +
+      `(${b.networks} network${b.networks === 1 ? '' : 's'}) × ${b.epochs} epochs`;
     if (b.cells === 0) return `${b.benchmark}: nothing left to run`;
     const images = b.images
-      ? ` × ${count(b.images.train)} training images (+ ${count(b.images.val)} validation per epoch, ${count(b.images.test)} test; ${b.images.source === 'index' ? 'from the index' : 'from the manifest, data not here'})`
+      ? ` × ${count(b.images.train)} training images (+ ${count(b.images.val)} validation per epoch, ` +
+        `${count(b.images.test)} test; ${b.images.source === 'index' ? 'from the index' : 'from the manifest, data not here'})`
       : '';
     const cost = b.cost
       ? `; per image ${milliseconds(b.cost.trainSeconds)} training, ${milliseconds(b.cost.inferSeconds)} evaluation (${b.cost.how})`
@@ -114,7 +117,8 @@ export function formatEstimate(estimate: StudyEstimate, options: { gpuInUse: boo
     lines.push(
       options.gpuInUse
         ? `that is days of training: spread the cells over machines with --shard I/N (README "Spreading a study over machines")`
-        : `that is days of training on ${estimate.backend}: train on a GPU (README "Training on a GPU") or spread the cells over machines with --shard I/N (README "Spreading a study over machines")`,
+        : `that is days of training on ${estimate.backend}: train on a GPU (README "Training on a GPU") ` +
+            `or spread the cells over machines with --shard I/N (README "Spreading a study over machines")`,
     );
   }
   return lines;

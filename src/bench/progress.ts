@@ -48,9 +48,13 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
       const others = (['busy', 'refused', 'interrupted'] as const)
         .filter((s) => count(s) > 0)
         .map((s) => paint.yellow(`${count(s)} ${{ busy: 'left to another process', refused: 'refused', interrupted: 'interrupted' }[s]}`));
-      write(
-        `${paint.bold(benchmark)}: ${[`${count('done')} trained`, `${count('skipped')} already done`, failed > 0 ? paint.red(`${failed} failed`) : '0 failed', ...others].join(', ')}`,
-      );
+      const tally = [
+        `${count('done')} trained`,
+        `${count('skipped')} already done`,
+        failed > 0 ? paint.red(`${failed} failed`) : '0 failed',
+        ...others,
+      ];
+      write(`${paint.bold(benchmark)}: ${tally.join(', ')}`);
     },
     notice({ message }) {
       write(paint.yellow(message));

@@ -147,7 +147,8 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
       if (from.dataset !== to.dataset || regimes.some((g) => g.spec.kind === 'multi-source')) {
         throw err(
           where,
-          `${r.from}->${r.to}: source "data" counts samples that carry both labels, and tasks from different sources share none; use prior or file`,
+          `${r.from}->${r.to}: source "data" counts samples that carry both labels, ` +
+            'and tasks from different sources share none; use prior or file',
         );
       }
       for (const g of regimes) {
@@ -171,9 +172,10 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
     if (!table) {
       const hint =
         r.source === 'prior' ? `; name one of the manifest's priors with prior: (${catalog.priorIds().join(', ') || 'none'})` : '';
+      const datasets = [...new Set([from.dataset, to.dataset])].join(' or ');
       throw err(
         where,
-        `${r.from}->${r.to}: no ${r.source} relatedness table between "${from.task}" and "${to.task}" is shipped with ${[...new Set([from.dataset, to.dataset])].join(' or ')}${hint}`,
+        `${r.from}->${r.to}: no ${r.source} relatedness table between "${from.task}" and "${to.task}" is shipped with ${datasets}${hint}`,
       );
     }
   });

@@ -129,7 +129,8 @@ function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView, cells
               : both;
       if (Math.floor(kept) < pair.minCoannotated) {
         throw new UserError(
-          `${resolved.file}: relatedness ${pair.from}->${pair.to} (data): regime "${regime.name}" leaves about ${Math.floor(kept)} co-annotated training samples ` +
+          `${resolved.file}: relatedness ${pair.from}->${pair.to} (data): ` +
+            `regime "${regime.name}" leaves about ${Math.floor(kept)} co-annotated training samples ` +
             `(of ${both}), fewer than min_coannotated ${pair.minCoannotated}; widen the regime, lower min_coannotated, or use a prior`,
         );
       }

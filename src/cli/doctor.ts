@@ -22,7 +22,8 @@ export function describeWasmThreads(status: NonNullable<DoctorReport['wasmThread
     status.helpers === undefined
       ? ''
       : `, ${plural(status.helpers, 'helper thread')}${status.helpersReason ? ` (${status.helpersReason})` : ''}`;
-  return `${plural(status.threads, 'wasm thread')} (chosen by ${status.chosenBy}; ${build})${helpers}; set MTL_BENCH_WASM_THREADS to change`;
+  const threads = plural(status.threads, 'wasm thread');
+  return `${threads} (chosen by ${status.chosenBy}; ${build})${helpers}; set MTL_BENCH_WASM_THREADS to change`;
 }
 
 const CHOSEN_BY: Record<DoctorReport['chosenBy'], string> = { auto: 'preference', flag: '--backend', env: 'MTL_BENCH_BACKEND' };
@@ -34,7 +35,8 @@ function formatDoctorReport(report: DoctorReport): string {
     ...report.skipped.map((s) => `  skipped   ${s.choice}: ${s.reason}`),
     ...(report.gpu
       ? [
-          `${paint.bold('gpu')}         ${report.gpu.used ? paint.green('used: TensorFlow runs on a CUDA device') : paint.yellow(gpuNotUsedLine(report.gpu)!)}`,
+          `${paint.bold('gpu')}         ` +
+            `${report.gpu.used ? paint.green('used: TensorFlow runs on a CUDA device') : paint.yellow(gpuNotUsedLine(report.gpu)!)}`,
         ]
       : []),
     ...report.warnings.map((w) => `${paint.bold('warning')}     ${paint.yellow(w)}`),

@@ -38,8 +38,9 @@ export function registerRunCommand(program: Command): void {
         stoppedBy = signal;
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        const again = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
         process.stderr.write(
-          `\nstopping after the current training step (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once); run the same command to resume\n`,
+          `\nstopping after the current training step (${again} again to quit at once); run the same command to resume\n`,
         );
         controller.abort(new Error(`interrupted by ${signal}`));
       };

@@ -97,7 +97,10 @@ export const TRAIN_OPTIONS = {
     key: ['init'],
     schema: oneOf(['he', 'pytorch']),
     default: 'he',
-    doc: "Initial weights: `he` (He-normal convolutions, Glorot-uniform heads, zero head biases) or `pytorch` (PyTorch's defaults: uniform ±1/√fan_in for convolution and head kernels and head biases, a variance a sixth of He's).",
+    doc:
+      'Initial weights: `he` (He-normal convolutions, Glorot-uniform heads, zero head biases) ' +
+      "or `pytorch` (PyTorch's defaults: uniform ±1/√fan_in for convolution and head kernels and head biases, " +
+      "a variance a sixth of He's).",
   }),
 };
 
@@ -207,7 +210,9 @@ export const RELATEDNESS_OPTIONS = {
     key: ['sharpness_blend'],
     schema: fraction('a blend β in [0, 1]'),
     default: 0,
-    doc: 'β: R is replaced by (1 − β)·R + β·R̄, where R̄ repeats the mean of R over the classes of `from` in every row (README, "Relatedness sharpness"); 0 keeps R, 1 makes it uninformative.',
+    doc:
+      'β: R is replaced by (1 − β)·R + β·R̄, where R̄ repeats the mean of R over the classes of `from` in every row ' +
+      '(README, "Relatedness sharpness"); 0 keeps R, 1 makes it uninformative.',
   }),
 };
 

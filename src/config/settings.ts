@@ -40,8 +40,8 @@ export interface SettingSpec {
 const BASELINE_SETTING: Setting = 'stl';
 
 const GRAMMAR_TEXT =
-  `a setting is stl, or mtl followed by any of ${COUPLINGS.map((c) => `+${c}`).join(', ')} (in that order) and at most one balancing method ` +
-  `${alternatives(BALANCING_METHODS.map((m) => `+${m}`))} (e.g. mtl+sca+dm, mtl+pcgrad)`;
+  `a setting is stl, or mtl followed by any of ${COUPLINGS.map((c) => `+${c}`).join(', ')} (in that order) ` +
+  `and at most one balancing method ${alternatives(BALANCING_METHODS.map((m) => `+${m}`))} (e.g. mtl+sca+dm, mtl+pcgrad)`;
 
 export type ParsedSetting = { ok: true; setting: Setting; spec: SettingSpec } | { ok: false; problem: string };
 

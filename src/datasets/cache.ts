@@ -300,7 +300,9 @@ async function buildSplitCache(
   if (skipped.length > allowed) {
     const first = skipped[0];
     throw new UserError(
-      `${options.datasetId} ${splitName}: ${skipped.length} of ${total} images do not decode (more than the ${(settings.maxBadFraction * 100).toFixed(1)}% allowed by image.max_bad_fraction); first: ${first.id}: ${first.reason}`,
+      `${options.datasetId} ${splitName}: ${skipped.length} of ${total} images do not decode ` +
+        `(more than the ${(settings.maxBadFraction * 100).toFixed(1)}% allowed by image.max_bad_fraction); ` +
+        `first: ${first.id}: ${first.reason}`,
     );
   }
   const meta: CacheMeta = {

@@ -69,9 +69,9 @@ export function formatFetchResult(result: FetchResult): string {
   for (const cache of result.caches) {
     const skipped = Object.values(cache.splits).reduce((n, m) => n + m.skipped.length, 0);
     const seconds = Object.values(cache.splits).reduce((n, m) => n + m.buildSeconds, 0);
-    lines.push(
-      `cache ${cache.size}×${cache.size}: ${Object.values(cache.splits).reduce((n, m) => n + m.decoded, 0)} images (built in ${seconds.toFixed(1)} s${skipped ? `, ${skipped} undecodable skipped` : ''})`,
-    );
+    const decoded = Object.values(cache.splits).reduce((n, m) => n + m.decoded, 0);
+    const undecodable = skipped ? `, ${skipped} undecodable skipped` : '';
+    lines.push(`cache ${cache.size}×${cache.size}: ${decoded} images (built in ${seconds.toFixed(1)} s${undecodable})`);
   }
   for (const note of index.notes) lines.push(`note: ${note}`);
   return lines.join('\n');

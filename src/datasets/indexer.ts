@@ -163,7 +163,8 @@ export async function buildIndex(entry: DatasetEntry, options: BuildIndexOptions
 export function notFetched(entry: DatasetEntry): UserError {
   if (entry.access === 'request') {
     return new UserError(
-      `dataset "${entry.id}" is not here yet: ${entry.request?.instructions ?? 'request it from its owners'}${entry.request?.url ? ` (${entry.request.url})` : ''}, then run: mtl-bench datasets fetch ${entry.id} --from PATH`,
+      `dataset "${entry.id}" is not here yet: ${entry.request?.instructions ?? 'request it from its owners'}` +
+        `${entry.request?.url ? ` (${entry.request.url})` : ''}, then run: mtl-bench datasets fetch ${entry.id} --from PATH`,
     );
   }
   return new UserError(`dataset "${entry.id}" is not fetched here; run: mtl-bench datasets fetch ${entry.id}`);

@@ -156,7 +156,10 @@ const entrySchema = z
     image: imageSchema.default({ channels: 3, fit: 'fill', background: '#ffffff', max_bad_fraction: 0.01, default_size: 32 }),
     /** Share of the training split held out for validation when the dataset has no validation split of its own. */
     val_fraction: z.number().min(0).max(0.5).default(0.1),
-    /** Published split sizes (no val: it is carved from train by val_fraction), so `run` can estimate a study's time before the data is here. */
+    /**
+     * Published split sizes (no val: it is carved from train by val_fraction), so `run` can estimate
+     * a study's time before the data is here.
+     */
     samples: z
       .strictObject({ train: z.number().int().positive(), val: z.number().int().positive().optional(), test: z.number().int().positive() })
       .optional(),
@@ -303,7 +306,8 @@ export function loadManifest(options: LoadManifestOptions = {}): Manifest {
     entry.relatedness.forEach((rel, i) => {
       if ('prior' in rel && !manifest.priors.has(rel.prior)) {
         throw new UserError(
-          `${entry.source}: entry "${entry.id}": relatedness[${i}].prior: no prior named "${rel.prior}" (known: ${[...manifest.priors.keys()].join(', ') || 'none'})`,
+          `${entry.source}: entry "${entry.id}": relatedness[${i}].prior: no prior named "${rel.prior}" ` +
+            `(known: ${[...manifest.priors.keys()].join(', ') || 'none'})`,
         );
       }
     });

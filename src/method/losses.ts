@@ -18,7 +18,10 @@ export interface CategoricalBatch {
   has: tf.Tensor1D;
 }
 
-/** A multi-label task in a batch: logits [N,M], targets [N,M] ∈ {0,1} (0 where masked), mask [N,M] (1 = annotated), has [N] (any entry annotated). */
+/**
+ * A multi-label task in a batch: logits [N,M], targets [N,M] ∈ {0,1} (0 where masked), mask [N,M] (1 = annotated),
+ * has [N] (any entry annotated).
+ */
 export interface MultilabelBatch {
   kind: 'multilabel';
   logits: tf.Tensor2D;

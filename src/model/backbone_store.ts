@@ -175,7 +175,8 @@ export async function fetchBackbone(id: string, options: BackboneFetchOptions): 
           } catch (err) {
             if (err instanceof UserError && verification === 'pinned earlier') {
               throw new UserError(
-                `${err.message}; the expected sha256 was pinned at the first download (${layout.pins}): if the publisher replaced the file on purpose, delete that file and fetch again`,
+                `${err.message}; the expected sha256 was pinned at the first download (${layout.pins}): ` +
+                  'if the publisher replaced the file on purpose, delete that file and fetch again',
               );
             }
             throw err;

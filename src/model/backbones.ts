@@ -72,7 +72,8 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
   const poolings = spec.widths.length;
   if (options.inputSize < 2 ** poolings) {
     throw new UserError(
-      `backbone "${options.name}" halves its input ${poolings} times and needs at least ${2 ** poolings}×${2 ** poolings} pixels, got ${options.inputSize}`,
+      `backbone "${options.name}" halves its input ${poolings} times ` +
+        `and needs at least ${2 ** poolings}×${2 ** poolings} pixels, got ${options.inputSize}`,
     );
   }
   let seed = options.seed ?? 0;

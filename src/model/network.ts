@@ -26,7 +26,10 @@ export interface NetworkSpec {
   init?: InitScheme;
 }
 
-/** A weight of the network by position: names differ between builds (tfjs makes variable names unique per process), order and shape do not. */
+/**
+ * A weight of the network by position: names differ between builds (tfjs makes variable names unique per process),
+ * order and shape do not.
+ */
 export interface WeightSnapshot {
   name: string;
   shape: number[];
@@ -48,7 +51,10 @@ export class MultiTaskNetwork {
     this.featureSize = featureSize;
   }
 
-  /** Logits per task for a batch of images [N, S, S, C] in [0, 1]. `training` switches batch-norm to batch statistics (and updates its moving averages). */
+  /**
+   * Logits per task for a batch of images [N, S, S, C] in [0, 1]. `training` switches batch-norm to batch statistics
+   * (and updates its moving averages).
+   */
   forward(images: tf.Tensor4D, training: boolean): Record<string, tf.Tensor2D> {
     const outputs = this.model.apply(images, { training }) as tf.Tensor | tf.Tensor[];
     const list = Array.isArray(outputs) ? outputs : [outputs];
@@ -115,7 +121,8 @@ export class MultiTaskNetwork {
       const expected = target.shape.reduce((a: number, b) => a * (b ?? 0), 1);
       if (source.data.length !== expected || source.shape.join('x') !== target.shape.join('x')) {
         throw new UserError(
-          `${origin}: weight ${i} (${source.name}) has shape [${source.shape}], the network expects [${target.shape}] (${target.originalName})`,
+          `${origin}: weight ${i} (${source.name}) has shape [${source.shape}], ` +
+            `the network expects [${target.shape}] (${target.originalName})`,
         );
       }
     });
@@ -165,7 +172,8 @@ export async function buildNetwork(spec: NetworkSpec): Promise<MultiTaskNetwork>
     if (backbone.inputs.length !== 1 || mismatch) {
       backbone.dispose();
       throw new UserError(
-        `pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], the data gives [?, ${expected.join(', ')}]`,
+        `pretrained model ${spec.pretrained}: takes input [${inputShape.map((d) => d ?? '?').join(', ')}], ` +
+          `the data gives [?, ${expected.join(', ')}]`,
       );
     }
   } else if (BACKBONE_NAMES.includes(spec.backbone)) {

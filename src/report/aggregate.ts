@@ -60,7 +60,8 @@ function describeProvenance(cells: CellRecord[]): string[] {
     if (!p || !cell.metrics) continue;
     const commit = p.gitCommit ? `, git ${p.gitCommit.slice(0, 10)}${p.gitDirty ? ' (modified)' : ''}` : '';
     lines.add(
-      `${p.package.name} ${p.package.version}${commit}; backend ${p.backend}, tfjs ${p.tfjs}, Node ${p.node}; ${p.cpu.count} × ${p.cpu.model}${p.gpu ? `; GPU ${p.gpu}` : ''}`,
+      `${p.package.name} ${p.package.version}${commit}; backend ${p.backend}, tfjs ${p.tfjs}, Node ${p.node}; ` +
+        `${p.cpu.count} × ${p.cpu.model}${p.gpu ? `; GPU ${p.gpu}` : ''}`,
     );
   }
   return [...lines].sort();
@@ -102,7 +103,8 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
   const differing = disagreement(configuration);
   if (differing)
     warnings.push(
-      `benchmark "${name}": its cells ran with different configurations (e.g. a changed --epochs): ${differing}; compare its rows with care`,
+      `benchmark "${name}": its cells ran with different configurations (e.g. a changed --epochs): ` +
+        `${differing}; compare its rows with care`,
     );
   const values = new SeedValues(done);
   const leaderboard = buildLeaderboard(layout, values);

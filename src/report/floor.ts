@@ -50,7 +50,10 @@ export function floorReason(task: FloorTask, stl: { values: number[]; seeds: num
   const where = stl.values.length > 1 ? ` on seed ${seed}` : '';
   const chance = chanceLevel(task);
   if (chance && lowest <= chance.value) {
-    return `${task.name}: stl ${task.primary} ${lowest.toFixed(2)}%${where} is at or below chance (${chance.value.toFixed(2)}%, ${chance.how})`;
+    return (
+      `${task.name}: stl ${task.primary} ${lowest.toFixed(2)}%${where} is at or below chance ` +
+      `(${chance.value.toFixed(2)}%, ${chance.how})`
+    );
   }
   if (lowest < MIN_BASELINE) return `${task.name}: stl ${task.primary} ${lowest.toFixed(2)}%${where} is under ${MIN_BASELINE} point`;
   return undefined;

@@ -57,7 +57,10 @@ function familyOf(done: CellRecord[]): { key: string; title: string } | undefine
   };
 }
 
-/** Of several benchmarks' rows at one β (e.g. a study and the sweep's β = 0 file), the one with the most seeds, then the first by name. */
+/**
+ * Of several benchmarks' rows at one β (e.g. a study and the sweep's β = 0 file), the one with the
+ * most seeds, then the first by name.
+ */
 function preferred(a: { row: SummaryRow; name: string }, b: { row: SummaryRow; name: string }): number {
   return b.row.n - a.row.n || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -278,7 +278,8 @@ export function smallBaselineWarnings(layout: BenchmarkLayout, leaderboard: Lead
       );
       if (stl && stl.mean < SMALL_BASELINE && usedInDeltaM) {
         warnings.push(
-          `benchmark "${layout.name}", regime ${regime}: stl's ${task.name} ${task.primary} is only ${stl.mean.toFixed(2)}%, so relative changes of that task dominate Δm%; read its rows in the leaderboard`,
+          `benchmark "${layout.name}", regime ${regime}: stl's ${task.name} ${task.primary} is only ${stl.mean.toFixed(2)}%, ` +
+            'so relative changes of that task dominate Δm%; read its rows in the leaderboard',
         );
       }
     }
@@ -297,12 +298,16 @@ export function transferSentence(rows: SummaryRow[]): string | undefined {
   const tested = compared.filter((r) => r.significant_negative_transfer !== undefined);
   const significant = tested.filter((r) => r.significant_negative_transfer);
   const name = (r: SummaryRow) => `${r.setting} in ${r.regime}`;
-  let text = `Negative transfer as the paper defines it (a lower mean than stl on at least one task): ${lower.length} of ${compared.length} multi-task rows`;
+  let text =
+    'Negative transfer as the paper defines it (a lower mean than stl on at least one task): ' +
+    `${lower.length} of ${compared.length} multi-task rows`;
   if (lower.length > 0) text += ` (${lower.map((r) => `${name(r)}: ${r.worse_tasks.join(', ')}`).join('; ')})`;
   if (tested.length === 0) {
     text += '. None of it can be called significant: every row has a single seed.';
   } else {
-    text += `. Significant drops (paired t-test over seeds, p < 0.05): ${significant.length} of ${tested.length} rows with two or more seeds`;
+    text +=
+      '. Significant drops (paired t-test over seeds, p < 0.05): ' +
+      `${significant.length} of ${tested.length} rows with two or more seeds`;
     text += significant.length > 0 ? ` (${significant.map(name).join('; ')}).` : '.';
   }
   return text;

@@ -89,7 +89,12 @@ function legend(frame: Frame, series: (string | LegendItem)[]): string {
 }
 
 function svg(frame: Frame, title: string, body: string): string {
-  return `<svg class="chart" width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title><text x="8" y="16" class="title">${escapeXml(title)}</text>${body}</svg>`;
+  const label = escapeXml(title);
+  const size = `width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}"`;
+  return (
+    `<svg class="chart" ${size} role="img" aria-label="${label}">` +
+    `<title>${label}</title><text x="8" y="16" class="title">${label}</text>${body}</svg>`
+  );
 }
 
 /** Wide enough for a value label such as "-48.3" at 10 px, so the labels of neighbouring bars never overlap. */
@@ -139,12 +144,17 @@ export function groupedBars(options: {
       const top = Math.min(y(shown(v)), y(0));
       const h = Math.max(1, Math.abs(y(shown(v)) - y(0)));
       const x = x0 + s * barWidth;
-      body += `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${colorOf(series)}"><title>${escapeXml(`${group} · ${series}: ${v.toFixed(2)}`)}</title></rect>`;
+      const tip = `${group} · ${series}: ${v.toFixed(2)}`;
+      body +=
+        `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}"` +
+        ` fill="${colorOf(series)}"><title>${escapeXml(tip)}</title></rect>`;
       const labelY = v >= 0 ? top - 3 : top + h + 11;
       const label = `${v.toFixed(1)}${clipped ? (v > 0 ? ' ↑' : ' ↓') : ''}`;
-      body += `<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(label)}</text>`;
+      const labelX = (x + barWidth / 2 - 1).toFixed(1);
+      body += `<text x="${labelX}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(label)}</text>`;
     });
-    body += `<text x="${(frame.left + (g + 0.5) * groupWidth).toFixed(1)}" y="${frame.height - frame.bottom + 18}" text-anchor="middle" class="axis">${escapeXml(group)}</text>`;
+    const groupX = (frame.left + (g + 0.5) * groupWidth).toFixed(1);
+    body += `<text x="${groupX}" y="${frame.height - frame.bottom + 18}" text-anchor="middle" class="axis">${escapeXml(group)}</text>`;
   });
   body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="zero"/>`;
   body += legend(frame, options.series);
@@ -182,11 +192,17 @@ export function dotsWithBaselines(options: {
   options.points.forEach((p, i) => {
     const x = frame.left + (i + 0.5) * step;
     if (p.std !== undefined && p.std > 0) {
-      body += `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${y(p.mean + p.std).toFixed(1)}" y2="${y(p.mean - p.std).toFixed(1)}" stroke="${colorOf(p.setting)}" stroke-width="2"/>`;
+      body +=
+        `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${y(p.mean + p.std).toFixed(1)}" y2="${y(p.mean - p.std).toFixed(1)}"` +
+        ` stroke="${colorOf(p.setting)}" stroke-width="2"/>`;
     }
     const tip = `${p.setting}: ${p.mean.toFixed(2)}${p.std !== undefined ? ` ± ${p.std.toFixed(2)}` : ''}`;
-    body += `<circle cx="${x.toFixed(1)}" cy="${y(p.mean).toFixed(1)}" r="5" fill="${colorOf(p.setting)}"><title>${escapeXml(tip)}</title></circle>`;
-    body += `<text x="${x.toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(p.setting)}</text>`;
+    body +=
+      `<circle cx="${x.toFixed(1)}" cy="${y(p.mean).toFixed(1)}" r="5" fill="${colorOf(p.setting)}">` +
+      `<title>${escapeXml(tip)}</title></circle>`;
+    body +=
+      `<text x="${x.toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">` +
+      `${escapeXml(p.setting)}</text>`;
   });
   return svg(frame, options.title, body);
 }
@@ -218,26 +234,34 @@ export function lineChart(options: {
   for (const epoch of niceTicks(xMin, xMax, Math.min(8, Math.max(1, xMax - xMin))).filter(
     (e) => e >= xMin && e <= xMax && Number.isInteger(e),
   )) {
-    body += `<text x="${x(epoch).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
+    const tickX = x(epoch).toFixed(1);
+    body += `<text x="${tickX}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
   }
-  body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
+  const axisX = (frame.left + plotWidth / 2).toFixed(1);
+  body += `<text x="${axisX}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
   for (const s of series) {
     const banded = s.points.filter((p) => p.low !== undefined && p.high !== undefined);
     if (banded.length === 1 && banded[0]!.high! > banded[0]!.low!) {
       // One epoch: the spread over seeds as a whisker.
       const p = banded[0]!;
-      body += `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}" stroke="${s.color ?? colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
+      body +=
+        `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}"` +
+        ` stroke="${s.color ?? colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
     } else if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
       const upper = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.high!).toFixed(1)}`);
       const lower = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.low!).toFixed(1)}`).reverse();
-      body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color ?? colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
+      body +=
+        `<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color ?? colorOf(s.name)}"` +
+        ` fill-opacity="0.15" stroke="none" class="band"/>`;
     }
   }
   for (const s of series) {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
-    body += `<path d="${d}" fill="none" stroke="${s.color ?? colorOf(s.name)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}><title>${escapeXml(s.name)}</title></path>`;
+    const color = s.color ?? colorOf(s.name);
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+    body += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}><title>${escapeXml(s.name)}</title></path>`;
     if (s.points.length === 1)
-      body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${s.color ?? colorOf(s.name)}"/>`;
+      body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${color}"/>`;
   }
   body += legend(
     frame,
@@ -278,18 +302,26 @@ export function intervalChart(options: {
   let body = yAxis(frame, ticks, y, options.yLabel);
   body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="stl"/>`;
   for (const v of xs)
-    body += `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(String(v))}</text>`;
-  body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`;
+    body +=
+      `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">` +
+      `${escapeXml(String(v))}</text>`;
+  const axisX = (frame.left + plotWidth / 2).toFixed(1);
+  body += `<text x="${axisX}" y="${frame.height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`;
   series.forEach((s, i) => {
     const color = colorOf(s.name);
     const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.x, i).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
     body += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;
     for (const p of s.points) {
       if (p.low !== undefined && p.high !== undefined) {
-        body += `<line x1="${x(p.x, i).toFixed(1)}" x2="${x(p.x, i).toFixed(1)}" y1="${y(p.high).toFixed(1)}" y2="${y(p.low).toFixed(1)}" stroke="${color}" stroke-width="2"/>`;
+        body +=
+          `<line x1="${x(p.x, i).toFixed(1)}" x2="${x(p.x, i).toFixed(1)}" y1="${y(p.high).toFixed(1)}" y2="${y(p.low).toFixed(1)}"` +
+          ` stroke="${color}" stroke-width="2"/>`;
       }
-      const tip = `${s.name} at ${p.x}: ${p.y.toFixed(2)}${p.low !== undefined && p.high !== undefined ? ` [${p.low.toFixed(2)}, ${p.high.toFixed(2)}]` : ''}`;
-      body += `<circle cx="${x(p.x, i).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${color}"><title>${escapeXml(tip)}</title></circle>`;
+      const interval = p.low !== undefined && p.high !== undefined ? ` [${p.low.toFixed(2)}, ${p.high.toFixed(2)}]` : '';
+      const tip = `${s.name} at ${p.x}: ${p.y.toFixed(2)}${interval}`;
+      body +=
+        `<circle cx="${x(p.x, i).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${color}">` +
+        `<title>${escapeXml(tip)}</title></circle>`;
     }
   });
   body += legend(

@@ -61,7 +61,9 @@ export function teacherBelowStudent(charts: TeacherChart[]): string[] {
     const coupling = COUPLING_WORDS[chart.direction.slice(0, chart.direction.indexOf(':'))] ?? chart.direction;
     const seeds = Math.min(teacher.seeds, student.seeds);
     sentences.push(
-      `${chart.regime}, ${chart.setting}: the ${chart.direction} teacher scores below its student at epoch ${last} (${chart.task} ${chart.metric} on validation ${teacher.mean.toFixed(2)} against ${student.mean.toFixed(2)}, mean of ${seeds} seed${seeds > 1 ? 's' : ''}): ${coupling} pulls the ${chart.task} head toward something worse than itself.`,
+      `${chart.regime}, ${chart.setting}: the ${chart.direction} teacher scores below its student at epoch ${last} ` +
+        `(${chart.task} ${chart.metric} on validation ${teacher.mean.toFixed(2)} against ${student.mean.toFixed(2)}, ` +
+        `mean of ${seeds} seed${seeds > 1 ? 's' : ''}): ${coupling} pulls the ${chart.task} head toward something worse than itself.`,
     );
   }
   return sentences;

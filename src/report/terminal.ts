@@ -185,7 +185,8 @@ function sweepLines(sweeps: SharpnessSweep[], paint: ChalkInstance): string[] {
       for (const series of sweep.series) {
         const points = series.points.map(
           (p) =>
-            `β ${p.beta}: ${p.deltaM === undefined ? '–' : signed(p.deltaM)}${p.ci ? ` [${signed(p.ci.low)}, ${signed(p.ci.high)}]` : ''}`,
+            `β ${p.beta}: ${p.deltaM === undefined ? '–' : signed(p.deltaM)}` +
+            (p.ci ? ` [${signed(p.ci.low)}, ${signed(p.ci.high)}]` : ''),
         );
         lines.push(...wrap(`${sweep.regime} ${series.setting}: ${points.join('; ')}`, WIDTH, '  ', '    ', /(?<=;) /));
       }

@@ -170,7 +170,8 @@ class LineProgress implements ProgressReporter {
   endEpoch(unit: string, record: EpochRecord): void {
     const elapsed = (performance.now() - (this.startedAt.get(unit) ?? performance.now())) / 1000;
     this.write(
-      `${unit} epoch ${record.epoch}/${this.epochs}: ${formatTerms(record)} | val ${formatMetrics(record.val)} | ${record.imagesPerSecond.toFixed(0)} img/s | epoch ${formatDuration(record.seconds)}, elapsed ${formatDuration(elapsed)}`,
+      `${unit} epoch ${record.epoch}/${this.epochs}: ${formatTerms(record)} | val ${formatMetrics(record.val)} | ` +
+        `${record.imagesPerSecond.toFixed(0)} img/s | epoch ${formatDuration(record.seconds)}, elapsed ${formatDuration(elapsed)}`,
     );
   }
 

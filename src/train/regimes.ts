@@ -95,7 +95,8 @@ export function applyRegime(train: SplitData, tasks: readonly TaskSpec[], regime
         const carried = names.filter((name) => hasLabel(labels[name]!, sample));
         if (carried.length > 1) {
           throw new UserError(
-            `regime multi-source: training sample "${train.ids[sample]}" carries labels for ${carried.join(' and ')}; a multi-source view must give each sample one task only`,
+            `regime multi-source: training sample "${train.ids[sample]}" carries labels for ${carried.join(' and ')}; ` +
+              'a multi-source view must give each sample one task only',
           );
         }
       }

@@ -56,7 +56,8 @@ function lossRises(trace: UnitTrace): string[] {
     if (Number.isFinite(last) && last > LOSS_RISE_FACTOR * lowest) {
       const at = values.indexOf(lowest) + 1;
       reasons.push(
-        `${trace.unit}: training loss ${name} rose to ${last.toPrecision(3)} at epoch ${history.length}, ${(last / lowest).toFixed(1)}× its lowest (${lowest.toPrecision(3)} at epoch ${at})`,
+        `${trace.unit}: training loss ${name} rose to ${last.toPrecision(3)} at epoch ${history.length}, ` +
+          `${(last / lowest).toFixed(1)}× its lowest (${lowest.toPrecision(3)} at epoch ${at})`,
       );
     }
   }
@@ -76,7 +77,8 @@ function validationSwings(trace: UnitTrace): string[] {
       const before = values[worst.from]!;
       const after = values[worst.from + 1]!;
       reasons.push(
-        `${trace.unit}: validation ${task} ${metric} fell ${(worst.drop * 100).toFixed(1)} points from epoch ${worst.from + 1} to ${worst.from + 2} (${percent(before)} → ${percent(after)})`,
+        `${trace.unit}: validation ${task} ${metric} fell ${(worst.drop * 100).toFixed(1)} points ` +
+          `from epoch ${worst.from + 1} to ${worst.from + 2} (${percent(before)} → ${percent(after)})`,
       );
     }
   }
@@ -88,7 +90,8 @@ function saturatedHeads(trace: UnitTrace): string[] {
     .filter(([, rates]) => rates.predicted >= SATURATION_SHARE && rates.predicted >= SATURATION_RATIO * rates.truth)
     .map(
       ([task, rates]) =>
-        `${trace.unit}: the ${task} head predicts ${percent(rates.predicted)} of annotated test entries present, where ${percent(rates.truth)} are`,
+        `${trace.unit}: the ${task} head predicts ${percent(rates.predicted)} of annotated test entries present, ` +
+        `where ${percent(rates.truth)} are`,
     );
 }
 

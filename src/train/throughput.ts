@@ -91,7 +91,10 @@ function measuredTasks(classes: number): TaskSpec[] {
   ];
 }
 
-/** One batch of random images and labels: the cost of a step does not depend on the values, so random data times training exactly as real data would. */
+/**
+ * One batch of random images and labels: the cost of a step does not depend on the values, so random data times
+ * training exactly as real data would.
+ */
 function randomBatch(
   tasks: readonly TaskSpec[],
   batch: number,

@@ -32,9 +32,15 @@ import { applyRegime, countLabelled, hasLabel } from './regimes.js';
 import type { CellResult, EpochRecord } from './types.js';
 
 export interface TrainCellOptions {
-  /** Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network). Without it nothing is written and nothing resumes. */
+  /**
+   * Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network).
+   * Without it nothing is written and nothing resumes.
+   */
   outDir?: string;
-  /** 'bar' (default): a cli-progress bar per epoch; 'lines': a plain line per epoch and checkpoint; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
+  /**
+   * 'bar' (default): a cli-progress bar per epoch; 'lines': a plain line per epoch and checkpoint;
+   * 'jsonl': one JSON object per epoch; 'quiet': nothing.
+   */
   progress?: ProgressMode;
   /** Put before each 'lines' line, e.g. the cell's id. */
   progressLabel?: string;
@@ -132,7 +138,8 @@ function tasksOfCell(config: CellConfig, data: DatasetView): TaskSpec[] {
     const images = data.splits[split].images;
     if (data.splits[split].count > 0 && images.size !== config.inputSize) {
       throw new UserError(
-        `cell config: input size ${config.inputSize} but dataset ${data.id} ${split} images are ${images.size}×${images.size}; load the dataset at the cell's input size`,
+        `cell config: input size ${config.inputSize} but dataset ${data.id} ${split} images are ${images.size}×${images.size}; ` +
+          "load the dataset at the cell's input size",
       );
     }
   }
@@ -385,7 +392,8 @@ function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep, couplings: re
     : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
   if (samples.length === 0)
     throw new UserError(
-      `${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`,
+      `${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} ` +
+        `under regime "${config.regime.name}"`,
     );
   const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
   const directions = teacherDirections(couplings, ctx.objective);
@@ -437,7 +445,8 @@ async function resumeOrStart(
   const partial = saved.partial ?? null;
   if (partial && partial.epoch !== saved.epochsDone)
     throw new UserError(
-      `checkpoint ${unit.checkpointFile} is inconsistent (partial epoch ${partial.epoch + 1} after ${saved.epochsDone} full ones); delete it to train this cell again from the start`,
+      `checkpoint ${unit.checkpointFile} is inconsistent (partial epoch ${partial.epoch + 1} after ${saved.epochsDone} full ones); ` +
+        'delete it to train this cell again from the start',
     );
   ctx.progress.note(
     unit.name,
@@ -474,7 +483,9 @@ function nonFiniteLoss(
       : 'no checkpoint had been written yet'
     : 'no checkpoint folder was given';
   return new NonFiniteLossError(
-    `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${stepInEpoch + 1}/${plan.stepsPerEpoch} (global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(plan.step.termNames, values)}; the update was not applied and ${where}`,
+    `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${stepInEpoch + 1}/${plan.stepsPerEpoch} ` +
+      `(global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(plan.step.termNames, values)}; ` +
+      `the update was not applied and ${where}`,
   );
 }
 
@@ -511,7 +522,8 @@ async function trainSteps(
       resumed.sums.length !== plan.step.termNames.length)
   ) {
     throw new UserError(
-      `checkpoint ${unit.checkpointFile} holds a partial epoch that does not fit this training (${resumed.order.length} samples, step ${resumed.step}); delete it to train this cell again from the start`,
+      `checkpoint ${unit.checkpointFile} holds a partial epoch that does not fit this training ` +
+        `(${resumed.order.length} samples, step ${resumed.step}); delete it to train this cell again from the start`,
     );
   }
   // A resumed epoch keeps its order and sums: its generator state is the one after the steps it ran.
@@ -904,5 +916,8 @@ function selectionRule(config: CellConfig, tasks: readonly TaskSpec[], val: Eval
   const scope = !settingSpec(config.setting).multiTask
     ? `each single-task network keeps its own epoch with the highest primary metric (${primaries}) on ${val.description}`
     : `the epoch with the highest mean primary metric (${primaries}) on ${val.description}`;
-  return `${scope}, over epochs 1-${config.train.epochs}, the earlier epoch on ties; that checkpoint is tested once on the test split (${testCount} samples). Metrics: ${METRIC_CONVENTIONS}.`;
+  return (
+    `${scope}, over epochs 1-${config.train.epochs}, the earlier epoch on ties; ` +
+    `that checkpoint is tested once on the test split (${testCount} samples). Metrics: ${METRIC_CONVENTIONS}.`
+  );
 }

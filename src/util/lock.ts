@@ -238,7 +238,8 @@ export async function acquireLock(file: string, options: WaitOptions): Promise<H
     }
     if (attempt.silentMs > silentAfter) {
       throw new UserError(
-        `${file} is held by ${holder}, which has not refreshed it for ${Math.round(attempt.silentMs / 1000)} s; if that process is gone, delete ${file}`,
+        `${file} is held by ${holder}, which has not refreshed it for ${Math.round(attempt.silentMs / 1000)} s; ` +
+          `if that process is gone, delete ${file}`,
       );
     }
     if (options.maxWaitMs !== undefined && Date.now() - started > options.maxWaitMs) {

@@ -146,7 +146,8 @@ test(
     assert.match(
       String(notice.message),
       new RegExp(
-        `together: 2 cells refused: another run \\(process ${winner.child.pid}, started .*\\) is using them with a different configuration \\(full\\.mtl\\.seed1 and 1 more: config [0-9a-f]{12} there, [0-9a-f]{12} here\\)`,
+        `together: 2 cells refused: another run \\(process ${winner.child.pid}, started .*\\) is using them ` +
+          `with a different configuration \\(full\\.mtl\\.seed1 and 1 more: config [0-9a-f]{12} there, [0-9a-f]{12} here\\)`,
       ),
     );
     assert.equal(loser.events().filter((e) => e.event === 'cell-start').length, 0, 'the refused run trains nothing');
@@ -195,7 +196,8 @@ test('two identical runs at once share the cells: each cell is trained exactly o
 });
 
 test(
-  'Ctrl-C stops within a training step: partial epoch checkpointed, reports written, exit 130; a second Ctrl-C ends at once; the resumed results equal an uninterrupted run',
+  'Ctrl-C stops within a training step: partial epoch checkpointed, reports written, exit 130; ' +
+    'a second Ctrl-C ends at once; the resumed results equal an uninterrupted run',
   { timeout: 600_000 },
   async () => {
     const file = study('interrupt', '{ epochs: 2, batch: 16, lr: 0.003 }');
@@ -218,7 +220,8 @@ test(
     assert.match(
       String(stopped.note),
       new RegExp(
-        `^mtl: stopped in epoch 2 after step (\\d+) of (\\d+); ${checkpoint.replace(/[.+]/g, '\\$&')} holds this partial epoch, and the next run continues at step \\d+$`,
+        `^mtl: stopped in epoch 2 after step (\\d+) of (\\d+); ${checkpoint.replace(/[.+]/g, '\\$&')} holds this partial epoch, ` +
+          `and the next run continues at step \\d+$`,
       ),
     );
     assert.match(first.stderr(), /stopping after the current training step \(Ctrl-C again to quit at once\)/);
@@ -275,13 +278,15 @@ test(
     const notDir = runToEnd(['run', file, '--out', path.join(blocker, 'runs')]);
     assert.equal(notDir.code, 1);
     assert.deepEqual(oneLine(notDir.stderr), [
-      `mtl-bench: error: cannot write under ${path.join(blocker, 'runs', 'unwritable')}: ${blocker} is a file, not a folder; use another --out`,
+      `mtl-bench: error: cannot write under ${path.join(blocker, 'runs', 'unwritable')}: ` +
+        `${blocker} is a file, not a folder; use another --out`,
     ]);
 
     await t.test('read-only file system', { skip: !canMountReadOnly() && 'no unprivileged mount namespaces here' }, () => {
       const ro = path.join(dir, 'read-only');
       fs.mkdirSync(ro, { recursive: true });
-      const inner = `mount --bind -o ro ${ro} ${ro} && exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} run ${JSON.stringify(file)} --out ${JSON.stringify(ro)}`;
+      const quote = (s: string) => JSON.stringify(s);
+      const inner = `mount --bind -o ro ${ro} ${ro} && exec ${quote(process.execPath)} ${quote(bin)} run ${quote(file)} --out ${quote(ro)}`;
       const result = spawnSync('unshare', ['-rm', 'sh', '-c', inner], {
         cwd: dir,
         env: env(),
@@ -316,7 +321,8 @@ test(
       });
       assert.equal(run.status, 1, run.stderr);
       assert.deepEqual(oneLine(run.stderr), [
-        `mtl-bench: error: cannot write under ${path.join(locked, 'unwritable')}: permission denied (${locked} is not writable by this user); fix its permissions or use another --out`,
+        `mtl-bench: error: cannot write under ${path.join(locked, 'unwritable')}: ` +
+          `permission denied (${locked} is not writable by this user); fix its permissions or use another --out`,
       ]);
     });
   },

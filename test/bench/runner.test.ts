@@ -187,7 +187,10 @@ test('relatedness from data over a regime with too few co-annotated samples fail
   const trainer = fakeTrainer();
   await assert.rejects(
     runStudy([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), captureIO()),
-    /relatedness group->tags \(data\): regime "disjoint" leaves about \d+ co-annotated training samples \(of \d+\), fewer than min_coannotated 50/,
+    new RegExp(
+      'relatedness group->tags \\(data\\): regime "disjoint" leaves about \\d+ ' +
+        'co-annotated training samples \\(of \\d+\\), fewer than min_coannotated 50',
+    ),
   );
   assert.equal(trainer.calls.length, 0);
 });

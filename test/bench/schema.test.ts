@@ -154,7 +154,10 @@ test('resolving against the datasets catches unknown datasets, tasks and metrics
   );
   expectError(
     () => resolve(toyBenchmarkYaml().replace('from: group, to: tags', 'from: tags, to: group')),
-    /relatedness\[0\]\.from: tags->group: relatedness is written from the categorical task \(group->tags\); that one pair couples both directions/,
+    new RegExp(
+      'relatedness\\[0\\]\\.from: tags->group: relatedness is written from the categorical task \\(group->tags\\); ' +
+        'that one pair couples both directions',
+    ),
   );
   expectError(
     () => resolve(toyBenchmarkYaml().replace('overlap: 0.2', 'overlap: 0')),
@@ -301,6 +304,9 @@ test('every shipped benchmark resolves against the package dataset manifest', as
   const affectnet = resolveBenchmark(loadBenchmarkFile(path.join(root, 'paper', 'affectnet.yaml')), catalog, BACKBONE_NAMES);
   await assert.rejects(
     ensureDatasetsReady(affectnet, catalog),
-    /sources: dataset "affectnet" is not fetched here; it needs a licence \(.*\); then run: mtl-bench datasets fetch affectnet --from PATH$/,
+    new RegExp(
+      'sources: dataset "affectnet" is not fetched here; it needs a licence \\(.*\\); ' +
+        'then run: mtl-bench datasets fetch affectnet --from PATH$',
+    ),
   );
 });

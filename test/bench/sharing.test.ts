@@ -111,7 +111,10 @@ test('cells a live run holds with another config are refused with one line namin
     assert.match(
       err,
       new RegExp(
-        `toy-study: 2 cells refused: another run \\(process ${other.pid}, started 2026-01-01T00:00:00\\.000Z\\) is using them with a different configuration \\(full\\.stl\\.seed1 and 1 more: config aaaaaaaaaaaa there, [0-9a-f]{12} here\\); nothing was overwritten; wait for that run to finish, or use another --out`,
+        `toy-study: 2 cells refused: another run \\(process ${other.pid}, started 2026-01-01T00:00:00\\.000Z\\) ` +
+          'is using them with a different configuration ' +
+          '\\(full\\.stl\\.seed1 and 1 more: config aaaaaaaaaaaa there, [0-9a-f]{12} here\\); ' +
+          'nothing was overwritten; wait for that run to finish, or use another --out',
       ),
     );
     assert.match(err, /toy-study: 5 cells, 0 already done, 3 to run, 2 refused/);
@@ -146,7 +149,8 @@ test('an empty config.sha256: report says why the cell is left out, and run does
   assert.equal(collected.cells.length, 4);
   assert.ok(
     collected.warnings.includes(
-      `${cellDir}: config.sha256 is missing, empty or damaged, so its results cannot be matched to its config; run the benchmark again to redo this cell; left out`,
+      `${cellDir}: config.sha256 is missing, empty or damaged, so its results cannot be matched to its config; ` +
+        'run the benchmark again to redo this cell; left out',
     ),
     collected.warnings.join('\n'),
   );

@@ -75,7 +75,10 @@ test('a block schema fills defaults, keeps what was given and maps nested keys t
   assert.equal('prior' in pair, false, 'an optional option left out stays absent');
 });
 
-test("each setting keeps only the method options it reads; the rest carry their defaults, a balancing method's options appear only with it", () => {
+const keepsOnlyTheOptionsItReads =
+  'each setting keeps only the method options it reads; the rest carry their defaults, ' +
+  "a balancing method's options appear only with it";
+test(keepsOnlyTheOptionsItReads, () => {
   const coupling = {
     tau: 2,
     detachTarget: true,
@@ -202,7 +205,10 @@ test('a name outside the settings grammar gets one line that lists what is valid
     assert.doesNotMatch(problem, /\n/);
     assert.match(
       problem,
-      /^unknown setting ".*"; a setting is stl, or mtl followed by any of \+sca, \+dm \(in that order\) and at most one balancing method \+uw, \+dwa, \+gradnorm, \+pcgrad, \+mgda, \+cagrad or \+famo/,
+      new RegExp(
+        '^unknown setting ".*"; a setting is stl, or mtl followed by any of \\+sca, \\+dm \\(in that order\\) ' +
+          'and at most one balancing method \\+uw, \\+dwa, \\+gradnorm, \\+pcgrad, \\+mgda, \\+cagrad or \\+famo',
+      ),
       name,
     );
   }

@@ -150,7 +150,10 @@ test('request datasets: no --from fails at once saying where to ask; --from take
   assert.equal(refused.code, 1);
   assert.match(
     refused.stderr,
-    /dataset "tiny-private" is not here yet: sign the form \(https:\/\/example\.org\/ask\), then run: mtl-bench datasets fetch tiny-private --from PATH/,
+    new RegExp(
+      'dataset "tiny-private" is not here yet: sign the form \\(https:\\/\\/example\\.org\\/ask\\), ' +
+        'then run: mtl-bench datasets fetch tiny-private --from PATH',
+    ),
   );
   assert.equal(server.log.length, before);
 

@@ -49,7 +49,8 @@ test("MTL_BENCH_WASM_THREADS=1 keeps tfjs's own single-threaded build", () => {
 });
 
 for (const threads of ['1', '2']) {
-  test(`an uncaught error after the wasm backend started (${threads} thread${threads === '1' ? '' : 's'}) is reported as itself, not as the wasm glue source`, () => {
+  const started = `an uncaught error after the wasm backend started (${threads} thread${threads === '1' ? '' : 's'})`;
+  test(`${started} is reported as itself, not as the wasm glue source`, () => {
     const { code, stderr } = runSnippet(
       `
       const { initBackend } = await import(${JSON.stringify(engineUrl('backend.js'))});

@@ -42,8 +42,11 @@ const MEASURE_LAYOUT = `(() => {
   const outside = [...document.body.querySelectorAll('*')]
     .filter((el) => !el.closest('.scroll') && !el.closest('svg'))
     .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
-    .map((el) => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className) : '') + ': ' + el.getBoundingClientRect().right.toFixed(0));
-  const unscrolledTables = [...document.querySelectorAll('table')].filter((t) => getComputedStyle(t.parentElement).overflowX !== 'auto').length;
+    .map((el) =>
+      el.tagName.toLowerCase() + (el.className ? '.' + String(el.className) : '') + ': ' + el.getBoundingClientRect().right.toFixed(0),
+    );
+  const unscrolledTables = [...document.querySelectorAll('table')]
+    .filter((t) => getComputedStyle(t.parentElement).overflowX !== 'auto').length;
   const overlaps = [];
   for (const svg of document.querySelectorAll('svg')) {
     const labels = [...svg.querySelectorAll('text.value')].map((t) => ({ text: t.textContent, box: t.getBoundingClientRect() }));
@@ -51,12 +54,21 @@ const MEASURE_LAYOUT = `(() => {
       for (let j = i + 1; j < labels.length; j++) {
         const a = labels[i].box;
         const b = labels[j].box;
-        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps.push(labels[i].text + ' / ' + labels[j].text);
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+          overlaps.push(labels[i].text + ' / ' + labels[j].text);
       }
     }
   }
   const svgsTooWide = [...document.querySelectorAll('svg')].filter((s) => s.getBoundingClientRect().right > viewport + 0.5).length;
-  return { pageWidth: document.documentElement.scrollWidth, viewport, outside, unscrolledTables, overlaps, svgsTooWide, tables: document.querySelectorAll('table').length };
+  return {
+    pageWidth: document.documentElement.scrollWidth,
+    viewport,
+    outside,
+    unscrolledTables,
+    overlaps,
+    svgsTooWide,
+    tables: document.querySelectorAll('table').length,
+  };
 })()`;
 
 /**

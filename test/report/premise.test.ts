@@ -165,7 +165,9 @@ test('an unstable cell is left out of every number and named; the diagnostic, th
   assert.equal(b0.teachers.length, 1);
   assert.equal(b0.teachers[0]!.teacher.at(-1)!.mean.toFixed(2), '56.00');
   assert.deepEqual(b0.teacherFindings, [
-    'disjoint, mtl+dm: the dm:subgroup->group teacher scores below its student at epoch 2 (group accuracy on validation 56.00 against 66.00, mean of 2 seeds): distribution matching pulls the group head toward something worse than itself.',
+    'disjoint, mtl+dm: the dm:subgroup->group teacher scores below its student at epoch 2 ' +
+      '(group accuracy on validation 56.00 against 66.00, mean of 2 seeds): ' +
+      'distribution matching pulls the group head toward something worse than itself.',
   ]);
 
   assert.equal(report.sweeps.length, 1);
@@ -212,16 +214,20 @@ test('benchmarks with a single β, or cells written before the diagnostics exist
   assert.equal(report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl+dm')!.unstable_cells, 0);
 });
 
-test('a study at β = 0 beside the sweep gives one point per β: the benchmark with more seeds, and settings seen at one β only are no series', () => {
-  const study = [
-    cell('a-study', 'stl', 1, 0, 0.4, 0.6),
-    cell('a-study', 'mtl+dm', 1, 0, 0.4, 0.6),
-    cell('a-study', 'mtl+sca', 1, 0, 0.4, 0.6),
-  ];
-  const report = buildReport({ cells: [...cells(), ...study], benchmarks: new Map(), warnings: [] });
-  assert.equal(report.sweeps.length, 1);
-  assert.deepEqual(
-    report.sweeps[0]!.series.map((s) => [s.setting, s.points.map((p) => `${p.beta}:${p.benchmark}`)]),
-    [['mtl+dm', ['0:sweep-b0', '1:sweep-b1']]],
-  );
-});
+test(
+  'a study at β = 0 beside the sweep gives one point per β: ' +
+    'the benchmark with more seeds, and settings seen at one β only are no series',
+  () => {
+    const study = [
+      cell('a-study', 'stl', 1, 0, 0.4, 0.6),
+      cell('a-study', 'mtl+dm', 1, 0, 0.4, 0.6),
+      cell('a-study', 'mtl+sca', 1, 0, 0.4, 0.6),
+    ];
+    const report = buildReport({ cells: [...cells(), ...study], benchmarks: new Map(), warnings: [] });
+    assert.equal(report.sweeps.length, 1);
+    assert.deepEqual(
+      report.sweeps[0]!.series.map((s) => [s.setting, s.points.map((p) => `${p.beta}:${p.benchmark}`)]),
+      [['mtl+dm', ['0:sweep-b0', '1:sweep-b1']]],
+    );
+  },
+);

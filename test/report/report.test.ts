@@ -416,7 +416,10 @@ test('report.html is one self-contained file with the charts', async () => {
   assert.match(html, /class="stl"/, 'the stl baseline is drawn');
   assert.match(
     html,
-    /a lower mean than stl on at least one task\): 1 of 3 multi-task rows \(mtl in full: tags\)\. Significant drops \(paired t-test over seeds, p &lt; 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./,
+    new RegExp(
+      'a lower mean than stl on at least one task\\): 1 of 3 multi-task rows \\(mtl in full: tags\\)\\. ' +
+        'Significant drops \\(paired t-test over seeds, p &lt; 0\\.05\\): 1 of 3 rows with two or more seeds \\(mtl in full\\)\\.',
+    ),
   );
   assert.match(html, /<path d="M/, 'training curves');
 });
@@ -541,7 +544,10 @@ test('the header and report.html show the configuration the cells ran with, --ep
   assert.match(text, /epochs 1 in 5 cells, 2 in 5 cells/);
   assert.match(
     text,
-    /warning: benchmark "toy-study": its cells ran with different configurations \(e\.g\. a changed --epochs\): epochs: 1 in 5 cells, 2 in 5 cells \(e\.g\. disjoint\.\S+\.seed2\)/,
+    new RegExp(
+      'warning: benchmark "toy-study": its cells ran with different configurations \\(e\\.g\\. a changed --epochs\\): ' +
+        'epochs: 1 in 5 cells, 2 in 5 cells \\(e\\.g\\. disjoint\\.\\S+\\.seed2\\)',
+    ),
   );
   assert.match(
     fs.readFileSync(path.join(out, 'toy-study', 'report.html'), 'utf8'),

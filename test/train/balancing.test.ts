@@ -374,7 +374,9 @@ describe('balancing methods in training', () => {
   });
 
   for (const setting of ['mtl+dm+dwa', 'mtl+famo', 'mtl+uw', 'mtl+pcgrad'] as const) {
-    it(`${setting}: a run stopped after epoch 2, or inside epoch 3, resumes the method's state and ends like an uninterrupted run`, async () => {
+    const title =
+      `${setting}: a run stopped after epoch 2, or inside epoch 3, ` + "resumes the method's state and ends like an uninterrupted run";
+    it(title, async () => {
       const config = cellConfig({ setting }, { flip: false, epochs: 3 });
       const whole = await trainCell(config, data, { progress: 'quiet' });
       const stops: [string, (controller: AbortController) => Parameters<typeof trainCell>[2]][] = [
@@ -443,7 +445,8 @@ describe('balancing methods in training', () => {
       return variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
     }
 
-    it('mtl+sca+dm+pcgrad: PCGrad of the supervised gradients on the shared layers, own-task heads, plus λ-weighted SCA and DM', async () => {
+    const title = 'mtl+sca+dm+pcgrad: PCGrad of the supervised gradients on the shared layers, own-task heads, plus λ-weighted SCA and DM';
+    it(title, async () => {
       const { net, coupling, options, balancer, optimizer, images } = await setup('pcgrad');
       for (const quadrantAbsent of [false, true]) {
         const labels = encodeLabels(tasks, data.splits.train.labels, batchSamples);

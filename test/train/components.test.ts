@@ -307,7 +307,10 @@ describe('trainer components', () => {
       damaged[at]! ^= 0x10;
       assert.throws(
         () => decodeCheckpoint(damaged, 'ck.bin'),
-        /^UserError: checkpoint ck\.bin is damaged \(its checksum does not match its content\); delete it to train this cell again from the start$/,
+        new RegExp(
+          '^UserError: checkpoint ck\\.bin is damaged \\(its checksum does not match its content\\); ' +
+            'delete it to train this cell again from the start$',
+        ),
         `byte ${at}`,
       );
     }

@@ -132,7 +132,8 @@ describe('trainCell', () => {
           err instanceof TrainingAborted &&
           err.name === 'AbortError' &&
           err.message ===
-            `mtl: stopped in epoch ${epoch} after step ${step} of 6; ${file} holds this partial epoch, and the next run continues at step ${step + 1}`,
+            `mtl: stopped in epoch ${epoch} after step ${step} of 6; ${file} holds this partial epoch, ` +
+              `and the next run continues at step ${step + 1}`,
       );
       const stream = new PassThrough();
       let log = '';
@@ -236,7 +237,8 @@ describe('trainCell', () => {
       assert.match(
         epochs[1]!,
         new RegExp(
-          `^\\[cell\\] ${task} epoch 2/2: loss \\d+\\.\\d{4} \\(sup:${task} \\d+\\.\\d{4}\\) \\| val ${task} \\w+ \\d+\\.\\d\\d% .*\\| \\d+ img/s \\| epoch [\\d.]+s, elapsed [\\d.]+s$`,
+          `^\\[cell\\] ${task} epoch 2/2: loss \\d+\\.\\d{4} \\(sup:${task} \\d+\\.\\d{4}\\) ` +
+            `\\| val ${task} \\w+ \\d+\\.\\d\\d% .*\\| \\d+ img/s \\| epoch [\\d.]+s, elapsed [\\d.]+s$`,
         ),
       );
       const checkpoints = lines.filter((l) => l.startsWith(`[cell] ${task}: checkpoint after epoch `));
@@ -288,7 +290,8 @@ describe('trainCell', () => {
   });
 
   for (const method of [undefined, ...BALANCING_METHODS]) {
-    it(`a training step leaks no tensors (${method ? `balancing method ${method}` : 'equal weights'}), and neither does the method`, async () => {
+    const weighting = method ? `balancing method ${method}` : 'equal weights';
+    it(`a training step leaks no tensors (${weighting}), and neither does the method`, async () => {
       const start = tf.memory().numTensors;
       const net = await buildNetwork({
         backbone: 'convnet-s',

@@ -116,7 +116,8 @@ test('a waiter gives up with one clear line on an owner that stopped refreshing 
       (err: unknown) =>
         err instanceof UserError &&
         new RegExp(
-          `frozen\\.lock is held by process ${child.pid} \\(holding it for a test\\), which has not refreshed it for \\d+ s; if that process is gone, delete .*frozen\\.lock`,
+          `frozen\\.lock is held by process ${child.pid} \\(holding it for a test\\), which has not refreshed it for \\d+ s; ` +
+            'if that process is gone, delete .*frozen\\.lock',
         ).test(err.message),
     );
     child.kill('SIGCONT');

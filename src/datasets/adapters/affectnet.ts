@@ -133,6 +133,7 @@ export const affectnetAdapter: Adapter = async ({ entry, root, warn }) => {
     return { tasks, splits: builder.build() };
   }
   throw new UserError(
-    `${root}: not an AffectNet folder: expected Manually_Annotated_file_lists/ (with Manually_Annotated_Images/) or train_set/ and val_set/ with images/ and annotations/`,
+    `${root}: not an AffectNet folder: expected Manually_Annotated_file_lists/ (with Manually_Annotated_Images/) ` +
+      'or train_set/ and val_set/ with images/ and annotations/',
   );
 };

@@ -72,7 +72,8 @@ export function hierarchyTables(
     const known = groupOf.get(e.subgroups);
     if (known !== undefined && known !== e.group)
       throw new UserError(
-        `${where}: subgroup "${e.subgroups}" appears in groups "${known}" and "${e.group}", so it has no single group; hierarchy tables need a tree`,
+        `${where}: subgroup "${e.subgroups}" appears in groups "${known}" and "${e.group}", ` +
+          'so it has no single group; hierarchy tables need a tree',
       );
     groupOf.set(e.subgroups, e.group);
   }

@@ -161,7 +161,8 @@ function driveConfirmUrl(html: string, pageUrl: string, jar: CookieJar): string 
 function htmlInsteadOfFile(html: string, label: string, url: string): UserError {
   if (/quota exceeded|too many users have viewed or downloaded/i.test(html)) {
     return new UserError(
-      `${label}: Google Drive refused the download (quota exceeded for now); try later, or download it in a browser and pass it with --from FILE`,
+      `${label}: Google Drive refused the download (quota exceeded for now); ` +
+        'try later, or download it in a browser and pass it with --from FILE',
     );
   }
   return new UserError(
