@@ -36,7 +36,8 @@ function compiledTestFiles(): string[] {
   if (sources.length === 0) throw new Error(`no *.test.ts file under ${path.join(root, 'test')}`);
   return sources.map((source) => {
     const compiled = path.join(root, 'dist', source.replace(TEST_FILE, '.test.js'));
-    if (!fs.existsSync(compiled)) throw new Error(`${source} has no compiled ${path.relative(root, compiled)}; run tsc -p tsconfig.json first`);
+    if (!fs.existsSync(compiled))
+      throw new Error(`${source} has no compiled ${path.relative(root, compiled)}; run tsc -p tsconfig.json first`);
     return compiled;
   });
 }

@@ -37,7 +37,8 @@ export function sweepBenchmark(beta: number): string {
 # --regimes disjoint --seeds 1 --epochs 3 took about 100 s per file on a 2-core Intel Xeon with the
 # wasm backend (2026-11-29), about 8 s per network and epoch: some 50 minutes per file in full.
 name: openmoji-sharpness-${betaTag(beta)}
-description: OpenMoji subgroup + group through the taxonomy, both directions, sharpness blend β = ${beta}; mtl+dm and mtl+sca+dm against stl in regimes scarce-group and disjoint, 3 seeds
+description: OpenMoji subgroup + group through the taxonomy, both directions, sharpness blend β = ${beta};
+  mtl+dm and mtl+sca+dm against stl in regimes scarce-group and disjoint, 3 seeds
 dataset: openmoji
 tasks:
   subgroup: { primary: accuracy }

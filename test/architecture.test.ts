@@ -68,7 +68,11 @@ function layerViolations(root: string): string[] {
 }
 
 test('every folder of src/ is a layer, and imports run only downward', () => {
-  const folders = fs.readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const folders = fs
+    .readdirSync(SRC, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   assert.deepEqual(folders, [...rankOf.keys()].sort(), 'the layer table names exactly the folders of src/');
   assert.deepEqual(layerViolations(SRC), []);
 });
@@ -85,7 +89,10 @@ test('the import check finds upward and sideways imports, static and dynamic', (
     write('bench/c.ts', "import type { y } from '../util/d.js';\n");
     write('util/d.ts', 'export type y = number;\n');
     const problems = layerViolations(root);
-    assert.deepEqual(problems, ['report/b.ts → bench/c.ts (report may not import bench)', 'train/a.ts → report/b.ts (train may not import report)']);
+    assert.deepEqual(problems, [
+      'report/b.ts → bench/c.ts (report may not import bench)',
+      'train/a.ts → report/b.ts (train may not import report)',
+    ]);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

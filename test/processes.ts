@@ -16,12 +16,19 @@ export interface NodeRunOptions {
 
 function timedOut(args: readonly string[], timeoutMs: number, output: { stdout: string; stderr: string }): Error {
   const tail = output.stderr.trim().split('\n').slice(-5).join('\n');
-  return new Error(`node ${args.join(' ').slice(0, 200)} did not finish within ${timeoutMs / 1000} s and was killed${tail ? `; its stderr ended with:\n${tail}` : ''}`);
+  const stderrTail = tail ? `; its stderr ended with:\n${tail}` : '';
+  return new Error(`node ${args.join(' ').slice(0, 200)} did not finish within ${timeoutMs / 1000} s and was killed${stderrTail}`);
 }
 
 /** Runs Node with `args` and waits for it (blocking this process); throws when it runs out of time. */
 export function runNodeSync(args: readonly string[], options: NodeRunOptions): Finished {
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: options.env ?? process.env, cwd: options.cwd, timeout: options.timeoutMs, killSignal: 'SIGKILL' });
+  const result = spawnSync(process.execPath, args, {
+    encoding: 'utf8',
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    timeout: options.timeoutMs,
+    killSignal: 'SIGKILL',
+  });
   const output = { stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
   if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') throw timedOut(args, options.timeoutMs, output);
   if (result.error) throw result.error;

@@ -8,7 +8,7 @@ import { wasmThreadsStatus } from '../src/engine/wasm_threads.js';
  * build and an idle one the threaded build. Two threads: the threaded build with one helper thread
  * for our JavaScript kernels, what an idle machine with two or more cores runs.
  */
-export const TEST_WASM_THREADS = 2;
+const TEST_WASM_THREADS = 2;
 
 /**
  * Brings up the wasm backend on the pinned build (once per process; later calls return at once),

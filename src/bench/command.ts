@@ -12,7 +12,10 @@ import { applyOverrides, ensureDatasetsReady, resolveBenchmark, type Overrides, 
 import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunnerDeps } from './runner.js';
 import { loadBenchmarkFile, type LoadedBenchmark } from './schema.js';
 
-/** The training backend once started: its name, whether it trains on a GPU, and what `run` must tell the user once (e.g. that the GPU package runs on the CPU). */
+/**
+ * The training backend once started: its name, whether it trains on a GPU, and what `run` must tell
+ * the user once (e.g. that the GPU package runs on the CPU).
+ */
 export interface StartedBackend {
   name: string;
   gpuInUse: boolean;
@@ -72,14 +75,20 @@ export async function runCommand(
   io: CommandIO,
   afterBenchmark: AfterBenchmark,
 ): Promise<RunCommandResult> {
-  const overrides: Overrides = { settings: options.settings, regimes: options.regimes, seeds: parseSeeds(options.seeds), epochs: options.epochs };
+  const overrides: Overrides = {
+    settings: options.settings,
+    regimes: options.regimes,
+    seeds: parseSeeds(options.seeds),
+    epochs: options.epochs,
+  };
   const shard: Shard | undefined = options.shard !== undefined ? parseShard(options.shard) : undefined;
   const paths = files.length > 0 ? files : [DEFAULT_BENCHMARK];
   const loaded: LoadedBenchmark[] = paths.map((file) => loadBenchmarkFile(displayPath(path.resolve(file))));
   const names = new Map<string, string>();
   for (const l of loaded) {
     const other = names.get(l.doc.name);
-    if (other) throw new UserError(`${l.file}: name: "${l.doc.name}" is also the name of ${other}; both would write to the same run folder`);
+    if (other)
+      throw new UserError(`${l.file}: name: "${l.doc.name}" is also the name of ${other}; both would write to the same run folder`);
     names.set(l.doc.name, l.file);
   }
   const catalog = await deps.catalog();
@@ -109,7 +118,9 @@ export async function runCommand(
   if (estimate) reportEstimate(estimate, { json: options.json, gpuInUse: backend.gpuInUse }, io);
   // Not a terminal (a log file, Slurm, CI): a plain line per epoch instead of a bar.
   const progress: ProgressMode = options.json ? 'jsonl' : io.interactive ? 'bar' : 'lines';
-  const reporter = options.json ? jsonReporter((line) => io.stdout(`${line}\n`)) : textReporter((line) => io.stderr(`${line}\n`), io.paintErr, io.columns);
+  const reporter = options.json
+    ? jsonReporter((line) => io.stdout(`${line}\n`))
+    : textReporter((line) => io.stderr(`${line}\n`), io.paintErr, io.columns);
   const result: RunCommandResult = { runs: [], problems: [] };
   for (const plan of plans) {
     const info = benchmarkInfo(plan.original);
@@ -126,9 +137,17 @@ export function runVerdict(result: RunCommandResult): UserError | undefined {
   const problems: string[] = [];
   if (result.runs.some((r) => r.interrupted)) problems.push('interrupted; run the same command again to finish the missing cells');
   const failed = result.runs.flatMap((r) => r.outcomes.filter((o) => o.status === 'failed').map((o) => `${r.benchmark}/${o.cell.id}`));
-  if (failed.length > 0) problems.push(`${failed.length} cell${failed.length > 1 ? 's' : ''} failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); each folder holds error.json`);
+  if (failed.length > 0)
+    problems.push(
+      `${failed.length} cell${failed.length > 1 ? 's' : ''} failed ` +
+        `(${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}); each folder holds error.json`,
+    );
   const refused = result.runs.reduce((n, r) => n + r.outcomes.filter((o) => o.status === 'refused').length, 0);
-  if (refused > 0) problems.push(`${refused} cell${refused > 1 ? 's' : ''} refused: another run is using ${refused > 1 ? 'them' : 'it'} with a different configuration (see above); nothing was overwritten`);
+  if (refused > 0)
+    problems.push(
+      `${refused} cell${refused > 1 ? 's' : ''} refused: another run is using ${refused > 1 ? 'them' : 'it'} ` +
+        'with a different configuration (see above); nothing was overwritten',
+    );
   problems.push(...result.problems);
   return problems.length > 0 ? new UserError(problems.join('; ')) : undefined;
 }

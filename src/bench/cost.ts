@@ -63,6 +63,8 @@ export async function perImageCost(
   return {
     trainSeconds: (macs * 2 * 3) / (reference.trainGflopsPerSecond * 1e9),
     inferSeconds: (macs * 2) / (reference.inferGflopsPerSecond * 1e9),
-    how: `${request.backbone} is not fetched here: its ${(macs / 1e9).toFixed(2)} GMAC per image at ${size}×${size} at the ${reference.trainGflopsPerSecond.toFixed(1)} GFLOP/s measured with ${DEFAULT_BACKBONE}`,
+    how:
+      `${request.backbone} is not fetched here: its ${(macs / 1e9).toFixed(2)} GMAC per image at ${size}×${size} ` +
+      `at the ${reference.trainGflopsPerSecond.toFixed(1)} GFLOP/s measured with ${DEFAULT_BACKBONE}`,
   };
 }

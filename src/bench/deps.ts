@@ -20,7 +20,8 @@ import { collectProvenance } from './provenance.js';
 /** Split sizes: counted in the index when the data is indexed here, else the manifest's published ones (validation carved from train). */
 function imageCounts(entry: DatasetEntry, home: string): ImageCounts | undefined {
   const index = readIndex(datasetLayout(entry.id, home).indexFile);
-  if (index) return { train: index.splits.train.ids.length, val: index.splits.val.ids.length, test: index.splits.test.ids.length, source: 'index' };
+  if (index)
+    return { train: index.splits.train.ids.length, val: index.splits.val.ids.length, test: index.splits.test.ids.length, source: 'index' };
   const published = entry.samples;
   if (!published) return undefined;
   const val = published.val ?? Math.round(published.train * entry.val_fraction);
@@ -76,7 +77,11 @@ export function manifestCatalog(manifest: Manifest, home: string = mtlBenchHome(
 function pretrainedInfo(manifest: BackboneManifest, name: string, home: string): PretrainedBackboneInfo | undefined {
   const entry = manifest.backbones.get(name);
   if (!entry) return undefined;
-  return { label: entry.name, ready: fetchedBackboneFolder(entry.id, home) !== undefined, hint: `run: mtl-bench backbones fetch ${entry.id}` };
+  return {
+    label: entry.name,
+    ready: fetchedBackboneFolder(entry.id, home) !== undefined,
+    hint: `run: mtl-bench backbones fetch ${entry.id}`,
+  };
 }
 
 /** The real trainer, data loader, catalog and backend. */

@@ -1,9 +1,10 @@
+import { relativeStepCost } from '../train/balancing/cost.js';
 import type { Cell } from './matrix.js';
 
 /**
  * How long a study will take on this machine, said before the first cell: cells × networks ×
  * epochs × images, each image costing what a short measurement (or the backbone's FLOP count and
- * a measured GFLOP/s) says. An upper bound: every network is counted as seeing the whole
+ * a measured GFLOP/s) says, times what a balancing method's extra passes add. An upper bound: every network is counted as seeing the whole
  * training split each epoch, while stl and uncoupled settings skip samples without their labels.
  */
 
@@ -66,9 +67,12 @@ export function estimateBenchmark(
   if (cells.length === 0) return { ...base, seconds: 0 };
   if (!images || !cost)
     return { ...base, missing: missing ?? (!images ? 'the number of images is unknown' : 'the cost per image is unknown') };
-  const perNetwork = (epochsOfCell: number) =>
-    epochsOfCell * (images.train * cost.trainSeconds + images.val * cost.inferSeconds) + images.test * cost.inferSeconds;
-  const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell.config.train.epochs), 0);
+  const perNetwork = (cell: Cell) =>
+    cell.config.train.epochs *
+      (images.train * cost.trainSeconds * relativeStepCost(cell.config.setting, cell.config.tasks.length) +
+        images.val * cost.inferSeconds) +
+    images.test * cost.inferSeconds;
+  const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell), 0);
   return { ...base, seconds };
 }
 
@@ -92,10 +96,13 @@ const count = (n: number) => n.toLocaleString('en-US');
 /** The estimate as text lines: one per benchmark, a total, and the advice when it is days on a CPU backend. */
 export function formatEstimate(estimate: StudyEstimate, options: { gpuInUse: boolean }): string[] {
   const lines = estimate.benchmarks.map((b) => {
-    const head = `${b.benchmark}: ${b.cells} cell${b.cells === 1 ? '' : 's'} (${b.networks} network${b.networks === 1 ? '' : 's'}) × ${b.epochs} epochs`;
+    const head =
+      `${b.benchmark}: ${b.cells} cell${b.cells === 1 ? '' : 's'} ` +
+      `(${b.networks} network${b.networks === 1 ? '' : 's'}) × ${b.epochs} epochs`;
     if (b.cells === 0) return `${b.benchmark}: nothing left to run`;
     const images = b.images
-      ? ` × ${count(b.images.train)} training images (+ ${count(b.images.val)} validation per epoch, ${count(b.images.test)} test; ${b.images.source === 'index' ? 'from the index' : 'from the manifest, data not here'})`
+      ? ` × ${count(b.images.train)} training images (+ ${count(b.images.val)} validation per epoch, ` +
+        `${count(b.images.test)} test; ${b.images.source === 'index' ? 'from the index' : 'from the manifest, data not here'})`
       : '';
     const cost = b.cost
       ? `; per image ${milliseconds(b.cost.trainSeconds)} training, ${milliseconds(b.cost.inferSeconds)} evaluation (${b.cost.how})`
@@ -110,7 +117,8 @@ export function formatEstimate(estimate: StudyEstimate, options: { gpuInUse: boo
     lines.push(
       options.gpuInUse
         ? `that is days of training: spread the cells over machines with --shard I/N (README "Spreading a study over machines")`
-        : `that is days of training on ${estimate.backend}: train on a GPU (README "Training on a GPU") or spread the cells over machines with --shard I/N (README "Spreading a study over machines")`,
+        : `that is days of training on ${estimate.backend}: train on a GPU (README "Training on a GPU") ` +
+            `or spread the cells over machines with --shard I/N (README "Spreading a study over machines")`,
     );
   }
   return lines;

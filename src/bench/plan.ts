@@ -21,8 +21,10 @@ export interface BenchmarkPlan {
 function backboneLine(plan: BenchmarkPlan): string {
   const { name, pretrained, library } = plan.backbone;
   if (pretrained) return `${name} architecture, pretrained weights from ${pretrained}`;
-  if (library)
-    return `${name}: pretrained, ${library.label} (backbones.yaml); ${library.ready ? 'fetched here' : `not fetched here: ${library.hint}`}`;
+  if (library) {
+    const fetched = library.ready ? 'fetched here' : `not fetched here: ${library.hint}`;
+    return `${name}: pretrained, ${library.label} (backbones.yaml); ${fetched}`;
+  }
   return `${name}, trained from scratch (no pretrained weights)`;
 }
 
@@ -40,7 +42,8 @@ export function formatPlan(plan: BenchmarkPlan): string[] {
     `  backbone     ${backboneLine(plan)}`,
     `  train        ${stableStringify(doc.train)}`,
     `  method       ${stableStringify(doc.method)} (each setting reads only its own options)`,
-    `  relatedness  ${doc.relatedness.length > 0 ? doc.relatedness.map((r) => `${r.from}->${r.to} ${stableStringify(r)}`).join('; ') : 'none'}`,
+    '  relatedness  ' +
+      (doc.relatedness.length > 0 ? doc.relatedness.map((r) => `${r.from}->${r.to} ${stableStringify(r)}`).join('; ') : 'none'),
     `  regimes      ${resolved.regimes.map((r) => `${r.name} ${stableStringify(r.spec)}`).join('; ')}`,
     `  settings     ${resolved.settings.join(', ')}`,
     `  seeds        ${resolved.seeds.join(', ')}`,

@@ -35,8 +35,10 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
         const lines = fitParts([`${plainWhere} done in ${formatDuration(outcome.wallSeconds ?? 0)}`, ...headline(outcome)], columns);
         lines[0] = lines[0]!.replace(plainWhere, where).replace(' done in ', ` ${paint.green('done')} in `);
         for (const line of lines) write(line);
-      } else if (outcome.status === 'failed') write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);
-      else if (outcome.status === 'interrupted') write(`${where} ${paint.yellow('interrupted')}: ${outcome.note ? `${outcome.note}; ` : ''}run the same command again to resume`);
+      } else if (outcome.status === 'failed')
+        write(`${where} ${paint.red('FAILED')}: ${outcome.error?.message.split('\n')[0]} (see ${outcome.dir}/error.json)`);
+      else if (outcome.status === 'interrupted')
+        write(`${where} ${paint.yellow('interrupted')}: ${outcome.note ? `${outcome.note}; ` : ''}run the same command again to resume`);
       else if (outcome.status === 'busy') write(`${where} ${paint.yellow('skipped')}: ${outcome.note}`);
       else if (outcome.status === 'skipped') write(`${where} skipped: ${outcome.note ?? 'already done'}`);
     },
@@ -46,7 +48,13 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
       const others = (['busy', 'refused', 'interrupted'] as const)
         .filter((s) => count(s) > 0)
         .map((s) => paint.yellow(`${count(s)} ${{ busy: 'left to another process', refused: 'refused', interrupted: 'interrupted' }[s]}`));
-      write(`${paint.bold(benchmark)}: ${[`${count('done')} trained`, `${count('skipped')} already done`, failed > 0 ? paint.red(`${failed} failed`) : '0 failed', ...others].join(', ')}`);
+      const tally = [
+        `${count('done')} trained`,
+        `${count('skipped')} already done`,
+        failed > 0 ? paint.red(`${failed} failed`) : '0 failed',
+        ...others,
+      ];
+      write(`${paint.bold(benchmark)}: ${tally.join(', ')}`);
     },
     notice({ message }) {
       write(paint.yellow(message));
@@ -59,7 +67,16 @@ export function jsonReporter(write: (line: string) => void): RunReporter {
   const emit = (event: Record<string, unknown>) => write(JSON.stringify(event));
   return {
     benchmarkStart({ benchmark, dir, cells, toRun, skipped, refused, shard }) {
-      emit({ event: 'benchmark-start', benchmark, dir, cells, toRun, skipped, refused, shard: shard ? `${shard.index}/${shard.count}` : null });
+      emit({
+        event: 'benchmark-start',
+        benchmark,
+        dir,
+        cells,
+        toRun,
+        skipped,
+        refused,
+        shard: shard ? `${shard.index}/${shard.count}` : null,
+      });
     },
     cellStart({ benchmark, cell, position, toRun, etaSeconds }) {
       emit({ event: 'cell-start', benchmark, cell: cell.id, hash: cell.hash, position, toRun, etaSeconds: etaSeconds ?? null });
@@ -80,7 +97,17 @@ export function jsonReporter(write: (line: string) => void): RunReporter {
     },
     benchmarkEnd({ benchmark, dir, outcomes }) {
       const count = (s: string) => outcomes.filter((o) => o.status === s).length;
-      emit({ event: 'benchmark-end', benchmark, dir, done: count('done'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'), busy: count('busy'), refused: count('refused') });
+      emit({
+        event: 'benchmark-end',
+        benchmark,
+        dir,
+        done: count('done'),
+        skipped: count('skipped'),
+        failed: count('failed'),
+        interrupted: count('interrupted'),
+        busy: count('busy'),
+        refused: count('refused'),
+      });
     },
     notice({ benchmark, message }) {
       emit({ event: 'notice', benchmark, message });

@@ -3,7 +3,7 @@ import { TRAINING_REVISION } from '../config/defaults.js';
 import { METRICS_BY_KIND, metricAppliesTo, type MetricName } from '../config/metrics.js';
 import { methodOptionsFor } from '../config/options.js';
 import type { RegimeSpec } from '../config/regimes.js';
-import { SETTINGS, isCoupled, isSetting, type Setting } from '../config/settings.js';
+import { inSettingOrder, isCoupled, parseSetting, type Setting } from '../config/settings.js';
 import type { TaskKind } from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
 import type { DatasetCatalog } from './catalog.js';
@@ -42,15 +42,18 @@ export interface ResolvedBenchmark {
 export function applyOverrides(loaded: LoadedBenchmark, overrides: Overrides): LoadedBenchmark {
   const doc: BenchmarkDoc = { ...loaded.doc, train: { ...loaded.doc.train }, regimes: { ...loaded.doc.regimes } };
   if (overrides.settings) {
-    for (const s of overrides.settings) {
-      if (!isSetting(s)) throw new UserError(`--settings: unknown setting "${s}"; expected some of ${SETTINGS.join(', ')}`);
-    }
-    doc.settings = SETTINGS.filter((s) => overrides.settings!.includes(s));
+    const settings = overrides.settings.map((s) => {
+      const parsed = parseSetting(s);
+      if (!parsed.ok) throw new UserError(`--settings: ${parsed.problem}`);
+      return parsed.setting;
+    });
+    doc.settings = inSettingOrder(settings);
   }
   if (overrides.regimes) {
     const known = Object.keys(loaded.doc.regimes);
     for (const r of overrides.regimes) {
-      if (!known.includes(r)) throw new UserError(`--regimes: "${r}" is not a regime of ${loaded.file}; its regimes are ${known.join(', ')}`);
+      if (!known.includes(r))
+        throw new UserError(`--regimes: "${r}" is not a regime of ${loaded.file}; its regimes are ${known.join(', ')}`);
     }
     doc.regimes = Object.fromEntries(known.filter((r) => overrides.regimes!.includes(r)).map((r) => [r, loaded.doc.regimes[r]!]));
   }
@@ -81,7 +84,11 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
     const entry = entryOf(doc.dataset, 'dataset');
     for (const [name, task] of Object.entries(doc.tasks)) {
       const spec = entry.tasks.find((t) => t.name === name);
-      if (!spec) throw err(`tasks.${name}`, `dataset "${entry.id}" has no task "${name}"; its tasks are ${entry.tasks.map((t) => t.name).join(', ')}`);
+      if (!spec)
+        throw err(
+          `tasks.${name}`,
+          `dataset "${entry.id}" has no task "${name}"; its tasks are ${entry.tasks.map((t) => t.name).join(', ')}`,
+        );
       tasks.push({ name, kind: spec.kind, primary: task.primary });
       sourceOf[name] = { dataset: entry.id, task: name };
     }
@@ -92,7 +99,11 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
       const source = doc.sources![name]!;
       const entry = entryOf(source.dataset, `sources.${name}.dataset`);
       const spec = entry.tasks.find((t) => t.name === source.task);
-      if (!spec) throw err(`sources.${name}.task`, `dataset "${entry.id}" has no task "${source.task}"; its tasks are ${entry.tasks.map((t) => t.name).join(', ')}`);
+      if (!spec)
+        throw err(
+          `sources.${name}.task`,
+          `dataset "${entry.id}" has no task "${source.task}"; its tasks are ${entry.tasks.map((t) => t.name).join(', ')}`,
+        );
       tasks.push({ name, kind: spec.kind, primary: task.primary });
       sourceOf[name] = source;
     }
@@ -103,7 +114,8 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
 
   const checkMetric = (where: string, task: string, metric: string) => {
     const allowed = METRICS_BY_KIND[kindOf[task]!];
-    if (!metricAppliesTo(kindOf[task]!, metric)) throw err(where, `"${metric}" does not apply to ${kindOf[task]} task "${task}"; expected ${allowed.join(' or ')}`);
+    if (!metricAppliesTo(kindOf[task]!, metric))
+      throw err(where, `"${metric}" does not apply to ${kindOf[task]} task "${task}"; expected ${allowed.join(' or ')}`);
   };
   for (const t of tasks) checkMetric(`tasks.${t.name}.primary`, t.name, t.primary);
   for (const [task, metrics] of Object.entries(doc.reference)) {
@@ -112,7 +124,8 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
   doc.check.forEach((c, i) => checkMetric(`check[${i}].metric`, c.task, c.metric));
 
   const backboneName = typeof doc.backbone === 'string' ? doc.backbone : doc.backbone.name;
-  if (!backbones.includes(backboneName)) throw err('backbone', `unknown backbone "${backboneName}"; expected one of ${backbones.join(', ')}`);
+  if (!backbones.includes(backboneName))
+    throw err('backbone', `unknown backbone "${backboneName}"; expected one of ${backbones.join(', ')}`);
 
   const regimes = Object.entries(doc.regimes).map(([name, spec]) => ({ name, spec }));
   doc.relatedness.forEach((r, i) => {
@@ -123,13 +136,20 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
     // R[k,·] is conditioned on a class, so a pair is written from its categorical task; between a
     // categorical and a multi-label task that one pair couples both directions (method.md).
     if (kindOf[r.from] === 'multilabel') {
-      throw err(`${where}.from`, `${r.from}->${r.to}: relatedness is written from the categorical task (${r.to}->${r.from}); that one pair couples both directions`);
+      throw err(
+        `${where}.from`,
+        `${r.from}->${r.to}: relatedness is written from the categorical task (${r.to}->${r.from}); that one pair couples both directions`,
+      );
     }
     const from = sourceOf[r.from]!;
     const to = sourceOf[r.to]!;
     if (r.source === 'data') {
       if (from.dataset !== to.dataset || regimes.some((g) => g.spec.kind === 'multi-source')) {
-        throw err(where, `${r.from}->${r.to}: source "data" counts samples that carry both labels, and tasks from different sources share none; use prior or file`);
+        throw err(
+          where,
+          `${r.from}->${r.to}: source "data" counts samples that carry both labels, ` +
+            'and tasks from different sources share none; use prior or file',
+        );
       }
       for (const g of regimes) {
         if (g.spec.kind === 'disjoint' && g.spec.overlap === 0) {
@@ -140,14 +160,23 @@ export function resolveBenchmark(loaded: LoadedBenchmark, catalog: DatasetCatalo
     }
     if (r.prior !== undefined) {
       if (r.source !== 'prior') throw err(`${where}.prior`, 'only applies with source: prior');
-      if (!catalog.priorIds().includes(r.prior)) throw err(`${where}.prior`, `no prior named "${r.prior}" in the dataset manifest (known: ${catalog.priorIds().join(', ') || 'none'})`);
+      if (!catalog.priorIds().includes(r.prior))
+        throw err(
+          `${where}.prior`,
+          `no prior named "${r.prior}" in the dataset manifest (known: ${catalog.priorIds().join(', ') || 'none'})`,
+        );
       return;
     }
     const candidates = [...new Set([from.dataset, to.dataset])].flatMap((id) => catalog.get(id)!.tables);
     const table = candidates.find((t) => t.source === r.source && t.from === from.task && t.to === to.task);
     if (!table) {
-      const hint = r.source === 'prior' ? `; name one of the manifest's priors with prior: (${catalog.priorIds().join(', ') || 'none'})` : '';
-      throw err(where, `${r.from}->${r.to}: no ${r.source} relatedness table between "${from.task}" and "${to.task}" is shipped with ${[...new Set([from.dataset, to.dataset])].join(' or ')}${hint}`);
+      const hint =
+        r.source === 'prior' ? `; name one of the manifest's priors with prior: (${catalog.priorIds().join(', ') || 'none'})` : '';
+      const datasets = [...new Set([from.dataset, to.dataset])].join(' or ');
+      throw err(
+        where,
+        `${r.from}->${r.to}: no ${r.source} relatedness table between "${from.task}" and "${to.task}" is shipped with ${datasets}${hint}`,
+      );
     }
   });
 
@@ -164,12 +193,19 @@ export async function ensureDatasetsReady(resolved: ResolvedBenchmark, catalog: 
       if (catalog.get(id)?.ready) continue;
     }
     const where = resolved.doc.dataset ? 'dataset' : 'sources';
-    throw new UserError(`${resolved.file}: ${where}: dataset "${id}" is not fetched here; ${entry.fetchHint ?? `run: mtl-bench datasets fetch ${id}`}`);
+    throw new UserError(
+      `${resolved.file}: ${where}: dataset "${id}" is not fetched here; ${entry.fetchHint ?? `run: mtl-bench datasets fetch ${id}`}`,
+    );
   }
 }
 
 /** The trainer's view of one cell, fully resolved (every default filled in). */
-export function toCellConfig(resolved: ResolvedBenchmark, regime: { name: string; spec: RegimeSpec }, setting: Setting, seed: number): CellConfig {
+export function toCellConfig(
+  resolved: ResolvedBenchmark,
+  regime: { name: string; spec: RegimeSpec },
+  setting: Setting,
+  seed: number,
+): CellConfig {
   const { doc } = resolved;
   // A named prior travels in the spec so that choosing another prior changes the config hash; the
   // runner lays the prior out as a table in the dataset view.

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { MASKED, NO_CLASS, type DatasetView, type LabelColumn } from '../datasets/types.js';
 import type { CellConfig } from '../config/cell.js';
@@ -9,7 +8,19 @@ import { expandMatrix, selectShard, type Cell, type Shard } from './matrix.js';
 import type { ResolvedBenchmark } from './resolve.js';
 import { combineSources } from './sources.js';
 import { claimCells, describeConflicts, lockCell } from '../runs/sharing.js';
-import { beginCell, finishCell, hasResult, prepareBenchmarkFolder, readBenchmarkInfo, recordFailure, writeBenchmarkInfo, type BenchmarkInfo, type ErrorFile, type MetricsFile, type Provenance } from '../runs/store.js';
+import {
+  beginCell,
+  finishCell,
+  hasResult,
+  prepareBenchmarkFolder,
+  readBenchmarkInfo,
+  recordFailure,
+  writeBenchmarkInfo,
+  type BenchmarkInfo,
+  type ErrorFile,
+  type MetricsFile,
+  type Provenance,
+} from '../runs/store.js';
 import { describeOwner } from '../util/lock.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'quiet' | 'jsonl';
@@ -49,7 +60,15 @@ export interface CellOutcome {
 
 /** What the runner tells the user as it goes (text lines or JSON events). */
 export interface RunReporter {
-  benchmarkStart(info: { benchmark: string; dir: string; cells: number; toRun: number; skipped: number; refused: number; shard?: Shard }): void;
+  benchmarkStart(info: {
+    benchmark: string;
+    dir: string;
+    cells: number;
+    toRun: number;
+    skipped: number;
+    refused: number;
+    shard?: Shard;
+  }): void;
   cellStart(info: { benchmark: string; cell: Cell; position: number; toRun: number; etaSeconds?: number }): void;
   cellEnd(outcome: CellOutcome & { benchmark: string; position: number; toRun: number }): void;
   benchmarkEnd(info: { benchmark: string; dir: string; outcomes: CellOutcome[] }): void;
@@ -84,23 +103,34 @@ function carriesLabel(column: LabelColumn, sample: number): boolean {
  * The trainer has the final word (it counts exactly); this estimate catches the hopeless cases
  * before hours of other cells have run.
  */
-export function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView, cells: Cell[]): void {
+function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView, cells: Cell[]): void {
   const coupledRegimes = new Set(cells.filter((c) => c.config.relatedness.length > 0).map((c) => c.config.regime.name));
   const train = data.splits.train;
   for (const pair of resolved.doc.relatedness) {
     if (pair.source !== 'data') continue;
     const a = train.labels[pair.from];
     const b = train.labels[pair.to];
-    if (!a || !b) throw new UserError(`${resolved.file}: relatedness ${pair.from}->${pair.to}: the training split has no labels for ${!a ? pair.from : pair.to}`);
+    if (!a || !b)
+      throw new UserError(
+        `${resolved.file}: relatedness ${pair.from}->${pair.to}: the training split has no labels for ${!a ? pair.from : pair.to}`,
+      );
     let both = 0;
     for (let i = 0; i < train.count; i++) if (carriesLabel(a, i) && carriesLabel(b, i)) both++;
     for (const regime of resolved.regimes) {
       if (!coupledRegimes.has(regime.name)) continue;
       const spec = regime.spec;
-      const kept = spec.kind === 'disjoint' ? both * spec.overlap : spec.kind === 'scarce' ? both * spec.fraction : spec.kind === 'multi-source' ? 0 : both;
+      const kept =
+        spec.kind === 'disjoint'
+          ? both * spec.overlap
+          : spec.kind === 'scarce'
+            ? both * spec.fraction
+            : spec.kind === 'multi-source'
+              ? 0
+              : both;
       if (Math.floor(kept) < pair.minCoannotated) {
         throw new UserError(
-          `${resolved.file}: relatedness ${pair.from}->${pair.to} (data): regime "${regime.name}" leaves about ${Math.floor(kept)} co-annotated training samples ` +
+          `${resolved.file}: relatedness ${pair.from}->${pair.to} (data): ` +
+            `regime "${regime.name}" leaves about ${Math.floor(kept)} co-annotated training samples ` +
             `(of ${both}), fewer than min_coannotated ${pair.minCoannotated}; widen the regime, lower min_coannotated, or use a prior`,
         );
       }
@@ -116,7 +146,11 @@ async function loadBenchmarkData(resolved: ResolvedBenchmark, deps: RunnerDeps):
   } else {
     const views = new Map<string, DatasetView>();
     for (const id of resolved.datasetIds) views.set(id, await deps.loadDataset(id, { inputSize }));
-    const bindings = resolved.tasks.map((t) => ({ task: t.name, dataset: resolved.doc.sources![t.name]!.dataset, sourceTask: resolved.doc.sources![t.name]!.task }));
+    const bindings = resolved.tasks.map((t) => ({
+      task: t.name,
+      dataset: resolved.doc.sources![t.name]!.dataset,
+      sourceTask: resolved.doc.sources![t.name]!.task,
+    }));
     view = combineSources(views, bindings);
   }
   return withNamedPriors(resolved, view, deps);
@@ -134,7 +168,8 @@ function withNamedPriors(resolved: ResolvedBenchmark, view: DatasetView, deps: R
   for (const r of named) {
     const fromSpec = view.tasks.find((t) => t.name === r.from);
     const toSpec = view.tasks.find((t) => t.name === r.to);
-    if (!fromSpec || !toSpec) throw new UserError(`${resolved.file}: relatedness ${r.from}->${r.to}: the dataset view lacks one of the tasks`);
+    if (!fromSpec || !toSpec)
+      throw new UserError(`${resolved.file}: relatedness ${r.from}->${r.to}: the dataset view lacks one of the tasks`);
     // Validation made `from` the categorical task: its classes are the prior's rows.
     const matrix = deps.priorMatrix(r.prior!, fromSpec.labels, toSpec.labels);
     for (let i = tables.length - 1; i >= 0; i--) {
@@ -191,13 +226,21 @@ function withClasses(info: BenchmarkInfo, classesOf: (task: BenchmarkInfo['tasks
  * same time (see runs/sharing.ts): cells a live run holds with another config are refused, cells
  * another process is training are left to it.
  */
-export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkInfo, options: RunOptions, deps: RunnerDeps): Promise<BenchmarkRun> {
+export async function runBenchmark(
+  resolved: ResolvedBenchmark,
+  info: BenchmarkInfo,
+  options: RunOptions,
+  deps: RunnerDeps,
+): Promise<BenchmarkRun> {
   const dir = path.join(options.outRoot, resolved.name);
   await prepareBenchmarkFolder(dir);
   // Class counts come from the data, which a run with nothing left to train never loads: keep
   // those an earlier run recorded for the same tasks.
   const earlier = readBenchmarkInfo(dir);
-  await writeBenchmarkInfo(dir, withClasses(info, (task) => earlier?.tasks.find((t) => t.name === task.name && t.kind === task.kind)?.classes));
+  await writeBenchmarkInfo(
+    dir,
+    withClasses(info, (task) => earlier?.tasks.find((t) => t.name === task.name && t.kind === task.kind)?.classes),
+  );
   const notice = (message: string) => options.reporter.notice({ benchmark: resolved.name, message });
   const cells = selectShard(expandMatrix(resolved), options.shard);
   const claim = await claimCells(dir, cells, notice);
@@ -206,11 +249,26 @@ export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkI
     if (refused.size > 0) notice(describeConflicts(resolved.name, claim.conflicts));
     const outcomes: CellOutcome[] = cells
       .filter((cell) => refused.has(cell.id))
-      .map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'refused' as const, note: 'another run uses this cell with a different configuration' }));
+      .map((cell) => ({
+        cell,
+        dir: path.join(dir, cell.id),
+        status: 'refused' as const,
+        note: 'another run uses this cell with a different configuration',
+      }));
     const open = cells.filter((cell) => !refused.has(cell.id));
     const pending = open.filter((cell) => !hasResult(path.join(dir, cell.id), cell.hash));
-    outcomes.push(...open.filter((cell) => !pending.includes(cell)).map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'skipped' as const })));
-    options.reporter.benchmarkStart({ benchmark: resolved.name, dir, cells: cells.length, toRun: pending.length, skipped: cells.length - pending.length - refused.size, refused: refused.size, shard: options.shard });
+    outcomes.push(
+      ...open.filter((cell) => !pending.includes(cell)).map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'skipped' as const })),
+    );
+    options.reporter.benchmarkStart({
+      benchmark: resolved.name,
+      dir,
+      cells: cells.length,
+      toRun: pending.length,
+      skipped: cells.length - pending.length - refused.size,
+      refused: refused.size,
+      shard: options.shard,
+    });
     const interrupted = await runPending(resolved, info, dir, pending, outcomes, options, deps, notice);
     outcomes.sort((a, b) => a.cell.index - b.cell.index);
     options.reporter.benchmarkEnd({ benchmark: resolved.name, dir, outcomes });
@@ -221,7 +279,16 @@ export async function runBenchmark(resolved: ResolvedBenchmark, info: BenchmarkI
 }
 
 /** Trains the pending cells one after another, each under its lock; returns whether it was interrupted. */
-async function runPending(resolved: ResolvedBenchmark, info: BenchmarkInfo, dir: string, pending: Cell[], outcomes: CellOutcome[], options: RunOptions, deps: RunnerDeps, notice: (message: string) => void): Promise<boolean> {
+async function runPending(
+  resolved: ResolvedBenchmark,
+  info: BenchmarkInfo,
+  dir: string,
+  pending: Cell[],
+  outcomes: CellOutcome[],
+  options: RunOptions,
+  deps: RunnerDeps,
+  notice: (message: string) => void,
+): Promise<boolean> {
   let data: DatasetView | undefined;
   let provenance: Provenance | undefined;
   let trainedSeconds = 0;
@@ -249,21 +316,35 @@ async function runPending(resolved: ResolvedBenchmark, info: BenchmarkInfo, dir:
         data = await loadBenchmarkData(resolved, deps);
         checkCoannotation(resolved, data, pending);
         const view = data;
-        await writeBenchmarkInfo(dir, withClasses(info, (task) => view.tasks.find((t) => t.name === task.name)?.labels.length));
+        await writeBenchmarkInfo(
+          dir,
+          withClasses(info, (task) => view.tasks.find((t) => t.name === task.name)?.labels.length),
+        );
       }
       provenance ??= deps.provenance();
       const etaSeconds = trained > 0 ? (trainedSeconds / trained) * (pending.length - i) : undefined;
       options.reporter.cellStart({ benchmark: resolved.name, cell, position: i + 1, toRun: pending.length, etaSeconds });
       const previous = await beginCell(cellDir, cell.config, cell.hash);
-      if (previous === 'other-config') notice(`${cell.id}: its folder held the results of an earlier, different configuration; they are replaced`);
+      if (previous === 'other-config')
+        notice(`${cell.id}: its folder held the results of an earlier, different configuration; they are replaced`);
       if (previous === 'damaged-hash') notice(`${cell.id}: its config.sha256 was missing or damaged; the cell is run again`);
       const startedAt = new Date();
       const t0 = performance.now();
       try {
-        const result = await deps.trainCell(cell.config, data, { outDir: cellDir, progress: options.progress, progressLabel: `[${cell.id}]`, signal: options.signal });
+        const result = await deps.trainCell(cell.config, data, {
+          outDir: cellDir,
+          progress: options.progress,
+          progressLabel: `[${cell.id}]`,
+          signal: options.signal,
+        });
         checkResult(cell.config, result);
         const wallSeconds = (performance.now() - t0) / 1000;
-        const timings = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), wallSeconds, trainSeconds: result.trainSeconds };
+        const timings = {
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          wallSeconds,
+          trainSeconds: result.trainSeconds,
+        };
         const metrics = await finishCell(cellDir, cell.hash, result, timings, provenance);
         end({ cell, dir: cellDir, status: 'done', metrics, wallSeconds });
         trainedSeconds += wallSeconds;
@@ -282,8 +363,4 @@ async function runPending(resolved: ResolvedBenchmark, info: BenchmarkInfo, dir:
     }
   }
   return false;
-}
-
-export function describeFailure(outcome: CellOutcome): string {
-  return `${outcome.cell.id}: ${outcome.error ? outcome.error.message.split('\n')[0] : errorMessage('unknown error')}`;
 }

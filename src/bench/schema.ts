@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { METRIC_NAMES } from '../config/metrics.js';
 import { METHOD_OPTIONS, RELATEDNESS_OPTIONS, TRAIN_OPTIONS, blockSchema } from '../config/options.js';
 import { regimeSchema } from '../config/regimes.js';
-import { SETTINGS } from '../config/settings.js';
+import { settingSchema } from '../config/settings.js';
 import { identifier, nonNegativeInt, percent, positiveInt } from '../config/validators.js';
 import { UserError, errorMessage } from '../util/errors.js';
 
@@ -17,7 +17,6 @@ import { UserError, errorMessage } from '../util/errors.js';
  */
 
 const metricName = z.enum(METRIC_NAMES, { error: `expected one of ${METRIC_NAMES.join(', ')}` });
-const settingName = z.enum(SETTINGS, { error: `expected one of ${SETTINGS.join(', ')}` });
 
 const taskSchema = z.strictObject({
   primary: metricName,
@@ -41,11 +40,13 @@ const backboneSchema = z.union(
 
 const checkSchema = z.strictObject({
   regime: z.string({ error: 'expected a regime name' }).min(1),
-  setting: settingName,
+  setting: settingSchema,
   task: z.string({ error: 'expected a task name' }).min(1),
   metric: metricName,
   expected: percent,
-  tolerance: z.number({ error: 'expected a tolerance in percentage points' }).positive({ error: 'expected a tolerance > 0 in percentage points' }),
+  tolerance: z
+    .number({ error: 'expected a tolerance in percentage points' })
+    .positive({ error: 'expected a tolerance > 0 in percentage points' }),
 });
 
 export const benchmarkSchema = z.strictObject({
@@ -60,7 +61,7 @@ export const benchmarkSchema = z.strictObject({
   method: blockSchema(METHOD_OPTIONS).prefault({}),
   relatedness: z.array(blockSchema(RELATEDNESS_OPTIONS), { error: 'expected a list of {from, to, source}' }).default([]),
   regimes: z.record(identifier('a regime name'), regimeSchema),
-  settings: z.array(settingName, { error: `expected a list drawn from ${SETTINGS.join(', ')}` }).min(1, { error: 'expected at least one setting' }),
+  settings: z.array(settingSchema, { error: 'expected a list of setting names' }).min(1, { error: 'expected at least one setting' }),
   seeds: z.array(nonNegativeInt, { error: 'expected a list of whole numbers' }).min(1, { error: 'expected at least one seed' }),
   reference: z.record(z.string(), z.partialRecord(metricName, percent)).default({}),
   check: z.array(checkSchema, { error: 'expected a list of {regime, setting, task, metric, expected, tolerance}' }).default([]),
@@ -107,15 +108,18 @@ function checkInternalConsistency(doc: BenchmarkDoc): string[] {
   if (!doc.dataset && !doc.sources) problems.push('dataset: missing (required unless sources is given)');
   if (doc.sources) {
     for (const task of taskNames) if (!doc.sources[task]) problems.push(`sources: task "${task}" has no source`);
-    for (const task of Object.keys(doc.sources)) if (!doc.tasks[task]) problems.push(`sources.${task}: not one of the tasks (${taskNames.join(', ')})`);
+    for (const task of Object.keys(doc.sources))
+      if (!doc.tasks[task]) problems.push(`sources.${task}: not one of the tasks (${taskNames.join(', ')})`);
   }
   const isTask = (name: string) => Object.prototype.hasOwnProperty.call(doc.tasks, name);
   const unknownTask = (where: string, name: string) => `${where}: unknown task "${name}"; the tasks are ${taskNames.join(', ')}`;
   if (Object.keys(doc.regimes).length === 0) problems.push('regimes: expected at least one regime');
   for (const [name, regime] of Object.entries(doc.regimes)) {
     if (regime.kind === 'scarce' && !isTask(regime.task)) problems.push(unknownTask(`regimes.${name}.task`, regime.task));
-    if (regime.kind === 'multi-source' && !doc.sources) problems.push(`regimes.${name}: multi-source needs sources (task → {dataset, task})`);
-    if (regime.kind !== 'multi-source' && doc.sources) problems.push(`regimes.${name}: with sources, no sample carries two tasks; use kind: multi-source`);
+    if (regime.kind === 'multi-source' && !doc.sources)
+      problems.push(`regimes.${name}: multi-source needs sources (task → {dataset, task})`);
+    if (regime.kind !== 'multi-source' && doc.sources)
+      problems.push(`regimes.${name}: with sources, no sample carries two tasks; use kind: multi-source`);
   }
   const seenSettings = new Set<string>();
   doc.settings.forEach((s, i) => {
@@ -137,11 +141,13 @@ function checkInternalConsistency(doc: BenchmarkDoc): string[] {
     if (pairs.has(key)) problems.push(`relatedness[${i}]: ${key} is listed twice`);
     pairs.add(key);
   });
-  for (const task of Object.keys(doc.method.taskWeights)) if (!isTask(task)) problems.push(unknownTask(`method.task_weights.${task}`, task));
+  for (const task of Object.keys(doc.method.taskWeights))
+    if (!isTask(task)) problems.push(unknownTask(`method.task_weights.${task}`, task));
   for (const task of Object.keys(doc.reference)) if (!isTask(task)) problems.push(unknownTask(`reference.${task}`, task));
   doc.check.forEach((c, i) => {
     if (!isTask(c.task)) problems.push(unknownTask(`check[${i}].task`, c.task));
-    if (!Object.prototype.hasOwnProperty.call(doc.regimes, c.regime)) problems.push(`check[${i}].regime: unknown regime "${c.regime}"; the regimes are ${Object.keys(doc.regimes).join(', ')}`);
+    if (!Object.prototype.hasOwnProperty.call(doc.regimes, c.regime))
+      problems.push(`check[${i}].regime: unknown regime "${c.regime}"; the regimes are ${Object.keys(doc.regimes).join(', ')}`);
     if (!doc.settings.includes(c.setting)) problems.push(`check[${i}].setting: "${c.setting}" is not among the benchmark's settings`);
   });
   return problems;
@@ -154,9 +160,14 @@ function fail(file: string, problems: string[]): never {
 
 /** Validates an already-parsed YAML value; `file` prefixes every message. */
 export function parseBenchmark(value: unknown, file: string): LoadedBenchmark {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, ['expected a mapping of keys (name, dataset, tasks, ...)']);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    fail(file, ['expected a mapping of keys (name, dataset, tasks, ...)']);
   const parsed = benchmarkSchema.safeParse(value);
-  if (!parsed.success) fail(file, parsed.error.issues.map((issue) => describeIssue(issue, value)));
+  if (!parsed.success)
+    fail(
+      file,
+      parsed.error.issues.map((issue) => describeIssue(issue, value)),
+    );
   const problems = checkInternalConsistency(parsed.data);
   if (problems.length > 0) fail(file, problems);
   return { file, doc: parsed.data };

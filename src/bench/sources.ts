@@ -1,4 +1,15 @@
-import { MASKED, NO_CLASS, SPLITS, type DatasetView, type ImageSource, type LabelColumn, type RelatednessTable, type Split, type SplitData, type TaskSpec } from '../datasets/types.js';
+import {
+  MASKED,
+  NO_CLASS,
+  SPLITS,
+  type DatasetView,
+  type ImageSource,
+  type LabelColumn,
+  type RelatednessTable,
+  type Split,
+  type SplitData,
+  type TaskSpec,
+} from '../datasets/types.js';
 import { UserError } from '../util/errors.js';
 
 export interface SourceBinding {
@@ -70,7 +81,9 @@ export function combineSources(views: Map<string, DatasetView>, bindings: Source
       const a = view.splits[split].images;
       const b = first.splits[split].images;
       if (a.size !== b.size || a.channels !== b.channels) {
-        throw new UserError(`sources: "${id}" gives ${a.size}×${a.size}×${a.channels} images but "${first.id}" gives ${b.size}×${b.size}×${b.channels}`);
+        throw new UserError(
+          `sources: "${id}" gives ${a.size}×${a.size}×${a.channels} images but "${first.id}" gives ${b.size}×${b.size}×${b.channels}`,
+        );
       }
     }
   }
@@ -109,7 +122,8 @@ export function combineSources(views: Map<string, DatasetView>, bindings: Source
   for (const id of datasetIds) {
     for (const table of views.get(id)!.relatedness) {
       // Prefer the binding in the table's own dataset when two sources use the same task name.
-      const bound = (name: string) => bindings.find((b) => b.sourceTask === name && b.dataset === id) ?? bindings.find((b) => b.sourceTask === name);
+      const bound = (name: string) =>
+        bindings.find((b) => b.sourceTask === name && b.dataset === id) ?? bindings.find((b) => b.sourceTask === name);
       const from = bound(table.from);
       const to = bound(table.to);
       if (from && to && from.task !== to.task) relatedness.push({ ...table, from: from.task, to: to.task });

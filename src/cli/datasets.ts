@@ -18,7 +18,10 @@ const log = (line: string) => process.stderr.write(`${paintErr.dim(line)}\n`);
 const warn = (message: string) => log(`warning: ${message}`);
 
 const cacheSizeOption = (): Option =>
-  new Option('--size <pixels>', "input size to prepare the image cache for (repeatable; default: the manifest's image.default_size)").argParser(repeatable(positiveInt));
+  new Option(
+    '--size <pixels>',
+    "input size to prepare the image cache for (repeatable; default: the manifest's image.default_size)",
+  ).argParser(repeatable(positiveInt));
 
 export function registerDatasetsCommands(program: Command): void {
   const datasets = program.command('datasets').description('list, fetch, index and inspect the datasets described in datasets.yaml');
@@ -34,11 +37,22 @@ export function registerDatasetsCommands(program: Command): void {
 
   withManifest(datasets.command('fetch <id>'))
     .description('download (or take from --from), verify, extract, index and cache a dataset')
-    .option('--from <path|url>', 'your archive, file, extracted folder or URL (repeatable; required for request datasets)', repeatable((value) => value))
+    .option(
+      '--from <path|url>',
+      'your archive, file, extracted folder or URL (repeatable; required for request datasets)',
+      repeatable((value) => value),
+    )
     .option('--force', 'download, extract, index and decode the images again even if a good copy is here')
     .addOption(cacheSizeOption())
     .action(async (id: string, opts: ManifestOptions & { from?: string[]; force?: boolean; size?: number[] }) => {
-      const result = await fetchDataset(id, { manifest: manifestOf(opts), from: opts.from, force: opts.force, sizes: opts.size, progress: terminalProgress(), log });
+      const result = await fetchDataset(id, {
+        manifest: manifestOf(opts),
+        from: opts.from,
+        force: opts.force,
+        sizes: opts.size,
+        progress: terminalProgress(),
+        log,
+      });
       process.stdout.write(`${formatFetchResult(result)}\n`);
     });
 
@@ -47,7 +61,14 @@ export function registerDatasetsCommands(program: Command): void {
     .addOption(cacheSizeOption())
     .option('--force', 'also decode every image again instead of reusing the cached ones that are unchanged')
     .action(async (id: string, opts: ManifestOptions & { size?: number[]; force?: boolean }) => {
-      const result = await reindexDataset(id, { manifest: manifestOf(opts), sizes: opts.size, progress: terminalProgress(), onWarning: warn, force: opts.force, onWait: log });
+      const result = await reindexDataset(id, {
+        manifest: manifestOf(opts),
+        sizes: opts.size,
+        progress: terminalProgress(),
+        onWarning: warn,
+        force: opts.force,
+        onWait: log,
+      });
       process.stdout.write(`${formatFetchResult(result)}\n`);
     });
 

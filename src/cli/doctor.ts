@@ -18,18 +18,27 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 /** The wasm thread setup in one line (also the benchmark script's). */
 export function describeWasmThreads(status: NonNullable<DoctorReport['wasmThreads']>): string {
   const build = `${status.build} build${status.reason ? `: ${status.reason}` : ''}`;
-  const helpers = status.helpers === undefined ? '' : `, ${plural(status.helpers, 'helper thread')}${status.helpersReason ? ` (${status.helpersReason})` : ''}`;
-  return `${plural(status.threads, 'wasm thread')} (chosen by ${status.chosenBy}; ${build})${helpers}; set MTL_BENCH_WASM_THREADS to change`;
+  const helpers =
+    status.helpers === undefined
+      ? ''
+      : `, ${plural(status.helpers, 'helper thread')}${status.helpersReason ? ` (${status.helpersReason})` : ''}`;
+  const threads = plural(status.threads, 'wasm thread');
+  return `${threads} (chosen by ${status.chosenBy}; ${build})${helpers}; set MTL_BENCH_WASM_THREADS to change`;
 }
 
 const CHOSEN_BY: Record<DoctorReport['chosenBy'], string> = { auto: 'preference', flag: '--backend', env: 'MTL_BENCH_BACKEND' };
 
-export function formatDoctorReport(report: DoctorReport): string {
+function formatDoctorReport(report: DoctorReport): string {
   const { throughput } = report;
   const lines = [
     `${paint.bold('backend')}     ${paint.green(report.backend)} (tfjs "${report.tfBackend}", chosen by ${CHOSEN_BY[report.chosenBy]})`,
     ...report.skipped.map((s) => `  skipped   ${s.choice}: ${s.reason}`),
-    ...(report.gpu ? [`${paint.bold('gpu')}         ${report.gpu.used ? paint.green('used: TensorFlow runs on a CUDA device') : paint.yellow(gpuNotUsedLine(report.gpu)!)}`] : []),
+    ...(report.gpu
+      ? [
+          `${paint.bold('gpu')}         ` +
+            `${report.gpu.used ? paint.green('used: TensorFlow runs on a CUDA device') : paint.yellow(gpuNotUsedLine(report.gpu)!)}`,
+        ]
+      : []),
     ...report.warnings.map((w) => `${paint.bold('warning')}     ${paint.yellow(w)}`),
     `${paint.bold('cache')}       ${report.home}${report.homeChosenBy === 'MTL_BENCH_HOME' ? ' (MTL_BENCH_HOME)' : ''}`,
     ...(report.wasmThreads ? [`${paint.bold('threads')}     ${describeWasmThreads(report.wasmThreads)}`] : []),

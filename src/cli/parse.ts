@@ -12,7 +12,10 @@ export function nonNegativeInt(value: string): number {
 }
 
 export function commaList(value: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError(`expected a comma-separated list, got "${value}"`);
   return items;
 }

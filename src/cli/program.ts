@@ -30,7 +30,10 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     const debug = argv.includes('--debug');
     if (debug && err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
     const message = errorMessage(err).split('\n')[0];
-    process.stderr.write(`${paintErr.red(`${program.name()}: error:`)} ${message}${err instanceof UserError || debug ? '' : ' (run with --debug for details)'}\n`);
+    process.stderr.write(
+      `${paintErr.red(`${program.name()}: error:`)} ${message}` +
+        `${err instanceof UserError || debug ? '' : ' (run with --debug for details)'}\n`,
+    );
     return err instanceof UserError ? err.exitCode : 1;
   }
 }

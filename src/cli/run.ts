@@ -15,14 +15,17 @@ export function registerRunCommand(program: Command): void {
     .addOption(outOption('parent folder of the run folders: cells go to DIR/<benchmark>/<cell>/').default(DEFAULT_RUNS_DIR))
     .option('--settings <list>', 'only these settings, e.g. stl,mtl+sca+dm', commaList)
     .option('--regimes <list>', "only these of the benchmark's regimes", commaList)
-    .option('--seeds <list>', 'these seeds instead of the benchmark\'s, e.g. 1,2', commaList)
-    .option('--epochs <n>', 'train this many epochs instead of the benchmark\'s', positiveInt)
+    .option('--seeds <list>', "these seeds instead of the benchmark's, e.g. 1,2", commaList)
+    .option('--epochs <n>', "train this many epochs instead of the benchmark's", positiveInt)
     .option('--shard <i/n>', 'run only shard I of N (1 ≤ I ≤ N) of the cells; merge the folders with `mtl-bench report`')
     .addOption(backendOption())
     .addOption(manifestOption())
     .addOption(jsonOption('JSON lines on stdout (progress, results, summary) instead of text'))
     .option('--check', "compare the results with the benchmark's check block; exit non-zero naming each value out of tolerance")
-    .option('--dry-run', 'print the cells, the resolved configuration and the time estimate on this backend; train nothing (the data need not be here)')
+    .option(
+      '--dry-run',
+      'print the cells, the resolved configuration and the time estimate on this backend; train nothing (the data need not be here)',
+    )
     .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[] }) => {
       const controller = new AbortController();
       let stoppedBy: NodeJS.Signals | undefined;
@@ -35,7 +38,10 @@ export function registerRunCommand(program: Command): void {
         stoppedBy = signal;
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        process.stderr.write(`\nstopping after the current training step (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once); run the same command to resume\n`);
+        const again = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
+        process.stderr.write(
+          `\nstopping after the current training step (${again} again to quit at once); run the same command to resume\n`,
+        );
         controller.abort(new Error(`interrupted by ${signal}`));
       };
       process.on('SIGINT', onSignal);
@@ -58,7 +64,9 @@ export function registerRunCommand(program: Command): void {
         const verdict = runVerdict(result);
         if (stoppedBy) {
           const exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
-          throw new UserError(verdict?.message ?? 'interrupted after every cell had finished; the results and reports are complete', { exitCode });
+          throw new UserError(verdict?.message ?? 'interrupted after every cell had finished; the results and reports are complete', {
+            exitCode,
+          });
         }
         if (verdict) throw verdict;
       } finally {

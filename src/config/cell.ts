@@ -1,5 +1,5 @@
 import type { MetricName } from './metrics.js';
-import type { MethodOptions, RelatednessOptions, TrainOptions } from './options.js';
+import type { CellMethodOptions, RelatednessOptions, TrainOptions } from './options.js';
 import type { RegimeSpec } from './regimes.js';
 import type { Setting } from './settings.js';
 
@@ -16,7 +16,7 @@ export interface CellConfig {
   backbone: string;
   pretrained?: string;
   train: TrainOptions;
-  method: MethodOptions;
+  method: CellMethodOptions;
   /** Empty for settings that couple no tasks. */
   relatedness: RelatednessSpec[];
   regime: { name: string; spec: RegimeSpec };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COUPLINGS, type Coupling, type Setting, settingSpec, usesCoupling } from './settings.js';
+import { BALANCING_METHODS, COUPLINGS, type BalancingMethod, type Coupling, type Setting, settingSpec, usesCoupling } from './settings.js';
 import { boolean, fraction, identifier, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './validators.js';
 
 /**
@@ -19,11 +19,12 @@ export interface OptionSpec<T> {
   /** One line for the README. */
   doc: string;
   /**
-   * Which settings read the option: any setting with one of these couplings, or every multi-task
-   * setting. Settings that do not read it carry its default, so changing it reruns only the cells
-   * it can affect.
+   * Which settings read the option: any setting with one of these couplings or balancing methods,
+   * or every multi-task setting. Settings that do not read it carry its default, so changing it
+   * reruns only the cells it can affect; an option read only by balancing methods is left out of
+   * the other settings' cells altogether, so that adding a method never changes an existing cell.
    */
-  usedBy?: readonly Coupling[] | 'multi-task';
+  usedBy?: readonly (Coupling | BalancingMethod)[] | 'multi-task';
   /**
    * Left out of the parsed block when it equals its default, so a cell's config (and its hash)
    * reads as it did before the option existed: for options added after studies were run, whose
@@ -37,12 +38,21 @@ function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
 }
 
 /** An option added after studies were run: absent from a config when at its default (see `omitAtDefault`). */
-function laterOption<T>(spec: Omit<OptionSpec<T>, 'omitAtDefault' | 'optional'> & { default: NoInfer<T> }): OptionSpec<T> & { default: T; omitAtDefault: true } {
+function laterOption<T>(
+  spec: Omit<OptionSpec<T>, 'omitAtDefault' | 'optional'> & { default: NoInfer<T> },
+): OptionSpec<T> & { default: T; omitAtDefault: true } {
   return { ...spec, omitAtDefault: true };
 }
 
 function optionalOption<T>(spec: Omit<OptionSpec<T>, 'default' | 'optional'>): OptionSpec<T> & { optional: true } {
   return { ...spec, optional: true };
+}
+
+/** An option of a balancing method: present in a cell's config only when its setting uses one of `usedBy`. */
+function balancingOption<T>(
+  spec: OptionSpec<T> & { default: NoInfer<T>; usedBy: readonly BalancingMethod[] },
+): OptionSpec<T> & { usedBy: readonly BalancingMethod[] } {
+  return spec;
 }
 
 type OptionTable = Record<string, OptionSpec<unknown>>;
@@ -87,7 +97,10 @@ export const TRAIN_OPTIONS = {
     key: ['init'],
     schema: oneOf(['he', 'pytorch']),
     default: 'he',
-    doc: "Initial weights: `he` (He-normal convolutions, Glorot-uniform heads, zero head biases) or `pytorch` (PyTorch's defaults: uniform ±1/√fan_in for convolution and head kernels and head biases, a variance a sixth of He's).",
+    doc:
+      'Initial weights: `he` (He-normal convolutions, Glorot-uniform heads, zero head biases) ' +
+      "or `pytorch` (PyTorch's defaults: uniform ±1/√fan_in for convolution and head kernels and head biases, " +
+      "a variance a sixth of He's).",
   }),
 };
 
@@ -129,15 +142,57 @@ export const METHOD_OPTIONS = {
     doc: 'w_t per task name; unnamed tasks weigh 1.',
     usedBy: 'multi-task',
   }),
+  dwaTemperature: balancingOption({
+    key: ['dwa_temperature'],
+    schema: positiveNumber,
+    default: 2,
+    doc: "DWA: temperature T of the softmax over the tasks' loss-descent rates.",
+    usedBy: ['dwa'],
+  }),
+  gradnormAlpha: balancingOption({
+    key: ['gradnorm_alpha'],
+    schema: nonNegativeNumber,
+    default: 1.5,
+    doc: 'GradNorm: asymmetry α, how strongly slower tasks get larger gradients.',
+    usedBy: ['gradnorm'],
+  }),
+  cagradC: balancingOption({
+    key: ['cagrad_c'],
+    schema: z
+      .number({ error: 'expected a number in [0, 1)' })
+      .min(0, { error: 'expected a number in [0, 1)' })
+      .lt(1, { error: 'expected a number in [0, 1)' }),
+    default: 0.5,
+    doc: 'CAGrad: c, the radius of the ball around the mean gradient, relative to its length.',
+    usedBy: ['cagrad'],
+  }),
+  famoLr: balancingOption({
+    key: ['famo_lr'],
+    schema: positiveNumber,
+    default: 0.025,
+    doc: 'FAMO: learning rate β of the task-weight logits.',
+    usedBy: ['famo'],
+  }),
+  famoDecay: balancingOption({
+    key: ['famo_decay'],
+    schema: nonNegativeNumber,
+    default: 0.01,
+    doc: 'FAMO: decay γ of the task-weight logits.',
+    usedBy: ['famo'],
+  }),
 };
 
 export const RELATEDNESS_OPTIONS = {
-  from: option({ key: ['from'], schema: z.string({ error: 'expected a task name' }).min(1), doc: 'The categorical task R is conditioned on.' }),
+  from: option({
+    key: ['from'],
+    schema: z.string({ error: 'expected a task name' }).min(1),
+    doc: 'The categorical task R is conditioned on.',
+  }),
   to: option({ key: ['to'], schema: z.string({ error: 'expected a task name' }).min(1), doc: 'The related task.' }),
   prior: optionalOption({
     key: ['prior'],
     schema: identifier('the name of a prior in the dataset manifest'),
-    doc: "For `prior`: a named prior of the manifest (`priors:`), needed where the datasets ship no table for the pair.",
+    doc: 'For `prior`: a named prior of the manifest (`priors:`), needed where the datasets ship no table for the pair.',
   }),
   source: option({
     key: ['source'],
@@ -155,12 +210,20 @@ export const RELATEDNESS_OPTIONS = {
     key: ['sharpness_blend'],
     schema: fraction('a blend β in [0, 1]'),
     default: 0,
-    doc: 'β: R is replaced by (1 − β)·R + β·R̄, where R̄ repeats the mean of R over the classes of `from` in every row (README, "Relatedness sharpness"); 0 keeps R, 1 makes it uninformative.',
+    doc:
+      'β: R is replaced by (1 − β)·R + β·R̄, where R̄ repeats the mean of R over the classes of `from` in every row ' +
+      '(README, "Relatedness sharpness"); 0 keeps R, 1 makes it uninformative.',
   }),
 };
 
 export type TrainOptions = ValuesOf<typeof TRAIN_OPTIONS>;
+/** The method block as a benchmark file resolves it: every option, defaults filled in. */
 export type MethodOptions = ValuesOf<typeof METHOD_OPTIONS>;
+type BalancingOptionField = {
+  [K in keyof typeof METHOD_OPTIONS]: (typeof METHOD_OPTIONS)[K] extends { usedBy: readonly BalancingMethod[] } ? K : never;
+}[keyof typeof METHOD_OPTIONS];
+/** The method options of one cell: a balancing method's options appear only in the cells of settings that use it. */
+export type CellMethodOptions = Omit<MethodOptions, BalancingOptionField> & Partial<Pick<MethodOptions, BalancingOptionField>>;
 export type RelatednessOptions = ValuesOf<typeof RELATEDNESS_OPTIONS>;
 
 function hasDefault(spec: OptionSpec<unknown>): boolean {
@@ -185,7 +248,10 @@ export function blockSchema<O extends OptionTable>(options: O): z.ZodType<Values
   }
   // prefault parses the empty default, so the inner options' own defaults fill an omitted block.
   const build = (node: Node): z.ZodType =>
-    z.strictObject({ ...node.leaves, ...Object.fromEntries(Object.entries(node.children).map(([k, child]) => [k, build(child).prefault({})])) });
+    z.strictObject({
+      ...node.leaves,
+      ...Object.fromEntries(Object.entries(node.children).map(([k, child]) => [k, build(child).prefault({})])),
+    });
   return build(root).transform((parsed) => {
     const flat: Record<string, unknown> = {};
     for (const [field, spec] of Object.entries(options)) {
@@ -216,25 +282,42 @@ export function optionValue<T>(spec: OptionSpec<T> & { default: T }, value: T | 
   return value === undefined ? spec.default : value;
 }
 
-/** Whether a setting reads the option (the others carry its default). */
+function isBalancingMethod(name: string): name is BalancingMethod {
+  return (BALANCING_METHODS as readonly string[]).includes(name);
+}
+
+/** Whether a setting reads the option (the others carry its default, or leave a balancing method's option out). */
 export function readBy(setting: Setting, spec: OptionSpec<unknown>): boolean {
   if (spec.usedBy === undefined) return true;
   if (spec.usedBy === 'multi-task') return settingSpec(setting).multiTask;
-  return spec.usedBy.some((coupling) => usesCoupling(setting, coupling));
+  return spec.usedBy.some((user) => (isBalancingMethod(user) ? settingSpec(setting).balancing === user : usesCoupling(setting, user)));
+}
+
+function onlyBalancing(spec: OptionSpec<unknown>): boolean {
+  return Array.isArray(spec.usedBy) && spec.usedBy.length > 0 && spec.usedBy.every(isBalancingMethod);
 }
 
 /**
- * The method options a setting actually reads; the others are reset to their defaults so that a
- * cell's config hash changes only when something that can affect it changes.
+ * The method options a setting actually reads; the others are reset to their defaults (or, for a
+ * balancing method's options, left out) so that a cell's config hash changes only when something
+ * that can affect it changes.
  */
-export function methodOptionsFor(setting: Setting, method: MethodOptions): MethodOptions {
-  const resolved = { ...method };
-  for (const [field, spec] of Object.entries(METHOD_OPTIONS) as [keyof MethodOptions, OptionSpec<unknown>][]) {
-    if (!readBy(setting, spec)) (resolved as Record<string, unknown>)[field] = spec.default;
+export function methodOptionsFor(setting: Setting, method: MethodOptions): CellMethodOptions {
+  const resolved: CellMethodOptions = { ...method };
+  const fields = resolved as Record<string, unknown>;
+  for (const [field, spec] of Object.entries(METHOD_OPTIONS) as [string, OptionSpec<unknown>][]) {
+    if (readBy(setting, spec)) continue;
+    if (onlyBalancing(spec)) delete fields[field];
+    else fields[field] = spec.default;
   }
   // Sorted so the config file reads the same however the benchmark listed the tasks.
   resolved.taskWeights = Object.fromEntries(Object.entries(resolved.taskWeights).sort(([a], [b]) => a.localeCompare(b)));
   return resolved;
+}
+
+/** A cell's method options with every option present: the ones its setting does not read take their defaults. */
+export function completeMethodOptions(method: CellMethodOptions): MethodOptions {
+  return { ...(defaultsOf(METHOD_OPTIONS) as MethodOptions), ...method };
 }
 
 /** The README's table of benchmark-file options, generated from the tables above. */
@@ -247,7 +330,10 @@ export function optionsTableMarkdown(): string {
   const rows = blocks.flatMap(([block, options]) =>
     Object.values(options).map((spec) => {
       const shown = hasDefault(spec) ? `\`${JSON.stringify(spec.default)}\`` : spec.optional ? 'none' : 'required';
-      const used = spec.usedBy === undefined ? '' : ` Read by ${spec.usedBy === 'multi-task' ? 'multi-task settings' : spec.usedBy.map((c) => `+${c}`).join(' and ')}.`;
+      const used =
+        spec.usedBy === undefined
+          ? ''
+          : ` Read by ${spec.usedBy === 'multi-task' ? 'multi-task settings' : spec.usedBy.map((c) => `+${c}`).join(' and ')}.`;
       return `| \`${block}.${spec.key.join('.')}\` | ${shown} | ${spec.doc}${used} |`;
     }),
   );

@@ -19,7 +19,10 @@ export const positiveNumber = z.number({ error: 'expected a number > 0' }).posit
 export const nonNegativeNumber = z.number({ error: 'expected a number ≥ 0' }).min(0, { error: 'expected a number ≥ 0' });
 export const boolean = z.boolean({ error: 'expected true or false' });
 export const fraction = (what: string) =>
-  z.number({ error: `expected ${what}` }).min(0, { error: `expected ${what}` }).max(1, { error: `expected ${what}` });
+  z
+    .number({ error: `expected ${what}` })
+    .min(0, { error: `expected ${what}` })
+    .max(1, { error: `expected ${what}` });
 export const identifier = (what: string) =>
   z
     .string({ error: `expected ${what}` })
@@ -29,7 +32,8 @@ export const percent = z
   .min(0, { error: 'expected a value in percent (0–100)' })
   .max(100, { error: 'expected a value in percent (0–100)' });
 /** "a", "a or b", "a, b or c". */
-function alternatives(values: readonly string[]): string {
+export function alternatives(values: readonly string[]): string {
   return values.length <= 1 ? (values[0] ?? '') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
 }
-export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `expected ${alternatives(values)}` });
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected ${alternatives(values)}` });

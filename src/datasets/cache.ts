@@ -69,17 +69,29 @@ export interface CacheMeta {
 }
 
 export function cacheSettings(entry: DatasetEntry, size: number): CacheSettings {
-  return { size, channels: entry.image.channels, fit: entry.image.fit, background: entry.image.background, maxBadFraction: entry.image.max_bad_fraction };
+  return {
+    size,
+    channels: entry.image.channels,
+    fit: entry.image.fit,
+    background: entry.image.background,
+    maxBadFraction: entry.image.max_bad_fraction,
+  };
 }
 
 export function cacheFolder(cacheDir: string, settings: CacheSettings, split: Split): string {
-  return path.join(cacheDir, `${settings.size}px-${settings.channels}c-${settings.fit}-${settings.background.slice(1).toLowerCase()}`, split);
+  return path.join(
+    cacheDir,
+    `${settings.size}px-${settings.channels}c-${settings.fit}-${settings.background.slice(1).toLowerCase()}`,
+    split,
+  );
 }
 
 /** The split's layout: settings and image paths, not their content. */
 function layoutDigest(split: IndexSplit, settings: CacheSettings): string {
   const { size, channels, fit, background } = settings;
-  return createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, size, channels, fit, background: background.toLowerCase(), images: imagesDigest(split) })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ v: CACHE_VERSION, size, channels, fit, background: background.toLowerCase(), images: imagesDigest(split) }))
+    .digest('hex');
 }
 
 /** One stamp per sample: its source file's size and modification time (in ns), or "missing". */
@@ -95,7 +107,7 @@ async function sourceStamps(split: IndexSplit): Promise<string[]> {
   };
   // An IDX split reads every sample from one file: its stamp stands for all of them.
   if (images.kind === 'idx') return new Array<string>(split.ids.length).fill(await stamp(images.file));
-  const stamps: string[] = new Array(images.paths.length);
+  const stamps = new Array<string>(images.paths.length);
   for (let start = 0; start < images.paths.length; start += STAT_BATCH) {
     const batch = images.paths.slice(start, start + STAT_BATCH);
     const got = await Promise.all(batch.map((p) => stamp(path.join(images.root, p))));
@@ -112,7 +124,9 @@ function stampsDigest(stamps: readonly string[], from = 0, to = stamps.length): 
 
 /** The key of a complete cache: layout plus the stamp of every source file. */
 function splitDigest(layout: string, stamps: readonly string[]): string {
-  return createHash('sha256').update(`${layout}\0${stampsDigest(stamps)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${layout}\0${stampsDigest(stamps)}`)
+    .digest('hex');
 }
 
 function readJson<T>(file: string): T | undefined {
@@ -158,7 +172,13 @@ export interface BuildCacheOptions {
 }
 
 /** Builds (or resumes, or reuses) the cache of one split; returns its metadata. */
-export async function ensureSplitCache(folder: string, splitName: Split, split: IndexSplit, settings: CacheSettings, options: BuildCacheOptions): Promise<CacheMeta> {
+export async function ensureSplitCache(
+  folder: string,
+  splitName: Split,
+  split: IndexSplit,
+  settings: CacheSettings,
+  options: BuildCacheOptions,
+): Promise<CacheMeta> {
   const layout = layoutDigest(split, settings);
   const stamps = await sourceStamps(split);
   const digest = splitDigest(layout, stamps);
@@ -173,11 +193,15 @@ export async function ensureSplitCache(folder: string, splitName: Split, split: 
   const purpose = `building the ${settings.size}px cache of ${options.datasetId} ${splitName}`;
   // Another process may be building this very cache: wait for it, then use its result.
   try {
-    return await withLock(`${folder}.lock`, async () => fresh() ?? buildSplitCache(folder, splitName, split, settings, { layout, stamps, digest }, options), {
-      purpose,
-      onWait: (owner) => say(`waiting for ${describeOwner(owner)}, which is ${owner.purpose || purpose}`),
-      onNotice: say,
-    });
+    return await withLock(
+      `${folder}.lock`,
+      async () => fresh() ?? buildSplitCache(folder, splitName, split, settings, { layout, stamps, digest }, options),
+      {
+        purpose,
+        onWait: (owner) => say(`waiting for ${describeOwner(owner)}, which is ${owner.purpose || purpose}`),
+        onNotice: say,
+      },
+    );
   } catch (err) {
     throw homeWriteError(err, folder);
   }
@@ -189,7 +213,14 @@ interface CacheKey {
   digest: string;
 }
 
-async function buildSplitCache(folder: string, splitName: Split, split: IndexSplit, settings: CacheSettings, key: CacheKey, options: BuildCacheOptions): Promise<CacheMeta> {
+async function buildSplitCache(
+  folder: string,
+  splitName: Split,
+  split: IndexSplit,
+  settings: CacheSettings,
+  key: CacheKey,
+  options: BuildCacheOptions,
+): Promise<CacheMeta> {
   const started = Date.now();
   const { layout, stamps, digest } = key;
   await fs.promises.mkdir(folder, { recursive: true });
@@ -269,7 +300,9 @@ async function buildSplitCache(folder: string, splitName: Split, split: IndexSpl
   if (skipped.length > allowed) {
     const first = skipped[0];
     throw new UserError(
-      `${options.datasetId} ${splitName}: ${skipped.length} of ${total} images do not decode (more than the ${(settings.maxBadFraction * 100).toFixed(1)}% allowed by image.max_bad_fraction); first: ${first.id}: ${first.reason}`,
+      `${options.datasetId} ${splitName}: ${skipped.length} of ${total} images do not decode ` +
+        `(more than the ${(settings.maxBadFraction * 100).toFixed(1)}% allowed by image.max_bad_fraction); ` +
+        `first: ${first.id}: ${first.reason}`,
     );
   }
   const meta: CacheMeta = {
@@ -318,7 +351,8 @@ export class ShardImageSource implements ImageSource {
     for (const [i, file] of this.files.entries()) {
       const expected = meta.shards[i].count * this.bytesPerImage;
       const size = fs.statSync(file).size;
-      if (size !== expected) throw new UserError(`${file}: image cache shard has ${size} bytes, expected ${expected}; delete ${folder} and load again`);
+      if (size !== expected)
+        throw new UserError(`${file}: image cache shard has ${size} bytes, expected ${expected}; delete ${folder} and load again`);
       this.memory.push(inMemory ? fs.readFileSync(file) : undefined);
       this.fds.push(undefined);
     }
@@ -344,7 +378,8 @@ export class ShardImageSource implements ImageSource {
     const out = new Uint8Array(indices.length * n);
     for (let k = 0; k < indices.length; k++) {
       const index = indices[k];
-      if (!Number.isInteger(index) || index < 0 || index >= this.count) throw new RangeError(`image index ${index} outside 0..${this.count - 1}`);
+      if (!Number.isInteger(index) || index < 0 || index >= this.count)
+        throw new RangeError(`image index ${index} outside 0..${this.count - 1}`);
       const shard = this.shardOf(index);
       const offset = (index - this.starts[shard]) * n;
       const held = this.memory[shard];

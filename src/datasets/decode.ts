@@ -49,7 +49,9 @@ export async function renderImage(input: ImageInput, settings: RenderSettings, b
   const { data, info } = await image.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const expected = settings.size * settings.size * settings.channels;
   if (info.channels !== settings.channels || data.length !== expected) {
-    throw new Error(`decoded to ${info.width}×${info.height}×${info.channels}, expected ${settings.size}×${settings.size}×${settings.channels}`);
+    throw new Error(
+      `decoded to ${info.width}×${info.height}×${info.channels}, expected ${settings.size}×${settings.size}×${settings.channels}`,
+    );
   }
   return data;
 }

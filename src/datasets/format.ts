@@ -6,13 +6,27 @@ import type { FetchResult } from './fetch/fetch.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function formatStatusTable(statuses: DatasetStatus[]): string {
   const rows = [['id', 'name', 'access', 'size', 'fetched', 'indexed']];
   for (const s of statuses) {
-    rows.push([s.id, s.name, s.access, s.size !== undefined ? formatBytes(s.size) : s.access === 'public' ? '?' : '-', s.fetched ? 'yes' : 'no', s.indexed ? 'yes' : s.fetched && s.staleness ? `no (${s.staleness})` : 'no']);
+    rows.push([
+      s.id,
+      s.name,
+      s.access,
+      s.size !== undefined ? formatBytes(s.size) : s.access === 'public' ? '?' : '-',
+      s.fetched ? 'yes' : 'no',
+      s.indexed ? 'yes' : s.fetched && s.staleness ? `no (${s.staleness})` : 'no',
+    ]);
   }
   return table(rows);
 }
@@ -48,11 +62,16 @@ export function formatInfo(info: DatasetInfo): string {
 export function formatFetchResult(result: FetchResult): string {
   const { index } = result;
   const counts = (['train', 'val', 'test'] as const).map((s) => `${s} ${index.splits[s].ids.length}`).join(', ');
-  const lines = [`${result.id}: ${counts}; tasks ${index.tasks.map((t) => `${t.name} (${t.labels.length})`).join(', ')}`, `data  ${result.root}`];
+  const lines = [
+    `${result.id}: ${counts}; tasks ${index.tasks.map((t) => `${t.name} (${t.labels.length})`).join(', ')}`,
+    `data  ${result.root}`,
+  ];
   for (const cache of result.caches) {
     const skipped = Object.values(cache.splits).reduce((n, m) => n + m.skipped.length, 0);
     const seconds = Object.values(cache.splits).reduce((n, m) => n + m.buildSeconds, 0);
-    lines.push(`cache ${cache.size}×${cache.size}: ${Object.values(cache.splits).reduce((n, m) => n + m.decoded, 0)} images (built in ${seconds.toFixed(1)} s${skipped ? `, ${skipped} undecodable skipped` : ''})`);
+    const decoded = Object.values(cache.splits).reduce((n, m) => n + m.decoded, 0);
+    const undecodable = skipped ? `, ${skipped} undecodable skipped` : '';
+    lines.push(`cache ${cache.size}×${cache.size}: ${decoded} images (built in ${seconds.toFixed(1)} s${undecodable})`);
   }
   for (const note of index.notes) lines.push(`note: ${note}`);
   return lines.join('\n');

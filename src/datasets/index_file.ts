@@ -47,7 +47,17 @@ export interface DatasetIndex {
 
 /** Collects samples one by one and lays them out as columns per split. */
 export class IndexBuilder {
-  private readonly parts = new Map<Split, { ids: string[]; images: (string | number)[]; boxes: (Box | null)[]; hasBox: boolean; categorical: Map<string, number[]>; multilabel: Map<string, Uint8Array[]> }>();
+  private readonly parts = new Map<
+    Split,
+    {
+      ids: string[];
+      images: (string | number)[];
+      boxes: (Box | null)[];
+      hasBox: boolean;
+      categorical: Map<string, number[]>;
+      multilabel: Map<string, Uint8Array[]>;
+    }
+  >();
 
   constructor(
     private readonly tasks: TaskSpec[],
@@ -80,7 +90,8 @@ export class IndexBuilder {
       const value = labels[task.name];
       if (task.kind === 'categorical') {
         const cls = value === undefined ? NO_CLASS : (value as number);
-        if (!Number.isInteger(cls) || cls < NO_CLASS || cls >= task.labels.length) throw new Error(`internal: class ${cls} out of range for task ${task.name}`);
+        if (!Number.isInteger(cls) || cls < NO_CLASS || cls >= task.labels.length)
+          throw new Error(`internal: class ${cls} out of range for task ${task.name}`);
         part.categorical.get(task.name)!.push(cls);
       } else {
         const width = task.labels.length;
@@ -101,7 +112,8 @@ export class IndexBuilder {
       const part = this.parts.get(split)!;
       const labels: Record<string, LabelColumn> = {};
       for (const task of this.tasks) {
-        if (task.kind === 'categorical') labels[task.name] = { kind: 'categorical', values: Int32Array.from(part.categorical.get(task.name)!) };
+        if (task.kind === 'categorical')
+          labels[task.name] = { kind: 'categorical', values: Int32Array.from(part.categorical.get(task.name)!) };
         else {
           const width = task.labels.length;
           const rows = part.multilabel.get(task.name)!;
@@ -130,7 +142,10 @@ function arrayOf(check: (v: unknown) => boolean, what: string) {
 const stringArray = arrayOf((v) => typeof v === 'string', 'strings') as z.ZodType<string[]>;
 const classArray = arrayOf((v) => Number.isInteger(v) && (v as number) >= NO_CLASS, 'class indices') as z.ZodType<number[]>;
 const itemArray = arrayOf((v) => Number.isInteger(v) && (v as number) >= 0, 'item numbers') as z.ZodType<number[]>;
-const boxArray = arrayOf((v) => v === null || (Array.isArray(v) && v.length === 4 && v.every((n) => typeof n === 'number')), 'boxes or null') as z.ZodType<(Box | null)[]>;
+const boxArray = arrayOf(
+  (v) => v === null || (Array.isArray(v) && v.length === 4 && v.every((n) => typeof n === 'number')),
+  'boxes or null',
+) as z.ZodType<(Box | null)[]>;
 
 const storedColumn = z.union([
   z.strictObject({ kind: z.literal('categorical'), values: classArray }),
@@ -150,7 +165,15 @@ const storedIndex = z.strictObject({
   entryDigest: z.string(),
   root: z.string(),
   tasks: z.array(z.strictObject({ name: z.string(), kind: z.enum(['categorical', 'multilabel']), labels: z.array(z.string()) })),
-  relatedness: z.array(z.strictObject({ from: z.string(), to: z.string(), source: z.enum(['prior', 'file']), matrix: z.array(z.array(z.number())), description: z.string().optional() })),
+  relatedness: z.array(
+    z.strictObject({
+      from: z.string(),
+      to: z.string(),
+      source: z.enum(['prior', 'file']),
+      matrix: z.array(z.array(z.number())),
+      description: z.string().optional(),
+    }),
+  ),
   splits: z.strictObject({ train: storedSplit, val: storedSplit, test: storedSplit }),
   notes: z.array(z.string()),
 });
@@ -161,14 +184,23 @@ function serializeSplit(split: IndexSplit): z.infer<typeof storedSplit> {
     labels[name] =
       column.kind === 'categorical'
         ? { kind: 'categorical', values: Array.from(column.values) }
-        : { kind: 'multilabel', width: column.width, base64: Buffer.from(column.values.buffer, column.values.byteOffset, column.values.byteLength).toString('base64') };
+        : {
+            kind: 'multilabel',
+            width: column.width,
+            base64: Buffer.from(column.values.buffer, column.values.byteOffset, column.values.byteLength).toString('base64'),
+          };
   }
   let images: z.infer<typeof storedImages>;
   if (split.images.kind === 'files') {
     // Most datasets name samples by their relative image path: store it once.
     const { paths } = split.images;
     const same = paths.length === split.ids.length && paths.every((p, i) => p === split.ids[i]);
-    images = { kind: 'files', root: split.images.root, paths: same ? null : paths, ...(split.images.boxes ? { boxes: split.images.boxes } : {}) };
+    images = {
+      kind: 'files',
+      root: split.images.root,
+      paths: same ? null : paths,
+      ...(split.images.boxes ? { boxes: split.images.boxes } : {}),
+    };
   } else images = split.images;
   return { ids: split.ids, images, labels };
 }
@@ -188,7 +220,9 @@ function parseIndex(text: string, file: string): DatasetIndex {
   const parsed = storedIndex.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new UserError(`${file}: damaged or outdated index (${issue.path.join('.')}: ${issue.message}); run "mtl-bench datasets index" again`);
+    throw new UserError(
+      `${file}: damaged or outdated index (${issue.path.join('.')}: ${issue.message}); run "mtl-bench datasets index" again`,
+    );
   }
   const stored = parsed.data;
   const splits = {} as Record<Split, IndexSplit>;
@@ -199,13 +233,25 @@ function parseIndex(text: string, file: string): DatasetIndex {
       if (column.kind === 'categorical') labels[task] = { kind: 'categorical', values: Int32Array.from(column.values) };
       else {
         const bytes = Buffer.from(column.base64, 'base64');
-        labels[task] = { kind: 'multilabel', width: column.width, values: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+        labels[task] = {
+          kind: 'multilabel',
+          width: column.width,
+          values: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        };
       }
     }
-    const images: ImageRefs = s.images.kind === 'files' ? { kind: 'files', root: s.images.root, paths: s.images.paths ?? s.ids, ...(s.images.boxes ? { boxes: s.images.boxes } : {}) } : s.images;
+    const images: ImageRefs =
+      s.images.kind === 'files'
+        ? { kind: 'files', root: s.images.root, paths: s.images.paths ?? s.ids, ...(s.images.boxes ? { boxes: s.images.boxes } : {}) }
+        : s.images;
     const n = s.ids.length;
-    const lengths = [images.kind === 'files' ? images.paths.length : images.items.length, images.kind === 'files' ? (images.boxes?.length ?? n) : n, ...Object.values(labels).map((c) => (c.kind === 'categorical' ? c.values.length : c.values.length / c.width))];
-    if (lengths.some((l) => l !== n)) throw new UserError(`${file}: damaged index (the ${name} split's columns differ in length); run "mtl-bench datasets index" again`);
+    const lengths = [
+      images.kind === 'files' ? images.paths.length : images.items.length,
+      images.kind === 'files' ? (images.boxes?.length ?? n) : n,
+      ...Object.values(labels).map((c) => (c.kind === 'categorical' ? c.values.length : c.values.length / c.width)),
+    ];
+    if (lengths.some((l) => l !== n))
+      throw new UserError(`${file}: damaged index (the ${name} split's columns differ in length); run "mtl-bench datasets index" again`);
     splits[name] = { ids: s.ids, images, labels };
   }
   return { ...stored, splits };

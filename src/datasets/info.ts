@@ -59,7 +59,15 @@ function splitStats(index: DatasetIndex, split: Split): SplitStats {
         samples++;
         seen.add(v);
       }
-      return { task: task.name, kind: 'categorical', samples, unlabelled: count - samples, coverage: count ? samples / count : 0, classesPresent: seen.size, classes: task.labels.length };
+      return {
+        task: task.name,
+        kind: 'categorical',
+        samples,
+        unlabelled: count - samples,
+        coverage: count ? samples / count : 0,
+        classesPresent: seen.size,
+        classes: task.labels.length,
+      };
     }
     const width = column.width;
     let samples = 0;
@@ -103,7 +111,10 @@ function splitStats(index: DatasetIndex, split: Split): SplitStats {
 }
 
 /** The statistics of a dataset of the manifest, indexing it first when its index is missing or stale. */
-export async function describeDataset(id: string, options: { manifest: Manifest; home?: string; onWarning?: (message: string) => void }): Promise<DatasetInfo> {
+export async function describeDataset(
+  id: string,
+  options: { manifest: Manifest; home?: string; onWarning?: (message: string) => void },
+): Promise<DatasetInfo> {
   const entry = getEntry(options.manifest, id);
   const index = await ensureIndex(entry, { home: options.home, onWarning: options.onWarning });
   return datasetInfo(entry, index, options.home);
@@ -119,7 +130,13 @@ export function datasetInfo(entry: DatasetEntry, index: DatasetIndex, home?: str
       const settings = cacheSettings(entry, size);
       for (const split of SPLITS) {
         const meta = readCacheMeta(cacheFolder(layout.cacheDir, settings, split));
-        if (meta && meta.skipped.length > 0) undecodable.push({ size, split, count: meta.skipped.length, examples: meta.skipped.slice(0, 3).map((s) => `${s.id}: ${s.reason}`) });
+        if (meta && meta.skipped.length > 0)
+          undecodable.push({
+            size,
+            split,
+            count: meta.skipped.length,
+            examples: meta.skipped.slice(0, 3).map((s) => `${s.id}: ${s.reason}`),
+          });
       }
     }
   }
@@ -132,7 +149,12 @@ export function datasetInfo(entry: DatasetEntry, index: DatasetIndex, home?: str
     indexedAt: index.createdAt,
     tasks: index.tasks.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels.length })),
     splits: SPLITS.map((s) => splitStats(index, s)),
-    relatedness: index.relatedness.map((r) => ({ from: r.from, to: r.to, source: r.source, shape: [r.matrix.length, r.matrix[0]?.length ?? 0] as [number, number] })),
+    relatedness: index.relatedness.map((r) => ({
+      from: r.from,
+      to: r.to,
+      source: r.source,
+      shape: [r.matrix.length, r.matrix[0]?.length ?? 0] as [number, number],
+    })),
     undecodable,
     notes: index.notes,
   };
@@ -153,14 +175,16 @@ export interface DatasetStatus {
 
 function packageInstalled(entry: DatasetEntry): boolean {
   const require = createRequire(import.meta.url);
-  return entry.files.filter((f) => f.package).every((f) => {
-    try {
-      require.resolve(`${f.package}/package.json`);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return entry.files
+    .filter((f) => f.package)
+    .every((f) => {
+      try {
+        require.resolve(`${f.package}/package.json`);
+        return true;
+      } catch {
+        return false;
+      }
+    });
 }
 
 function datasetStatus(entry: DatasetEntry, home?: string): DatasetStatus {
@@ -172,7 +196,16 @@ function datasetStatus(entry: DatasetEntry, home?: string): DatasetStatus {
   } catch {
     staleness = 'damaged index';
   }
-  return { id: entry.id, name: entry.name, access: entry.access, format: entry.format, size: declaredSize(entry), fetched, indexed: staleness === undefined, ...(staleness && fetched ? { staleness } : {}) };
+  return {
+    id: entry.id,
+    name: entry.name,
+    access: entry.access,
+    format: entry.format,
+    size: declaredSize(entry),
+    fetched,
+    indexed: staleness === undefined,
+    ...(staleness && fetched ? { staleness } : {}),
+  };
 }
 
 export function datasetStatuses(manifest: Manifest, home?: string): DatasetStatus[] {

@@ -49,7 +49,12 @@ export interface EnsureCacheOptions {
 }
 
 /** Decodes every split at `size` once (or reuses the cache); returns each split's cache folder and metadata. */
-export async function ensureCache(entry: DatasetEntry, index: DatasetIndex, size: number, options: EnsureCacheOptions = {}): Promise<Record<Split, { folder: string; meta: CacheMeta }>> {
+export async function ensureCache(
+  entry: DatasetEntry,
+  index: DatasetIndex,
+  size: number,
+  options: EnsureCacheOptions = {},
+): Promise<Record<Split, { folder: string; meta: CacheMeta }>> {
   const layout = datasetLayout(entry.id, options.home);
   const settings = cacheSettings(entry, size);
   const out = {} as Record<Split, { folder: string; meta: CacheMeta }>;
@@ -76,7 +81,13 @@ function relatednessTables(entry: DatasetEntry, manifest: Manifest, index: Datas
     const prior = manifest.priors.get(rel.prior)!;
     const from = index.tasks.find((t) => t.name === rel.from)!;
     const to = index.tasks.find((t) => t.name === rel.to)!;
-    tables.push({ from: from.name, to: to.name, source: 'prior', matrix: priorMatrix(prior, from.labels, to.labels), description: rel.description ?? prior.description });
+    tables.push({
+      from: from.name,
+      to: to.name,
+      source: 'prior',
+      matrix: priorMatrix(prior, from.labels, to.labels),
+      description: rel.description ?? prior.description,
+    });
   }
   return tables;
 }
@@ -88,10 +99,24 @@ function selectRows(column: LabelColumn, keep: number[]): LabelColumn {
   return { kind: 'multilabel', width: column.width, values };
 }
 
-function splitView(name: Split, split: IndexSplit, tasks: TaskSpec[], folder: string, meta: CacheMeta, memoryLimitBytes?: number): SplitData {
+function splitView(
+  name: Split,
+  split: IndexSplit,
+  tasks: TaskSpec[],
+  folder: string,
+  meta: CacheMeta,
+  memoryLimitBytes?: number,
+): SplitData {
   const images = new ShardImageSource(folder, meta, { memoryLimitBytes });
   // Images that did not decode are left out, with their labels, so positions line up with the cache.
-  if (meta.skipped.length === 0) return { split: name, count: split.ids.length, ids: split.ids, images, labels: Object.fromEntries(tasks.map((t) => [t.name, split.labels[t.name]])) };
+  if (meta.skipped.length === 0)
+    return {
+      split: name,
+      count: split.ids.length,
+      ids: split.ids,
+      images,
+      labels: Object.fromEntries(tasks.map((t) => [t.name, split.labels[t.name]])),
+    };
   const skipped = new Set(meta.skipped.map((s) => s.index));
   const keep: number[] = [];
   for (let i = 0; i < split.ids.length; i++) if (!skipped.has(i)) keep.push(i);
@@ -131,7 +156,13 @@ export async function loadDataset(id: string, options: LoadDatasetOptions): Prom
   const manifest = options.manifest ?? loadManifest({ extra: options.manifestFiles });
   const entry = getEntry(manifest, id);
   const index = await ensureIndex(entry, { home: options.home, onWarning: options.onWarning });
-  const caches = await ensureCache(entry, index, options.inputSize, { home: options.home, progress: options.progress ?? terminalProgress(), onWait: options.onWarning });
-  const splits = Object.fromEntries(SPLITS.map((s) => [s, splitView(s, index.splits[s], index.tasks, caches[s].folder, caches[s].meta, options.memoryLimitBytes)])) as Record<Split, SplitData>;
+  const caches = await ensureCache(entry, index, options.inputSize, {
+    home: options.home,
+    progress: options.progress ?? terminalProgress(),
+    onWait: options.onWarning,
+  });
+  const splits = Object.fromEntries(
+    SPLITS.map((s) => [s, splitView(s, index.splits[s], index.tasks, caches[s].folder, caches[s].meta, options.memoryLimitBytes)]),
+  ) as Record<Split, SplitData>;
   return { id: entry.id, name: entry.name, tasks: index.tasks, splits, relatedness: relatednessTables(entry, manifest, index) };
 }

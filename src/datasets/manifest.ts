@@ -11,11 +11,27 @@ import { packageRoot } from '../util/paths.js';
  * entries with their own files (`--manifest FILE`), validated by the same schema.
  */
 
-export const ADAPTER_FORMATS = ['openmoji', 'cub', 'affectnet', 'csv', 'cad', 'celeba', 'rafdb', 'disfa', 'bp4d', 'emotionet', 'idx'] as const;
+export const ADAPTER_FORMATS = [
+  'openmoji',
+  'cub',
+  'affectnet',
+  'csv',
+  'cad',
+  'celeba',
+  'rafdb',
+  'disfa',
+  'bp4d',
+  'emotionet',
+  'idx',
+] as const;
 export type AdapterFormat = (typeof ADAPTER_FORMATS)[number];
 
 const idPattern = /^[a-z0-9][a-z0-9._-]*$/;
-const hex = (digits: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${digits}}$`), `expected ${digits} hexadecimal digits`).transform((s) => s.toLowerCase());
+const hex = (digits: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^[0-9a-fA-F]{${digits}}$`), `expected ${digits} hexadecimal digits`)
+    .transform((s) => s.toLowerCase());
 const relativePath = z
   .string()
   .min(1)
@@ -24,7 +40,10 @@ const relativePath = z
 const fileSchema = z
   .strictObject({
     /** Local file name under downloads/ (defaults to the last segment of the url or package path). */
-    name: z.string().regex(/^[^/\\]+$/, 'must be a plain file name').optional(),
+    name: z
+      .string()
+      .regex(/^[^/\\]+$/, 'must be a plain file name')
+      .optional(),
     url: z.url({ protocol: /^https?$/ }).optional(),
     package: z.string().min(1).optional(),
     path: relativePath.optional(),
@@ -37,7 +56,8 @@ const fileSchema = z
     if ((file.url === undefined) === (file.package === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'give exactly one of "url" or "package"' });
     }
-    if (file.package !== undefined && file.path === undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'a package file needs "path" (its path inside the package)' });
+    if (file.package !== undefined && file.path === undefined)
+      ctx.addIssue({ code: 'custom', path: ['path'], message: 'a package file needs "path" (its path inside the package)' });
     if (file.url !== undefined && file.sha256 === undefined && file.md5 === undefined && file.size === undefined) {
       ctx.addIssue({ code: 'custom', message: 'a downloaded file needs at least one of "sha256", "md5" or "size" so it can be verified' });
     }
@@ -58,7 +78,13 @@ const taskSchema = z.strictObject({
 
 const relatednessSchema = z.union([
   z.strictObject({ from: z.string(), to: z.string(), prior: z.string().min(1), description: z.string().optional() }),
-  z.strictObject({ from: z.string(), to: z.string(), file: relativePath, scale: z.number().positive().default(1), description: z.string().optional() }),
+  z.strictObject({
+    from: z.string(),
+    to: z.string(),
+    file: relativePath,
+    scale: z.number().positive().default(1),
+    description: z.string().optional(),
+  }),
   // A table the format's adapter derives from the dataset's own files (e.g. openmoji's taxonomy); like `file`, it is the data's own table.
   z.strictObject({ from: z.string(), to: z.string(), generated: z.literal(true), description: z.string().optional() }),
 ]);
@@ -67,7 +93,10 @@ const imageSchema = z.strictObject({
   channels: z.union([z.literal(1), z.literal(3)]).default(3),
   /** How a non-square image becomes square: squash (fill), centre-crop (cover) or pad (contain). */
   fit: z.enum(['fill', 'cover', 'contain']).default('fill'),
-  background: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'expected a colour like #ffffff').default('#ffffff'),
+  background: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, 'expected a colour like #ffffff')
+    .default('#ffffff'),
   /** Fraction of a split's images that may fail to decode (skipped and reported) before indexing fails. */
   max_bad_fraction: z.number().min(0).max(1).default(0.01),
   /** The input size `datasets fetch` and `datasets index` prepare a cache for. */
@@ -127,28 +156,42 @@ const entrySchema = z
     image: imageSchema.default({ channels: 3, fit: 'fill', background: '#ffffff', max_bad_fraction: 0.01, default_size: 32 }),
     /** Share of the training split held out for validation when the dataset has no validation split of its own. */
     val_fraction: z.number().min(0).max(0.5).default(0.1),
-    /** Published split sizes (no val: it is carved from train by val_fraction), so `run` can estimate a study's time before the data is here. */
-    samples: z.strictObject({ train: z.number().int().positive(), val: z.number().int().positive().optional(), test: z.number().int().positive() }).optional(),
+    /**
+     * Published split sizes (no val: it is carved from train by val_fraction), so `run` can estimate
+     * a study's time before the data is here.
+     */
+    samples: z
+      .strictObject({ train: z.number().int().positive(), val: z.number().int().positive().optional(), test: z.number().int().positive() })
+      .optional(),
     tasks: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'task names are letters, digits, "_" or "-"'), taskSchema),
     relatedness: z.array(relatednessSchema).default([]),
     notes: z.array(z.string()).default([]),
   })
   .superRefine((entry, ctx) => {
-    if (entry.access === 'request' && !entry.request) ctx.addIssue({ code: 'custom', path: ['request'], message: 'a "request" dataset needs request.instructions (where to ask for it)' });
-    if (entry.access === 'public' && !entry.files.some((f) => f.url)) ctx.addIssue({ code: 'custom', path: ['files'], message: 'a "public" dataset needs at least one file with a url' });
-    if (entry.access === 'package' && !entry.files.some((f) => f.package)) ctx.addIssue({ code: 'custom', path: ['files'], message: 'a "package" dataset needs at least one file with a package' });
+    if (entry.access === 'request' && !entry.request)
+      ctx.addIssue({ code: 'custom', path: ['request'], message: 'a "request" dataset needs request.instructions (where to ask for it)' });
+    if (entry.access === 'public' && !entry.files.some((f) => f.url))
+      ctx.addIssue({ code: 'custom', path: ['files'], message: 'a "public" dataset needs at least one file with a url' });
+    if (entry.access === 'package' && !entry.files.some((f) => f.package))
+      ctx.addIssue({ code: 'custom', path: ['files'], message: 'a "package" dataset needs at least one file with a package' });
     if (Object.keys(entry.tasks).length === 0) ctx.addIssue({ code: 'custom', path: ['tasks'], message: 'at least one task is needed' });
     const optionSchema = ADAPTER_OPTION_SCHEMAS[entry.format];
     const parsed = optionSchema.safeParse(entry.options);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: ['options', ...issue.path.map(String)], message: issue.message });
+      for (const issue of parsed.error.issues)
+        ctx.addIssue({ code: 'custom', path: ['options', ...issue.path.map(String)], message: issue.message });
     }
     entry.relatedness.forEach((rel, i) => {
       for (const side of ['from', 'to'] as const) {
-        if (!entry.tasks[rel[side]]) ctx.addIssue({ code: 'custom', path: ['relatedness', i, side], message: `no task named "${rel[side]}" in this entry` });
+        if (!entry.tasks[rel[side]])
+          ctx.addIssue({ code: 'custom', path: ['relatedness', i, side], message: `no task named "${rel[side]}" in this entry` });
       }
       if (entry.tasks[rel.from] && entry.tasks[rel.from].kind !== 'categorical') {
-        ctx.addIssue({ code: 'custom', path: ['relatedness', i, 'from'], message: `relatedness rows come from a categorical task; "${rel.from}" is multilabel` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['relatedness', i, 'from'],
+          message: `relatedness rows come from a categorical task; "${rel.from}" is multilabel`,
+        });
       }
     });
   });
@@ -199,7 +242,10 @@ function firstIssue(error: z.ZodError): { path: string; message: string } {
   // Unions report "invalid input" at the top; the most specific branch message is more useful.
   if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
     const branches = issue.errors as z.core.$ZodIssue[][];
-    const best = branches.map((issues) => issues[0]).filter(Boolean).sort((a, b) => b.path.length - a.path.length)[0];
+    const best = branches
+      .map((issues) => issues[0])
+      .filter(Boolean)
+      .sort((a, b) => b.path.length - a.path.length)[0];
     if (best) return { path: formatPath([...issue.path, ...best.path]), message: best.message };
   }
   return { path: formatPath(issue.path), message: issue.message };
@@ -212,7 +258,8 @@ function parseManifestFile(file: string, text?: string): { datasets: DatasetEntr
     raw = yaml.load(text ?? fs.readFileSync(file, 'utf8'), { filename: file });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${file}: manifest file not found`);
-    if (err instanceof yaml.YAMLException && err.mark) throw new UserError(`${file}:${err.mark.line + 1}:${err.mark.column + 1}: not valid YAML: ${err.reason}`);
+    if (err instanceof yaml.YAMLException && err.mark)
+      throw new UserError(`${file}:${err.mark.line + 1}:${err.mark.column + 1}: not valid YAML: ${err.reason}`);
     throw new UserError(`${file}: not valid YAML: ${errorMessage(err).split('\n')[0]}`);
   }
   const top = manifestSchema.safeParse(raw);
@@ -224,7 +271,10 @@ function parseManifestFile(file: string, text?: string): { datasets: DatasetEntr
   const datasets: DatasetEntry[] = [];
   const seen = new Set<string>();
   top.data.datasets.forEach((rawEntry, index) => {
-    const label = typeof rawEntry === 'object' && rawEntry && typeof (rawEntry as { id?: unknown }).id === 'string' ? `entry "${(rawEntry as { id: string }).id}"` : `entry #${index + 1}`;
+    const label =
+      typeof rawEntry === 'object' && rawEntry && typeof (rawEntry as { id?: unknown }).id === 'string'
+        ? `entry "${(rawEntry as { id: string }).id}"`
+        : `entry #${index + 1}`;
     const parsed = entrySchema.safeParse(rawEntry);
     if (!parsed.success) {
       const { path: where, message } = firstIssue(parsed.error);
@@ -255,7 +305,10 @@ export function loadManifest(options: LoadManifestOptions = {}): Manifest {
   for (const entry of manifest.datasets.values()) {
     entry.relatedness.forEach((rel, i) => {
       if ('prior' in rel && !manifest.priors.has(rel.prior)) {
-        throw new UserError(`${entry.source}: entry "${entry.id}": relatedness[${i}].prior: no prior named "${rel.prior}" (known: ${[...manifest.priors.keys()].join(', ') || 'none'})`);
+        throw new UserError(
+          `${entry.source}: entry "${entry.id}": relatedness[${i}].prior: no prior named "${rel.prior}" ` +
+            `(known: ${[...manifest.priors.keys()].join(', ') || 'none'})`,
+        );
       }
     });
   }
@@ -265,7 +318,9 @@ export function loadManifest(options: LoadManifestOptions = {}): Manifest {
 export function getEntry(manifest: Manifest, id: string): DatasetEntry {
   const entry = manifest.datasets.get(id);
   if (!entry) {
-    throw new UserError(`unknown dataset "${id}"; known: ${[...manifest.datasets.keys()].sort().join(', ')} (add your own with --manifest FILE)`);
+    throw new UserError(
+      `unknown dataset "${id}"; known: ${[...manifest.datasets.keys()].sort().join(', ')} (add your own with --manifest FILE)`,
+    );
   }
   return entry;
 }
@@ -296,7 +351,10 @@ export function declaredSize(entry: DatasetEntry): number | undefined {
 
 function normalizeName(name: string): string {
   // "AU 1", "AU01" and "au1" name the same action unit; case and spacing never matter.
-  return name.toLowerCase().replace(/[\s_-]+/g, '').replace(/(\D)0+(\d)/g, '$1$2');
+  return name
+    .toLowerCase()
+    .replace(/[\s_-]+/g, '')
+    .replace(/(\D)0+(\d)/g, '$1$2');
 }
 
 /**
@@ -305,10 +363,15 @@ function normalizeName(name: string): string {
  * labels it does not mention are 0, as in the source tables.
  */
 export function priorMatrix(prior: RelatednessPrior, rowNames: string[], columnNames: string[]): number[][] {
-  const rows = new Map(Object.entries(prior.rows).map(([k, v]) => [normalizeName(k), new Map(Object.entries(v).map(([l, p]) => [normalizeName(l), p]))]));
+  const rows = new Map(
+    Object.entries(prior.rows).map(([k, v]) => [normalizeName(k), new Map(Object.entries(v).map(([l, p]) => [normalizeName(l), p]))]),
+  );
   return rowNames.map((rowName) => {
     const cells = rows.get(normalizeName(rowName));
-    if (!cells) throw new UserError(`${prior.source}: prior "${prior.id}" has no row for class "${rowName}" (rows: ${Object.keys(prior.rows).join(', ')})`);
+    if (!cells)
+      throw new UserError(
+        `${prior.source}: prior "${prior.id}" has no row for class "${rowName}" (rows: ${Object.keys(prior.rows).join(', ')})`,
+      );
     return columnNames.map((col) => cells.get(normalizeName(col)) ?? 0);
   });
 }

@@ -22,8 +22,20 @@ interface Candidate {
 const CANDIDATES: Candidate[] = [
   { choice: 'tensorflow-gpu', tfName: 'tensorflow', load: () => importOptional('@tensorflow/tfjs-node-gpu') },
   { choice: 'tensorflow', tfName: 'tensorflow', load: () => importOptional('@tensorflow/tfjs-node') },
-  { choice: 'wasm', tfName: 'wasm', load: async () => { await import('@tensorflow/tfjs-backend-wasm'); } },
-  { choice: 'cpu', tfName: 'cpu', load: async () => { /* bundled with @tensorflow/tfjs */ } },
+  {
+    choice: 'wasm',
+    tfName: 'wasm',
+    load: async () => {
+      await import('@tensorflow/tfjs-backend-wasm');
+    },
+  },
+  {
+    choice: 'cpu',
+    tfName: 'cpu',
+    load: async () => {
+      /* bundled with @tensorflow/tfjs */
+    },
+  },
 ];
 
 async function importOptional(specifier: string): Promise<void> {
@@ -53,7 +65,12 @@ export function activeBackend(): BackendReport | undefined {
 
 function parseChoice(value: string, origin: string): BackendChoice {
   const normalized = value.trim().toLowerCase();
-  const aliases: Record<string, BackendChoice> = { node: 'tensorflow', 'tfjs-node': 'tensorflow', 'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu' };
+  const aliases: Record<string, BackendChoice> = {
+    node: 'tensorflow',
+    'tfjs-node': 'tensorflow',
+    'tfjs-node-gpu': 'tensorflow-gpu',
+    gpu: 'tensorflow-gpu',
+  };
   const choice = (aliases[normalized] ?? normalized) as BackendChoice;
   if (!BACKEND_PREFERENCE.includes(choice)) {
     throw new UserError(`${origin}: unknown backend "${value}"; expected one of ${BACKEND_PREFERENCE.join(', ')}`);
@@ -113,7 +130,9 @@ export async function initBackend(options: { requested?: string; env?: NodeJS.Pr
       return active;
     } catch (err) {
       if (forced) {
-        throw new UserError(`backend "${forced}" (from ${source === 'flag' ? '--backend' : 'MTL_BENCH_BACKEND'}) could not start: ${firstLine(err)}`);
+        throw new UserError(
+          `backend "${forced}" (from ${source === 'flag' ? '--backend' : 'MTL_BENCH_BACKEND'}) could not start: ${firstLine(err)}`,
+        );
       }
       skipped.push({ choice: candidate.choice, reason: describeLoadFailure(err) });
     }

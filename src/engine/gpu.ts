@@ -120,15 +120,22 @@ export function gpuStatus(backend: unknown, probe: MachineProbe = realMachine): 
   if (missing.length > 0) {
     return {
       used: false,
-      cause: `CUDA 11.2 / cuDNN 8.1 libraries not found on the library path (${missing.join(', ')}); tfjs-node-gpu 4.22 needs exactly these, CUDA 12 does not provide them`,
-      fix: 'install CUDA 11.2 and cuDNN 8.1 and add their lib64 folders to LD_LIBRARY_PATH, or use the GPU image (Dockerfile.gpu); README "Training on a GPU"',
+      cause:
+        `CUDA 11.2 / cuDNN 8.1 libraries not found on the library path (${missing.join(', ')}); ` +
+        'tfjs-node-gpu 4.22 needs exactly these, CUDA 12 does not provide them',
+      fix:
+        'install CUDA 11.2 and cuDNN 8.1 and add their lib64 folders to LD_LIBRARY_PATH, ' +
+        'or use the GPU image (Dockerfile.gpu); README "Training on a GPU"',
     };
   }
   return {
     used: false,
     cause:
-      'a device and the CUDA 11.2 / cuDNN 8 libraries are present, yet TensorFlow chose its CPU kernels (often a driver older than CUDA 11.2 needs, or a GPU in use)',
-    fix: 'check nvidia-smi (CUDA 11.x needs driver ≥ 450.80) and TensorFlow\'s start-up lines ("Could not load dynamic library …") printed before this report',
+      'a device and the CUDA 11.2 / cuDNN 8 libraries are present, yet TensorFlow chose its CPU kernels ' +
+      '(often a driver older than CUDA 11.2 needs, or a GPU in use)',
+    fix:
+      "check nvidia-smi (CUDA 11.x needs driver ≥ 450.80) and TensorFlow's start-up lines " +
+      '("Could not load dynamic library …") printed before this report',
   };
 }
 
@@ -140,8 +147,9 @@ export function nodeVersionWarning(nodeVersion: string, gpuPackagePresent: boole
   const major = Number(/^v?(\d+)/.exec(nodeVersion)?.[1]);
   if (!gpuPackagePresent || !(major >= 22)) return undefined;
   return (
-    `Node ${nodeVersion} with @tensorflow/tfjs-node-gpu 4.22: installs on Node ≥ 22 can leave no loadable addon (empty lib/napi-v9, tfjs #8542); ` +
-    'use Node 20 (as Dockerfile.gpu does) or rebuild the addon: npm rebuild @tensorflow/tfjs-node-gpu --build-addon-from-source (tfjs #8323)'
+    `Node ${nodeVersion} with @tensorflow/tfjs-node-gpu 4.22: installs on Node ≥ 22 can leave no loadable addon ` +
+    '(empty lib/napi-v9, tfjs #8542); use Node 20 (as Dockerfile.gpu does) or rebuild the addon: ' +
+    'npm rebuild @tensorflow/tfjs-node-gpu --build-addon-from-source (tfjs #8323)'
   );
 }
 

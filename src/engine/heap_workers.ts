@@ -16,7 +16,6 @@ import { FAILED, POSTED, type HeapJob, type HeapJobPart } from './heap_worker.js
  * single-threaded run: the parts are disjoint.
  */
 
-
 /** How long the main thread waits for a helper's part before it gives up on the helpers. */
 const PART_TIMEOUT_MS = 60_000;
 
@@ -82,7 +81,13 @@ function stopHeapHelpers(reason?: string): void {
  * the main thread the last one. Falls back to one part on the main thread when no helper runs,
  * the heap is not shared, or the work is too small to be worth waking anyone.
  */
-export function runOnHeap(heap: ArrayBufferLike, job: HeapJob, total: number, minItemsPerPart: number, runPart: (begin: number, end: number) => void): void {
+export function runOnHeap(
+  heap: ArrayBufferLike,
+  job: HeapJob,
+  total: number,
+  minItemsPerPart: number,
+  runPart: (begin: number, end: number) => void,
+): void {
   const parts = Math.min(helpers.length + 1, Math.floor(total / Math.max(1, minItemsPerPart)));
   if (parts < 2 || !(heap instanceof SharedArrayBuffer)) {
     runPart(0, total);

@@ -17,5 +17,8 @@ const { wasmWorkerContents } = require('@tensorflow/tfjs-backend-wasm/wasm-out/t
 };
 
 // eslint-disable-next-line @typescript-eslint/no-implied-eval -- tfjs's worker exists only as source text (above).
-const runWorker = new Function('require', '__filename', wasmWorkerContents.replace(/\n/g, '\\n')) as (req: NodeJS.Require, filename: string) => void;
+const runWorker = new Function('require', '__filename', wasmWorkerContents.replace(/\n/g, '\\n')) as (
+  req: NodeJS.Require,
+  filename: string,
+) => void;
 runWorker(require, fileURLToPath(import.meta.url));

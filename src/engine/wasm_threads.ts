@@ -100,7 +100,9 @@ export function chooseWasmThreads(env: NodeJS.ProcessEnv = process.env, machine:
   const raw = env.MTL_BENCH_WASM_THREADS?.trim();
   if (raw) {
     if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_WASM_THREADS) {
-      throw new UserError(`MTL_BENCH_WASM_THREADS: expected a whole number from 1 to ${MAX_WASM_THREADS}, got "${env.MTL_BENCH_WASM_THREADS}"`);
+      throw new UserError(
+        `MTL_BENCH_WASM_THREADS: expected a whole number from 1 to ${MAX_WASM_THREADS}, got "${env.MTL_BENCH_WASM_THREADS}"`,
+      );
     }
     return { threads: Number(raw), chosenBy: 'MTL_BENCH_WASM_THREADS' };
   }
@@ -137,7 +139,8 @@ async function startThreaded(threads: number): Promise<tf.KernelBackend> {
   // Emscripten uses this object as the module itself, so after a failure it still holds the
   // worker pool we must shut down.
   const config: Record<string, unknown> = {
-    locateFile: (file: string, prefix: string) => (file.endsWith('.worker.js') ? workerPath : file.endsWith('.wasm') ? binaryPath : prefix + file),
+    locateFile: (file: string, prefix: string) =>
+      file.endsWith('.worker.js') ? workerPath : file.endsWith('.wasm') ? binaryPath : prefix + file,
     // Each pthread re-evaluates the build's JavaScript from this path.
     mainScriptUrlOrBlob: factoryPath,
     instantiateWasm(imports: { env: Record<string, unknown> }, receiveInstance: (instance: object, module: object) => void) {
@@ -220,7 +223,10 @@ async function withoutEmscriptenProcessHandlers<T>(start: () => Promise<T>): Pro
 export function installThreadedWasm(env: NodeJS.ProcessEnv = process.env): void {
   if (installed) return;
   const { threads, chosenBy } = chooseWasmThreads(env);
-  const registry = tf.engine().registryFactory as Record<string, { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number } | undefined>;
+  const registry = tf.engine().registryFactory as Record<
+    string,
+    { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number } | undefined
+  >;
   const stock = registry.wasm;
   if (!stock) throw new Error('the wasm backend must be imported before installThreadedWasm()');
   installed = true;
@@ -257,18 +263,25 @@ export function installThreadedWasm(env: NodeJS.ProcessEnv = process.env): void 
   // backend, so the process holds one wasm instance and one worker pool; disposing that backend
   // lets a later call start a fresh one.
   let starting: Promise<tf.KernelBackend> | undefined;
-  tf.registerBackend('wasm', () => {
-    starting ??= start().then((backend) => {
-      const dispose = backend.dispose.bind(backend);
-      backend.dispose = () => {
-        starting = undefined;
-        dispose();
-      };
-      return backend;
-    }, (err: unknown) => {
-      starting = undefined;
-      throw err;
-    });
-    return starting;
-  }, stock.priority);
+  tf.registerBackend(
+    'wasm',
+    () => {
+      starting ??= start().then(
+        (backend) => {
+          const dispose = backend.dispose.bind(backend);
+          backend.dispose = () => {
+            starting = undefined;
+            dispose();
+          };
+          return backend;
+        },
+        (err: unknown) => {
+          starting = undefined;
+          throw err;
+        },
+      );
+      return starting;
+    },
+    stock.priority,
+  );
 }

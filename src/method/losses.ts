@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { MethodOptions } from '../config/options.js';
+import type { CellMethodOptions, MethodOptions } from '../config/options.js';
 import type { PairKind, RelatednessMatrix } from './relatedness.js';
 import { pairKey } from './relatedness.js';
 
@@ -18,7 +18,10 @@ export interface CategoricalBatch {
   has: tf.Tensor1D;
 }
 
-/** A multi-label task in a batch: logits [N,M], targets [N,M] ∈ {0,1} (0 where masked), mask [N,M] (1 = annotated), has [N] (any entry annotated). */
+/**
+ * A multi-label task in a batch: logits [N,M], targets [N,M] ∈ {0,1} (0 where masked), mask [N,M] (1 = annotated),
+ * has [N] (any entry annotated).
+ */
 export interface MultilabelBatch {
   kind: 'multilabel';
   logits: tf.Tensor2D;
@@ -44,12 +47,12 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
  * log σ(z) = −softplus(−z). tf.logSigmoid is not used: its custom gradient reads its input after
  * the forward pass has disposed it whenever that input is an intermediate tensor (tfjs 4.22).
  */
-export function logSigmoid(logits: tf.Tensor): tf.Tensor {
+function logSigmoid(logits: tf.Tensor): tf.Tensor {
   return tf.neg(tf.softplus(tf.neg(logits)));
 }
 
 /** Σ values·weights / max(Σ weights, 1): a weighted mean that is 0, not NaN, when nothing applies. */
-export function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
+function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
   return tf.div(tf.sum(tf.mul(values, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
 }
 
@@ -58,12 +61,12 @@ export function maskedMean(values: tf.Tensor, weights: tf.Tensor): tf.Scalar {
  * Since log σ(z) = −softplus(−z) = z − softplus(z), this is exactly softplus(z) − t·z: the same log-space
  * value in three kernels instead of ten, which matters when every kernel launch costs.
  */
-export function bceWithLogits(logits: tf.Tensor, target: tf.Tensor): tf.Tensor {
+function bceWithLogits(logits: tf.Tensor, target: tf.Tensor): tf.Tensor {
   return tf.sub(tf.softplus(logits), tf.mul(target, logits));
 }
 
 /** Soft cross-entropy −Σ_k t_k log softmax(z)_k per sample: [N]. */
-export function softCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
+function softCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
   return tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1)) as tf.Tensor1D;
 }
 
@@ -77,7 +80,7 @@ export function multilabelLoss(task: MultilabelBatch): tf.Scalar {
   return maskedMean(bceWithLogits(task.logits, task.target), task.mask);
 }
 
-export function supervisedLoss(task: TaskBatch): tf.Scalar {
+function supervisedLoss(task: TaskBatch): tf.Scalar {
   return task.kind === 'categorical' ? categoricalLoss(task) : multilabelLoss(task);
 }
 
@@ -127,7 +130,7 @@ function notHas(task: TaskBatch): tf.Tensor1D {
 // ---- soft co-annotation -------------------------------------------------------------------
 
 /** Class k* known, A missing: BCE(p_A, R[k*,:]) averaged over labels, over those samples. */
-export function scaCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D): tf.Scalar {
+function scaCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D): tf.Scalar {
   const soft = tf.matMul(source.oneHot, R);
   const perSample = tf.mean(bceWithLogits(target.logits, soft), 1);
   return maskedMean(perSample, tf.mul(source.has, notHas(target)));
@@ -144,7 +147,13 @@ export function labelLogLikelihood(target: MultilabelBatch, logR: tf.Tensor2D, l
 }
 
 /** Labels a* known, C missing: target softmax_k(ℓ_k / τ), soft cross-entropy against p_C. */
-export function scaMultilabelToCategorical(source: MultilabelBatch, target: CategoricalBatch, logR: tf.Tensor2D, log1mR: tf.Tensor2D, tau: number): tf.Scalar {
+export function scaMultilabelToCategorical(
+  source: MultilabelBatch,
+  target: CategoricalBatch,
+  logR: tf.Tensor2D,
+  log1mR: tf.Tensor2D,
+  tau: number,
+): tf.Scalar {
   const soft = tf.softmax(divideByTau(labelLogLikelihood(source, logR, log1mR), tau)) as tf.Tensor2D;
   return maskedMean(softCrossEntropy(target.logits, soft), tf.mul(source.has, notHas(target)));
 }
@@ -178,7 +187,7 @@ export function dmTargetFromCategorical(source: CategoricalBatch, R: tf.Tensor2D
 }
 
 /** q_A = p_C · R; BCE(p_A, q_A) averaged over labels, over the samples in scope. */
-export function dmCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
+function dmCategoricalToMultilabel(source: CategoricalBatch, target: MultilabelBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
   const q = maybeDetach(dmTargetFromCategorical(source, R), options.detachTarget);
   const perSample = tf.mean(bceWithLogits(target.logits, q), 1) as tf.Tensor1D;
   return scopedMean(perSample, target, options.scope);
@@ -200,14 +209,24 @@ export function multilabelClassScores(source: MultilabelBatch, coupling: Couplin
 }
 
 /** q_C = softmax_k(score_k / τ); soft cross-entropy against p_C over the samples in scope. */
-export function dmMultilabelToCategorical(source: MultilabelBatch, target: CategoricalBatch, coupling: CouplingTensors, options: DmOptions): tf.Scalar {
+export function dmMultilabelToCategorical(
+  source: MultilabelBatch,
+  target: CategoricalBatch,
+  coupling: CouplingTensors,
+  options: DmOptions,
+): tf.Scalar {
   const logQ = tf.logSoftmax(divideByTau(multilabelClassScores(source, coupling, options.variant), options.tau));
   const q = maybeDetach(tf.exp(logQ), options.detachTarget) as tf.Tensor2D;
   return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
 
 /** q_C2 = p_C1 · R; soft cross-entropy against p_C2 over the samples in scope. */
-export function dmCategoricalToCategorical(source: CategoricalBatch, target: CategoricalBatch, R: tf.Tensor2D, options: DmOptions): tf.Scalar {
+export function dmCategoricalToCategorical(
+  source: CategoricalBatch,
+  target: CategoricalBatch,
+  R: tf.Tensor2D,
+  options: DmOptions,
+): tf.Scalar {
   const q = maybeDetach(dmTargetFromCategorical(source, R), options.detachTarget);
   return scopedMean(softCrossEntropy(target.logits, q), target, options.scope);
 }
@@ -217,7 +236,7 @@ export function dmCategoricalToCategorical(source: CategoricalBatch, target: Cat
 export interface ObjectiveOptions {
   sca: boolean;
   dm: boolean;
-  method: MethodOptions;
+  method: CellMethodOptions;
 }
 
 export interface ObjectiveTerm {
@@ -227,19 +246,37 @@ export interface ObjectiveTerm {
 }
 
 /** The names of the terms `objective` returns, in order, without running it. */
-export function objectiveTermNames(tasks: readonly string[], couplings: readonly Pick<CouplingTensors, 'from' | 'to' | 'kind'>[], options: Pick<ObjectiveOptions, 'sca' | 'dm'>): string[] {
+export function objectiveTermNames(
+  tasks: readonly string[],
+  couplings: readonly Pick<CouplingTensors, 'from' | 'to' | 'kind'>[],
+  options: Pick<ObjectiveOptions, 'sca' | 'dm'>,
+): string[] {
   const names = tasks.map((t) => `sup:${t}`);
-  const directions = couplings.flatMap((c) => (c.kind === 'categorical->multilabel' ? [pairKey(c.from, c.to), pairKey(c.to, c.from)] : [pairKey(c.from, c.to)]));
+  const directions = couplings.flatMap((c) =>
+    c.kind === 'categorical->multilabel' ? [pairKey(c.from, c.to), pairKey(c.to, c.from)] : [pairKey(c.from, c.to)],
+  );
   if (options.sca) names.push(...directions.map((d) => `sca:${d}`));
   if (options.dm) names.push(...directions.map((d) => `dm:${d}`));
   return names;
 }
 
+export interface ObjectiveValue {
+  total: tf.Scalar;
+  /** Every term, unweighted, in the order of objectiveTermNames. */
+  terms: ObjectiveTerm[];
+  /** The summands of `total`: w_t·L_t per task (in the order of `batches`), and λ times each coupling term. */
+  weighted: { supervised: tf.Scalar[]; couplings: tf.Scalar[] };
+}
+
 /**
  * L = Σ_t w_t L_t + λ_SCA Σ(directions) L_SCA + λ_DM Σ(directions) L_DM, with the couplings of the
- * pairs whose tasks are both in `batches`. Returns the total and every unweighted term.
+ * pairs whose tasks are both in `batches`. Returns the total, every unweighted term and the summands.
  */
-export function objective(batches: Record<string, TaskBatch>, couplings: readonly CouplingTensors[], options: ObjectiveOptions): { total: tf.Scalar; terms: ObjectiveTerm[] } {
+export function objective(
+  batches: Record<string, TaskBatch>,
+  couplings: readonly CouplingTensors[],
+  options: ObjectiveOptions,
+): ObjectiveValue {
   const { method } = options;
   const terms: ObjectiveTerm[] = [];
   const weighted: tf.Scalar[] = [];
@@ -262,7 +299,10 @@ export function objective(batches: Record<string, TaskBatch>, couplings: readonl
       if (to.kind !== 'multilabel') throw new Error(`coupling ${forward}: "to" must be multi-label`);
       if (options.sca) {
         scaTerms.push({ name: `sca:${forward}`, value: scaCategoricalToMultilabel(from, to, coupling.R) });
-        scaTerms.push({ name: `sca:${backward}`, value: scaMultilabelToCategorical(to, from, coupling.logR!, coupling.log1mR!, method.tau) });
+        scaTerms.push({
+          name: `sca:${backward}`,
+          value: scaMultilabelToCategorical(to, from, coupling.logR!, coupling.log1mR!, method.tau),
+        });
       }
       if (options.dm) {
         dmTerms.push({ name: `dm:${forward}`, value: dmCategoricalToMultilabel(from, to, coupling.R, dm) });
@@ -275,8 +315,9 @@ export function objective(batches: Record<string, TaskBatch>, couplings: readonl
     }
   }
   terms.push(...scaTerms, ...dmTerms);
+  const supervisedCount = weighted.length;
   for (const t of scaTerms) weighted.push(tf.mul(t.value, method.lambdaSca) as tf.Scalar);
   for (const t of dmTerms) weighted.push(tf.mul(t.value, method.lambdaDm) as tf.Scalar);
   const total = (weighted.length === 1 ? weighted[0]! : tf.addN(weighted)) as tf.Scalar;
-  return { total, terms };
+  return { total, terms, weighted: { supervised: weighted.slice(0, supervisedCount), couplings: weighted.slice(supervisedCount) } };
 }

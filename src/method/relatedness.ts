@@ -149,7 +149,8 @@ export function resolveRelatedness(
   if (spec.from === spec.to) throw new UserError(`${where}: a task cannot be related to itself`);
   if (fromTask.kind !== 'categorical') {
     throw new UserError(
-      `${where}: relatedness runs from a categorical task to another task (R[k,·] is conditioned on a class); "${spec.from}" is multi-label${toTask.kind === 'categorical' ? `, write it as ${pairKey(spec.to, spec.from)}` : ''}`,
+      `${where}: relatedness runs from a categorical task to another task (R[k,·] is conditioned on a class); ` +
+        `"${spec.from}" is multi-label${toTask.kind === 'categorical' ? `, write it as ${pairKey(spec.to, spec.from)}` : ''}`,
     );
   }
   const kind: PairKind = toTask.kind === 'multilabel' ? 'categorical->multilabel' : 'categorical->categorical';
@@ -160,14 +161,17 @@ export function resolveRelatedness(
   let coannotated: number | undefined;
   let description: string | undefined;
   if (spec.source === 'data') {
-    if (!(spec.alpha >= 0) || !Number.isFinite(spec.alpha)) throw new UserError(`${where}: alpha must be a finite number >= 0, got ${spec.alpha}`);
+    if (!(spec.alpha >= 0) || !Number.isFinite(spec.alpha))
+      throw new UserError(`${where}: alpha must be a finite number >= 0, got ${spec.alpha}`);
     const fromColumn = trainLabels[spec.from];
     const toColumn = trainLabels[spec.to];
-    if (!fromColumn || !toColumn) throw new UserError(`${where}: the training split has no labels for "${!fromColumn ? spec.from : spec.to}"`);
+    if (!fromColumn || !toColumn)
+      throw new UserError(`${where}: the training split has no labels for "${!fromColumn ? spec.from : spec.to}"`);
     const counted = countRelatedness({ task: fromTask, column: fromColumn }, { task: toTask, column: toColumn }, spec.alpha, trainIndices);
     if (counted.coannotated < spec.minCoannotated) {
       throw new UserError(
-        `${where}: source "data" needs at least ${spec.minCoannotated} training samples labelled for both tasks, but this regime leaves ${counted.coannotated}; use a prior or file table, or a regime with more overlap`,
+        `${where}: source "data" needs at least ${spec.minCoannotated} training samples labelled for both tasks, ` +
+          `but this regime leaves ${counted.coannotated}; use a prior or file table, or a regime with more overlap`,
       );
     }
     if (spec.alpha === 0 && counted.matrix.some((row) => row.some((v) => !Number.isFinite(v)))) {
@@ -183,11 +187,15 @@ export function resolveRelatedness(
     }
     if (table.matrix.length !== rows || table.matrix.some((row) => row.length !== cols)) {
       const shape = `${table.matrix.length}×${table.matrix[0]?.length ?? 0}`;
-      throw new UserError(`${where}: the ${spec.source} table is ${shape}, expected ${rows}×${cols} (classes of ${spec.from} × ${kind === 'categorical->multilabel' ? 'labels' : 'classes'} of ${spec.to})`);
+      throw new UserError(
+        `${where}: the ${spec.source} table is ${shape}, expected ${rows}×${cols} ` +
+          `(classes of ${spec.from} × ${kind === 'categorical->multilabel' ? 'labels' : 'classes'} of ${spec.to})`,
+      );
     }
     table.matrix.forEach((row, k) =>
       row.forEach((v, j) => {
-        if (!(v >= 0 && v <= 1)) throw new UserError(`${where}: the ${spec.source} table has ${v} at row ${k + 1}, column ${j + 1}; values must lie in [0, 1]`);
+        if (!(v >= 0 && v <= 1))
+          throw new UserError(`${where}: the ${spec.source} table has ${v} at row ${k + 1}, column ${j + 1}; values must lie in [0, 1]`);
       }),
     );
     raw = table.matrix.map((row) => [...row]);
@@ -195,7 +203,11 @@ export function resolveRelatedness(
     if (kind === 'categorical->categorical') {
       raw = raw.map((row, k) => {
         const sum = row.reduce((a, b) => a + b, 0);
-        if (sum <= 0) throw new UserError(`${where}: row ${k + 1} (${fromTask.labels[k]}) of the ${spec.source} table is all zero; a categorical→categorical row must be a distribution`);
+        if (sum <= 0)
+          throw new UserError(
+            `${where}: row ${k + 1} (${fromTask.labels[k]}) of the ${spec.source} table is all zero; ` +
+              'a categorical→categorical row must be a distribution',
+          );
         return row.map((v) => v / sum);
       });
     }

@@ -27,8 +27,13 @@ export interface TeacherDirection {
 }
 
 /** The directions the objective trains, in its term order (objectiveTermNames). */
-export function teacherDirections(couplings: readonly Pick<CouplingTensors, 'from' | 'to' | 'kind'>[], options: { sca: boolean; dm: boolean }): TeacherDirection[] {
-  const pairs = couplings.flatMap((c) => (c.kind === 'categorical->multilabel' ? [[c.from, c.to] as const, [c.to, c.from] as const] : [[c.from, c.to] as const]));
+export function teacherDirections(
+  couplings: readonly Pick<CouplingTensors, 'from' | 'to' | 'kind'>[],
+  options: { sca: boolean; dm: boolean },
+): TeacherDirection[] {
+  const pairs = couplings.flatMap((c) =>
+    c.kind === 'categorical->multilabel' ? [[c.from, c.to] as const, [c.to, c.from] as const] : [[c.from, c.to] as const],
+  );
   const directions: TeacherDirection[] = [];
   for (const coupling of ['sca', 'dm'] as const) {
     if (!options[coupling]) continue;
@@ -50,14 +55,27 @@ function aboveHalf(probabilities: tf.Tensor2D): tf.Tensor2D {
  * class indices or [N, M] 0/1 labels. Call inside a tf.tidy. `batches` hold each task's logits and,
  * for SCA, its true labels.
  */
-export function teacherPrediction(direction: TeacherDirection, batches: Record<string, TaskBatch>, couplings: readonly CouplingTensors[], variant: DmOptions['variant']): tf.Tensor2D {
+export function teacherPrediction(
+  direction: TeacherDirection,
+  batches: Record<string, TaskBatch>,
+  couplings: readonly CouplingTensors[],
+  variant: DmOptions['variant'],
+): tf.Tensor2D {
   const source = batches[direction.source]!;
-  const coupling = couplings.find((c) => (c.from === direction.source && c.to === direction.student) || (c.kind === 'categorical->multilabel' && c.from === direction.student && c.to === direction.source));
+  const coupling = couplings.find(
+    (c) =>
+      (c.from === direction.source && c.to === direction.student) ||
+      (c.kind === 'categorical->multilabel' && c.from === direction.student && c.to === direction.source),
+  );
   if (!coupling) throw new Error(`${direction.name}: no coupling between ${direction.source} and ${direction.student}`);
   if (source.kind === 'categorical') {
-    const target: tf.Tensor2D = direction.coupling === 'dm' ? dmTargetFromCategorical(source, coupling.R) : tf.matMul(source.oneHot, coupling.R);
+    const target: tf.Tensor2D =
+      direction.coupling === 'dm' ? dmTargetFromCategorical(source, coupling.R) : tf.matMul(source.oneHot, coupling.R);
     return coupling.kind === 'categorical->multilabel' ? aboveHalf(target) : argmaxColumn(target);
   }
-  const scores = direction.coupling === 'dm' ? multilabelClassScores(source, coupling, variant) : labelLogLikelihood(source, coupling.logR!, coupling.log1mR!);
+  const scores =
+    direction.coupling === 'dm'
+      ? multilabelClassScores(source, coupling, variant)
+      : labelLogLikelihood(source, coupling.logR!, coupling.log1mR!);
   return argmaxColumn(scores);
 }

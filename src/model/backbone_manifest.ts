@@ -119,9 +119,9 @@ export function loadBackboneManifest(options: { base?: string; env?: NodeJS.Proc
 
 export function getBackboneEntry(manifest: BackboneManifest, id: string): BackboneEntry {
   const entry = manifest.backbones.get(id);
-  if (!entry)
-    throw new UserError(
-      `unknown pretrained backbone "${id}"; known: ${[...manifest.backbones.keys()].sort().join(', ') || 'none'} (or give your own model with pretrained: PATH)`,
-    );
+  if (!entry) {
+    const known = [...manifest.backbones.keys()].sort().join(', ') || 'none';
+    throw new UserError(`unknown pretrained backbone "${id}"; known: ${known} (or give your own model with pretrained: PATH)`);
+  }
   return entry;
 }

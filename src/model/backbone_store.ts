@@ -134,69 +134,74 @@ export async function fetchBackbone(id: string, options: BackboneFetchOptions): 
   const log = options.log ?? (() => {});
   await fs.promises.mkdir(layout.dir, { recursive: true });
   // One fetch of a backbone at a time: two would download into the same folder.
-  return withLock(path.join(layout.dir, 'fetch.lock'), async () => {
-    if (options.force) {
-      await fs.promises.rm(layout.downloads, { recursive: true, force: true });
-    } else if (fetchedBackboneFolder(entry.id, options.home)) {
-      const names = ['model.json', ...shardNames(path.join(layout.model, 'model.json'), entry.id)];
+  return withLock(
+    path.join(layout.dir, 'fetch.lock'),
+    async () => {
+      if (options.force) {
+        await fs.promises.rm(layout.downloads, { recursive: true, force: true });
+      } else if (fetchedBackboneFolder(entry.id, options.home)) {
+        const names = ['model.json', ...shardNames(path.join(layout.model, 'model.json'), entry.id)];
+        const pins = readPins(layout.pins);
+        const files = await Promise.all(
+          names.map(async (name) => describeFile(entry, pins, name, path.join(layout.model, name), 'pinned earlier')),
+        );
+        return { id: entry.id, folder: layout.model, files, downloaded: false };
+      }
+      await fs.promises.mkdir(layout.downloads, { recursive: true });
       const pins = readPins(layout.pins);
-      const files = await Promise.all(
-        names.map(async (name) => describeFile(entry, pins, name, path.join(layout.model, name), 'pinned earlier')),
-      );
-      return { id: entry.id, folder: layout.model, files, downloaded: false };
-    }
-    await fs.promises.mkdir(layout.downloads, { recursive: true });
-    const pins = readPins(layout.pins);
-    const files: BackboneFileRecord[] = [];
-    const fetchOne = async (name: string, url: string): Promise<void> => {
-      const dest = path.join(layout.downloads, name);
-      const published = entry.files[name];
-      const pinned = pins[name];
-      const expected: Expected = published?.sha256
-        ? published
-        : pinned
-          ? { size: pinned.size, sha256: pinned.sha256 }
-          : { size: published?.size };
-      const verification: Verification = published?.sha256 ? 'published' : pinned ? 'pinned earlier' : 'pinned now';
-      // A file under downloads/ was renamed there only after it passed verification.
-      if (!fs.existsSync(dest)) {
-        log(`downloading ${name}`);
-        try {
-          await downloadFile({
-            url,
-            dest,
-            expected,
-            label: `${entry.id}/${name}`,
-            progress: options.progress ?? silentProgress,
-            ...options.network,
-          });
-        } catch (err) {
-          if (err instanceof UserError && verification === 'pinned earlier') {
-            throw new UserError(
-              `${err.message}; the expected sha256 was pinned at the first download (${layout.pins}): if the publisher replaced the file on purpose, delete that file and fetch again`,
-            );
+      const files: BackboneFileRecord[] = [];
+      const fetchOne = async (name: string, url: string): Promise<void> => {
+        const dest = path.join(layout.downloads, name);
+        const published = entry.files[name];
+        const pinned = pins[name];
+        const expected: Expected = published?.sha256
+          ? published
+          : pinned
+            ? { size: pinned.size, sha256: pinned.sha256 }
+            : { size: published?.size };
+        const verification: Verification = published?.sha256 ? 'published' : pinned ? 'pinned earlier' : 'pinned now';
+        // A file under downloads/ was renamed there only after it passed verification.
+        if (!fs.existsSync(dest)) {
+          log(`downloading ${name}`);
+          try {
+            await downloadFile({
+              url,
+              dest,
+              expected,
+              label: `${entry.id}/${name}`,
+              progress: options.progress ?? silentProgress,
+              ...options.network,
+            });
+          } catch (err) {
+            if (err instanceof UserError && verification === 'pinned earlier') {
+              throw new UserError(
+                `${err.message}; the expected sha256 was pinned at the first download (${layout.pins}): ` +
+                  'if the publisher replaced the file on purpose, delete that file and fetch again',
+              );
+            }
+            throw err;
           }
-          throw err;
         }
-      }
-      const record = await describeFile(entry, pins, name, dest, verification);
-      if (verification === 'pinned now') {
-        pins[name] = { size: record.bytes, sha256: record.sha256, pinnedAt: new Date().toISOString() };
-        await writeFileAtomic(layout.pins, JSON.stringify(pins, null, 2));
-        log(`pinned ${name}: sha256 ${record.sha256}, ${record.bytes} bytes (no published checksum; later downloads must match it)`);
-      }
-      files.push(record);
-    };
-    await fetchOne('model.json', entry.model);
-    const shards = shardNames(path.join(layout.downloads, 'model.json'), entry.id);
-    for (const shard of shards) await fetchOne(shard, new URL(shard, entry.model).toString());
-    await assembleModel(layout, ['model.json', ...shards]);
-    return { id: entry.id, folder: layout.model, files, downloaded: true };
-  }, {
-    purpose: `fetching backbone ${entry.id}`,
-    onWait: (owner) => log(`waiting for ${describeOwner(owner)}, which is ${owner.purpose}`),
-    onNotice: log,
-  });
+        const record = await describeFile(entry, pins, name, dest, verification);
+        if (verification === 'pinned now') {
+          pins[name] = { size: record.bytes, sha256: record.sha256, pinnedAt: new Date().toISOString() };
+          await writeFileAtomic(layout.pins, JSON.stringify(pins, null, 2));
+          log(`pinned ${name}: sha256 ${record.sha256}, ${record.bytes} bytes (no published checksum; later downloads must match it)`);
+        }
+        files.push(record);
+      };
+      await fetchOne('model.json', entry.model);
+      const shards = shardNames(path.join(layout.downloads, 'model.json'), entry.id);
+      for (const shard of shards) await fetchOne(shard, new URL(shard, entry.model).toString());
+      await assembleModel(layout, ['model.json', ...shards]);
+      return { id: entry.id, folder: layout.model, files, downloaded: true };
+    },
+    {
+      purpose: `fetching backbone ${entry.id}`,
+      onWait: (owner) => log(`waiting for ${describeOwner(owner)}, which is ${owner.purpose}`),
+      onNotice: log,
+    },
+  );
 }
 
 async function describeFile(

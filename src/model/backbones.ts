@@ -13,7 +13,7 @@ export interface ConvNetSpec {
   convsPerBlock: number;
 }
 
-export const CONVNET_SPECS: Record<string, ConvNetSpec> = {
+const CONVNET_SPECS: Record<string, ConvNetSpec> = {
   // The CPU default: three blocks; at 32×32 input the last block sees 8×8 maps.
   'convnet-s': { widths: [32, 64, 128], convsPerBlock: 1 },
   // The 4-block network of the CPU-speed study (64×64 input, 32-64-128-128 channels).
@@ -21,7 +21,7 @@ export const CONVNET_SPECS: Record<string, ConvNetSpec> = {
 };
 
 /** Residual and mobile networks for users with a GPU; the CPU study uses the convnets. */
-export const DEEP_BACKBONES = ['resnet18', 'resnet50', 'mobilenetv2'] as const;
+const DEEP_BACKBONES = ['resnet18', 'resnet50', 'mobilenetv2'] as const;
 
 export const BACKBONE_NAMES = [...Object.keys(CONVNET_SPECS), ...DEEP_BACKBONES];
 export const DEFAULT_BACKBONE = 'convnet-s';
@@ -31,7 +31,7 @@ export const DEFAULT_BACKBONE = 'convnet-s';
  * networks use (3×3 stride-1 first convolution, no stem max-pool, no stride in MobileNetV2's first
  * downsampling stage), so a 32×32 input still reaches the last stage as a 4×4 map instead of 1×1.
  */
-export const SMALL_INPUT_STEM_BELOW = 64;
+const SMALL_INPUT_STEM_BELOW = 64;
 
 /**
  * How weights start. `he`: He-normal convolution kernels (the Keras/tfjs convention this project
@@ -63,14 +63,18 @@ export interface BackboneOptions {
 
 /** Builds a backbone as a tf.LayersModel mapping [N, S, S, C] images in [0, 1] to [N, D] features. */
 export function buildBackbone(options: BackboneOptions): tf.LayersModel {
-  if (!Number.isInteger(options.inputSize) || options.inputSize < 1) throw new UserError(`backbone "${options.name}": input size must be a positive integer, got ${options.inputSize}`);
+  if (!Number.isInteger(options.inputSize) || options.inputSize < 1)
+    throw new UserError(`backbone "${options.name}": input size must be a positive integer, got ${options.inputSize}`);
   if ((DEEP_BACKBONES as readonly string[]).includes(options.name)) return buildDeepBackbone(options);
   const spec = CONVNET_SPECS[options.name];
   if (!spec) throw new UserError(`unknown backbone "${options.name}"; expected one of ${BACKBONE_NAMES.join(', ')}`);
   const channels = options.channels ?? 3;
   const poolings = spec.widths.length;
   if (options.inputSize < 2 ** poolings) {
-    throw new UserError(`backbone "${options.name}" halves its input ${poolings} times and needs at least ${2 ** poolings}×${2 ** poolings} pixels, got ${options.inputSize}`);
+    throw new UserError(
+      `backbone "${options.name}" halves its input ${poolings} times ` +
+        `and needs at least ${2 ** poolings}×${2 ** poolings} pixels, got ${options.inputSize}`,
+    );
   }
   let seed = options.seed ?? 0;
   const scheme = options.init ?? 'he';
@@ -81,7 +85,9 @@ export function buildBackbone(options: BackboneOptions): tf.LayersModel {
     for (let c = 0; c < spec.convsPerBlock; c++) {
       const name = `block${block + 1}_conv${c + 1}`;
       const conv = x === input ? imageConv2d : tf.layers.conv2d;
-      x = conv({ filters: width, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(), name }).apply(x) as tf.SymbolicTensor;
+      x = conv({ filters: width, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(), name }).apply(
+        x,
+      ) as tf.SymbolicTensor;
       // PyTorch's batch-norm update rate (0.1, tfjs's default is 0.01): with tfjs's default the moving
       // statistics of a short CPU run are still far from the data after an epoch, and validation suffers.
       x = trainingBatchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn` }).apply(x) as tf.SymbolicTensor;
@@ -111,11 +117,15 @@ class LayerFactory {
   /** A convolution; on the network's input it skips the image's unused gradient (see ImageConv2D). */
   conv(x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string): tf.SymbolicTensor {
     const conv = x === this.input ? imageConv2d : tf.layers.conv2d;
-    return conv({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: this.kernelInit(), name }).apply(x) as tf.SymbolicTensor;
+    return conv({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: this.kernelInit(), name }).apply(
+      x,
+    ) as tf.SymbolicTensor;
   }
 
   depthwise(x: tf.SymbolicTensor, strides: number, name: string): tf.SymbolicTensor {
-    return tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: 'same', useBias: false, depthwiseInitializer: this.kernelInit(9), name }).apply(x) as tf.SymbolicTensor;
+    return tf.layers
+      .depthwiseConv2d({ kernelSize: 3, strides, padding: 'same', useBias: false, depthwiseInitializer: this.kernelInit(9), name })
+      .apply(x) as tf.SymbolicTensor;
   }
 
   bn(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
@@ -137,7 +147,13 @@ function channelsOf(x: tf.SymbolicTensor): number {
 }
 
 /** ResNet-18/50 as in torchvision (v1.5: the bottleneck's stride sits on its 3×3 convolution). */
-function resnet(f: LayerFactory, input: tf.SymbolicTensor, inputSize: number, kind: 'basic' | 'bottleneck', depths: number[]): tf.SymbolicTensor {
+function resnet(
+  f: LayerFactory,
+  input: tf.SymbolicTensor,
+  inputSize: number,
+  kind: 'basic' | 'bottleneck',
+  depths: number[],
+): tf.SymbolicTensor {
   let x: tf.SymbolicTensor;
   if (inputSize < SMALL_INPUT_STEM_BELOW) {
     x = f.relu(f.bn(f.conv(input, 64, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
@@ -160,7 +176,10 @@ function resnet(f: LayerFactory, input: tf.SymbolicTensor, inputSize: number, ki
         y = f.relu(f.bn(f.conv(y, width, 3, stride, `${name}_conv2`), `${name}_bn2`), `${name}_relu2`);
         y = f.bn(f.conv(y, width * expansion, 1, 1, `${name}_conv3`), `${name}_bn3`);
       }
-      const shortcut = stride !== 1 || channelsOf(x) !== width * expansion ? f.bn(f.conv(x, width * expansion, 1, stride, `${name}_down`), `${name}_down_bn`) : x;
+      const shortcut =
+        stride !== 1 || channelsOf(x) !== width * expansion
+          ? f.bn(f.conv(x, width * expansion, 1, stride, `${name}_down`), `${name}_down_bn`)
+          : x;
       x = f.relu(f.add(y, shortcut, `${name}_add`), `${name}_out`);
     }
   });
@@ -187,7 +206,8 @@ function mobilenetV2(f: LayerFactory, input: tf.SymbolicTensor, inputSize: numbe
       const name = `ir${stage + 1}_${block + 1}`;
       const inChannels = channelsOf(x);
       let y = x;
-      if (expansion !== 1) y = f.relu(f.bn(f.conv(y, inChannels * expansion, 1, 1, `${name}_expand`), `${name}_expand_bn`), `${name}_expand_relu`, 6);
+      if (expansion !== 1)
+        y = f.relu(f.bn(f.conv(y, inChannels * expansion, 1, 1, `${name}_expand`), `${name}_expand_bn`), `${name}_expand_relu`, 6);
       y = f.relu(f.bn(f.depthwise(y, stride, `${name}_dw`), `${name}_dw_bn`), `${name}_dw_relu`, 6);
       y = f.bn(f.conv(y, out, 1, 1, `${name}_project`), `${name}_project_bn`);
       x = stride === 1 && inChannels === out ? f.add(x, y, `${name}_add`) : y;

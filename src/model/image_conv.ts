@@ -32,10 +32,11 @@ const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as un
 export class ImageConv2D extends Conv2D {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
     const self = this as unknown as ConvInternals;
-    const plain = self.bias === null
-      && self.activation.getClassName() === 'linear'
-      && self.dataFormat === 'channelsLast'
-      && self.dilationRate.every((d) => d === 1);
+    const plain =
+      self.bias === null &&
+      self.activation.getClassName() === 'linear' &&
+      self.dataFormat === 'channelsLast' &&
+      self.dilationRate.every((d) => d === 1);
     if (!plain || (Array.isArray(inputs) && inputs.length !== 1)) return super.call(inputs, kwargs);
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;

@@ -19,7 +19,7 @@ function isHttp(location: string): boolean {
 }
 
 /** A path, a file:// URL, a folder holding model.json, or model.json itself → the model.json path. */
-export function resolveModelJsonPath(location: string): string {
+function resolveModelJsonPath(location: string): string {
   let local = location;
   if (/^file:\/\//i.test(location)) local = fileURLToPath(location);
   local = path.resolve(local);
@@ -56,7 +56,8 @@ export function fileSystemModelHandler(directory: string): tf.io.IOHandler {
         for (const group of manifest) {
           for (const shard of group.paths) {
             const shardPath = path.resolve(folder, shard);
-            if (path.relative(folder, shardPath).startsWith('..')) throw new UserError(`pretrained model: ${jsonPath} names a weight file outside its folder: ${shard}`);
+            if (path.relative(folder, shardPath).startsWith('..'))
+              throw new UserError(`pretrained model: ${jsonPath} names a weight file outside its folder: ${shard}`);
             let bytes: Buffer;
             try {
               bytes = await fs.promises.readFile(shardPath);
@@ -73,7 +74,7 @@ export function fileSystemModelHandler(directory: string): tf.io.IOHandler {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.concatenateArrayBuffers(artifacts.weightData);
       const modelJson: tf.io.ModelJSON = {
-        modelTopology: artifacts.modelTopology as {},
+        modelTopology: artifacts.modelTopology as object,
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
         convertedBy: artifacts.convertedBy ?? null,

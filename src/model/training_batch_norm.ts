@@ -42,7 +42,7 @@ export interface BatchStatistics {
  * x, gamma and beta. `mean` and `variance` (biased) are returned for the moving averages and carry
  * no gradient; the caller disposes them.
  */
-export function normalizeTrainingBatch(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchStatistics {
+function normalizeTrainingBatch(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchStatistics {
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const count = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   let statistics: { mean: tf.Tensor1D; variance: tf.Tensor1D } | undefined;
@@ -92,9 +92,17 @@ export class TrainingBatchNormalization extends BatchNormalization {
       return super.call(inputs, kwargs);
     }
     return tf.tidy(() => {
-      const { normed, mean, variance } = normalizeTrainingBatch(input, self.gamma!.read() as tf.Tensor1D, self.beta!.read() as tf.Tensor1D, self.epsilon);
+      const { normed, mean, variance } = normalizeTrainingBatch(
+        input,
+        self.gamma!.read() as tf.Tensor1D,
+        self.beta!.read() as tf.Tensor1D,
+        self.epsilon,
+      );
       // tfjs-layers' update: moving ← moving − (moving − batch)·(1 − momentum).
-      for (const [moving, batch] of [[self.movingMean, mean], [self.movingVariance, variance]] as const) {
+      for (const [moving, batch] of [
+        [self.movingMean, mean],
+        [self.movingVariance, variance],
+      ] as const) {
         tf.tidy(() => {
           const current = moving.read();
           moving.write(tf.sub(current, tf.mul(tf.sub(current, batch), 1 - self.momentum)));

@@ -59,7 +59,10 @@ function describeProvenance(cells: CellRecord[]): string[] {
     const p = cell.provenance;
     if (!p || !cell.metrics) continue;
     const commit = p.gitCommit ? `, git ${p.gitCommit.slice(0, 10)}${p.gitDirty ? ' (modified)' : ''}` : '';
-    lines.add(`${p.package.name} ${p.package.version}${commit}; backend ${p.backend}, tfjs ${p.tfjs}, Node ${p.node}; ${p.cpu.count} × ${p.cpu.model}${p.gpu ? `; GPU ${p.gpu}` : ''}`);
+    lines.add(
+      `${p.package.name} ${p.package.version}${commit}; backend ${p.backend}, tfjs ${p.tfjs}, Node ${p.node}; ` +
+        `${p.cpu.count} × ${p.cpu.model}${p.gpu ? `; GPU ${p.gpu}` : ''}`,
+    );
   }
   return [...lines].sort();
 }
@@ -79,7 +82,13 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
 function layoutOf(name: string, cells: CellRecord[], info: BenchmarkInfo | undefined): BenchmarkLayout {
   return {
     name,
-    tasks: info?.tasks.map((t) => ({ name: t.name, primary: t.primary, kind: t.kind, ...(t.classes === undefined ? {} : { classes: t.classes }) })) ?? cells[0]!.config.tasks.map((t) => ({ name: t.name, primary: t.primary })),
+    tasks:
+      info?.tasks.map((t) => ({
+        name: t.name,
+        primary: t.primary,
+        kind: t.kind,
+        ...(t.classes === undefined ? {} : { classes: t.classes }),
+      })) ?? cells[0]!.config.tasks.map((t) => ({ name: t.name, primary: t.primary })),
     regimes: orderBy([...new Set(cells.map((c) => c.config.regime.name))], info?.regimes ?? []),
     settings: orderBy([...new Set(cells.map((c) => c.config.setting as string))], SETTINGS),
     reference: info?.reference ?? {},
@@ -92,7 +101,11 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
   const layout = layoutOf(name, cells, info);
   const configuration = describeConfiguration(cells, layout.regimes, layout.settings);
   const differing = disagreement(configuration);
-  if (differing) warnings.push(`benchmark "${name}": its cells ran with different configurations (e.g. a changed --epochs): ${differing}; compare its rows with care`);
+  if (differing)
+    warnings.push(
+      `benchmark "${name}": its cells ran with different configurations (e.g. a changed --epochs): ` +
+        `${differing}; compare its rows with care`,
+    );
   const values = new SeedValues(done);
   const leaderboard = buildLeaderboard(layout, values);
   const summary = buildSummary(layout, cells, leaderboard, values);
@@ -124,6 +137,12 @@ export function buildReport(collected: Collected): Report {
   const byBenchmark = groupBy(collected.cells, (c) => c.config.benchmark);
   const names = [...byBenchmark.keys()].sort();
   const benchmarks = names.map((name) => buildBenchmark(name, byBenchmark.get(name)!, collected.benchmarks.get(name), warnings));
-  const sweeps = buildSharpnessSweeps(benchmarks.map((b) => ({ name: b.name, summary: b.summary, done: byBenchmark.get(b.name)!.filter((c) => c.metrics && !isUnstable(c)) })));
+  const sweeps = buildSharpnessSweeps(
+    benchmarks.map((b) => ({
+      name: b.name,
+      summary: b.summary,
+      done: byBenchmark.get(b.name)!.filter((c) => c.metrics && !isUnstable(c)),
+    })),
+  );
   return { benchmarks, sweeps, warnings };
 }

@@ -28,9 +28,10 @@ export function evaluateChecks(info: BenchmarkInfo, report: Report): CheckOutcom
     }
     const off = row.mean - c.expected;
     if (Math.abs(off) > c.tolerance) {
+      const sign = off > 0 ? '+' : '';
       failures.push({
         benchmark: info.name,
-        message: `${label} = ${row.mean.toFixed(2)}, expected ${c.expected} ± ${c.tolerance} (off by ${off > 0 ? '+' : ''}${off.toFixed(2)})`,
+        message: `${label} = ${row.mean.toFixed(2)}, expected ${c.expected} ± ${c.tolerance} (off by ${sign}${off.toFixed(2)})`,
       });
     } else {
       passed++;

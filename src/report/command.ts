@@ -23,13 +23,15 @@ function printWritten(written: WrittenReport, io: CommandIO): void {
 /** `mtl-bench report`: merges the given folders (one run, several shards, or a runs/ root). */
 export async function reportCommand(dirs: string[], options: ReportCommandOptions, io: CommandIO): Promise<WrittenReport> {
   const sources = dirs.length > 0 ? dirs : [DEFAULT_RUNS_DIR];
-  if (!options.out && sources.length > 1) throw new UserError('report: several folders are merged into one report; say where it goes with --out DIR');
+  if (!options.out && sources.length > 1)
+    throw new UserError('report: several folders are merged into one report; say where it goes with --out DIR');
   const outDir = path.resolve(options.out ?? sources[0]!);
   const report = buildReport(collectRuns(sources.map((d) => path.resolve(d))));
   if (report.benchmarks.length === 0) throw new UserError(`report: no results found under ${sources.join(', ')}`);
   const written = await writeReportFiles(report, outDir);
   if (options.json) {
-    io.stdout(`${JSON.stringify({ files: written.files, summary: written.report.benchmarks.flatMap((b) => b.summary), warnings: written.report.warnings })}\n`);
+    const summary = written.report.benchmarks.flatMap((b) => b.summary);
+    io.stdout(`${JSON.stringify({ files: written.files, summary, warnings: written.report.warnings })}\n`);
   } else {
     printWritten(written, io);
   }
@@ -49,7 +51,8 @@ export interface RunReportOptions {
 export async function reportAfterRun(runDir: string, info: BenchmarkInfo, options: RunReportOptions, io: CommandIO): Promise<string[]> {
   const written = await writeReports([runDir], runDir);
   if (options.json) {
-    io.stdout(`${JSON.stringify({ event: 'report', benchmark: info.name, files: written.files, summary: written.report.benchmarks.flatMap((b) => b.summary) })}\n`);
+    const summary = written.report.benchmarks.flatMap((b) => b.summary);
+    io.stdout(`${JSON.stringify({ event: 'report', benchmark: info.name, files: written.files, summary })}\n`);
   } else {
     printWritten(written, io);
   }
@@ -58,7 +61,10 @@ export async function reportAfterRun(runDir: string, info: BenchmarkInfo, option
   if (info.check.length === 0) io.stderr(`${info.name}: --check: the benchmark has no check block\n`);
   else if (!options.json) io.stderr(`${info.name}: check: ${outcome.passed} of ${info.check.length} values within tolerance\n`);
   for (const f of outcome.failures) io.stderr(`${io.paintErr.red('check failed:')} ${f.message}\n`);
-  if (options.json) io.stdout(`${JSON.stringify({ event: 'check', benchmark: info.name, passed: outcome.passed, failures: outcome.failures.map((f) => f.message) })}\n`);
+  if (options.json) {
+    const failures = outcome.failures.map((f) => f.message);
+    io.stdout(`${JSON.stringify({ event: 'check', benchmark: info.name, passed: outcome.passed, failures })}\n`);
+  }
   const count = outcome.failures.length;
   return count > 0 ? [`--check: ${count} value${count > 1 ? 's' : ''} out of tolerance`] : [];
 }

@@ -68,7 +68,12 @@ function describeRegime(spec: RegimeSpec): string {
 function describeRelatedness(config: CellConfig): string {
   return config.relatedness
     .map((r) => {
-      const detail = r.source === 'data' ? `data (alpha ${r.alpha}, min_coannotated ${r.minCoannotated})` : r.source === 'prior' ? `prior${r.prior ? ` ${r.prior}` : ''}` : "the dataset's file";
+      const detail =
+        r.source === 'data'
+          ? `data (alpha ${r.alpha}, min_coannotated ${r.minCoannotated})`
+          : r.source === 'prior'
+            ? `prior${r.prior ? ` ${r.prior}` : ''}`
+            : "the dataset's file";
       return `${r.from}->${r.to} from ${detail}${r.sharpnessBlend ? `, sharpness blend ${r.sharpnessBlend}` : ''}`;
     })
     .join('; ');
@@ -89,7 +94,11 @@ const FIXED_ITEMS: ItemSpec[] = [
   { group: 'model', label: 'input size', value: (c) => `${c.inputSize}x${c.inputSize}` },
   { group: 'training', label: 'epochs', value: (c) => String(c.train.epochs) },
   { group: 'training', label: 'batch', value: (c) => String(c.train.batchSize) },
-  { group: 'training', label: 'optimizer', value: (c) => (c.train.optimizer === 'sgd' ? `sgd, momentum ${c.train.momentum}` : c.train.optimizer) },
+  {
+    group: 'training',
+    label: 'optimizer',
+    value: (c) => (c.train.optimizer === 'sgd' ? `sgd, momentum ${c.train.momentum}` : c.train.optimizer),
+  },
   { group: 'training', label: 'learning rate', value: learningRate },
   { group: 'training', label: 'weight decay', value: (c) => String(c.train.weightDecay) },
   { group: 'training', label: 'augmentation', value: augmentation },
@@ -99,14 +108,21 @@ const FIXED_ITEMS: ItemSpec[] = [
 ];
 
 /** Method options, each counted only over the cells whose setting reads it (the others carry its default). */
-const METHOD_ITEMS: ItemSpec[] = (Object.entries(METHOD_OPTIONS) as [keyof CellConfig['method'], OptionSpec<unknown>][]).map(([field, spec]) => ({
-  group: 'method',
-  label: spec.key.join('.'),
-  applies: (c) => readBy(c.setting, spec),
-  value: (c) => optionValue(c.method[field]),
-}));
+const METHOD_ITEMS: ItemSpec[] = (Object.entries(METHOD_OPTIONS) as [keyof CellConfig['method'], OptionSpec<unknown>][]).map(
+  ([field, spec]) => ({
+    group: 'method',
+    label: spec.key.join('.'),
+    applies: (c) => readBy(c.setting, spec),
+    value: (c) => optionValue(c.method[field]),
+  }),
+);
 
-const RELATEDNESS_ITEM: ItemSpec = { group: 'relatedness', label: 'relatedness', applies: (c) => c.relatedness.length > 0, value: describeRelatedness };
+const RELATEDNESS_ITEM: ItemSpec = {
+  group: 'relatedness',
+  label: 'relatedness',
+  applies: (c) => c.relatedness.length > 0,
+  value: describeRelatedness,
+};
 
 function collect(spec: ItemSpec, cells: CellRecord[]): ConfigItem | undefined {
   const byValue = new Map<string, string[]>();
@@ -116,7 +132,9 @@ function collect(spec: ItemSpec, cells: CellRecord[]): ConfigItem | undefined {
     byValue.set(value, [...(byValue.get(value) ?? []), cellId(cell.config)]);
   }
   if (byValue.size === 0) return undefined;
-  const values = [...byValue.entries()].map(([value, ids]) => ({ value, cells: ids.sort() })).sort((a, b) => b.cells.length - a.cells.length || (a.value < b.value ? -1 : 1));
+  const values = [...byValue.entries()]
+    .map(([value, ids]) => ({ value, cells: ids.sort() }))
+    .sort((a, b) => b.cells.length - a.cells.length || (a.value < b.value ? -1 : 1));
   return { group: spec.group, label: spec.label, values };
 }
 
@@ -127,13 +145,18 @@ export function describeConfiguration(cells: CellRecord[], regimes: string[], se
     applies: (c) => c.regime.name === name,
     value: (c) => describeRegime(c.regime.spec),
   }));
-  const items = [...FIXED_ITEMS, ...METHOD_ITEMS, RELATEDNESS_ITEM, ...regimeItems].map((spec) => collect(spec, cells)).filter((i) => i !== undefined);
-  const seeds = settings.map((setting) => ({ setting, seeds: [...new Set(cells.filter((c) => c.config.setting === setting).map((c) => c.config.seed))].sort((a, b) => a - b) }));
+  const items = [...FIXED_ITEMS, ...METHOD_ITEMS, RELATEDNESS_ITEM, ...regimeItems]
+    .map((spec) => collect(spec, cells))
+    .filter((i) => i !== undefined);
+  const seeds = settings.map((setting) => ({
+    setting,
+    seeds: [...new Set(cells.filter((c) => c.config.setting === setting).map((c) => c.config.seed))].sort((a, b) => a - b),
+  }));
   return { items, seeds };
 }
 
 /** "4" when the cells agree; "4 in 10 cells, 1 in 10 cells" when not. */
-export function itemText(item: ConfigItem): string {
+function itemText(item: ConfigItem): string {
   if (item.values.length === 1) return item.values[0]!.value;
   return item.values.map((v) => `${v.value} in ${v.cells.length} cell${v.cells.length > 1 ? 's' : ''}`).join(', ');
 }
@@ -142,7 +165,9 @@ export function itemText(item: ConfigItem): string {
 export function disagreement(configuration: RunConfiguration): string | undefined {
   const differing = configuration.items.filter((i) => i.values.length > 1);
   if (differing.length === 0) return undefined;
-  return differing.map((i) => `${i.group === 'regimes' ? `regime ${i.label}` : i.label}: ${itemText(i)} (e.g. ${i.values[1]!.cells[0]})`).join('; ');
+  return differing
+    .map((i) => `${i.group === 'regimes' ? `regime ${i.label}` : i.label}: ${itemText(i)} (e.g. ${i.values[1]!.cells[0]})`)
+    .join('; ');
 }
 
 /** Seeds in one line: "1, 2, 3", or per setting where the settings differ. */
@@ -152,7 +177,13 @@ export function seedsText(configuration: RunConfiguration): string {
   return configuration.seeds.map((s) => `${s.setting} ${s.seeds.join(', ')}`).join('; ');
 }
 
-const GROUP_TITLES: Record<ConfigGroup, string> = { model: 'data and model', training: 'training', method: 'method', relatedness: 'relatedness', regimes: 'regimes' };
+const GROUP_TITLES: Record<ConfigGroup, string> = {
+  model: 'data and model',
+  training: 'training',
+  method: 'method',
+  relatedness: 'relatedness',
+  regimes: 'regimes',
+};
 
 /** The configuration as a few lines of "group: label value, …", plus the seeds; for the terminal header. */
 export function configurationLines(configuration: RunConfiguration): string[] {
@@ -173,7 +204,7 @@ export function configurationLines(configuration: RunConfiguration): string[] {
 }
 
 /** "full", "disjoint with overlap 0.05", or "name = what" when the regime's name does not say it. */
-export function regimeText(item: ConfigItem): string {
+function regimeText(item: ConfigItem): string {
   const text = itemText(item);
   return text.startsWith(item.label) ? text : `${item.label} = ${text}`;
 }

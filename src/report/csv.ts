@@ -63,6 +63,7 @@ function summaryRecord(row: SummaryRow): string[] {
     num(row.delta_m_seeds?.ci?.high, PERCENT),
     num(row.delta_m_seeds?.p, P_VALUE),
     row.delta_m_left_out.map((l) => l.reason).join('; '),
+    row.rank_delta_m === undefined ? '' : String(row.rank_delta_m),
     row.tasks_significantly_worse === undefined ? '' : String(row.tasks_significantly_worse),
     bool(row.significant_negative_transfer),
     row.worse_tasks.join(';'),

@@ -60,16 +60,24 @@ export function buildCurves(layout: BenchmarkLayout, done: CellRecord[]): CurveC
   for (const regime of layout.regimes) {
     const historiesOf = new Map<string, EpochRecord[][]>();
     for (const setting of layout.settings) {
-      const histories = done.filter((c) => c.config.regime.name === regime && c.config.setting === setting && c.history && c.history.length > 0).map((c) => c.history!);
+      const histories = done
+        .filter((c) => c.config.regime.name === regime && c.config.setting === setting && c.history && c.history.length > 0)
+        .map((c) => c.history!);
       if (histories.length > 0) historiesOf.set(setting, histories);
     }
     const chart = (kind: CurveChart['kind'], name: string, read: Reading) => {
-      const series = [...historiesOf.entries()].map(([setting, histories]) => ({ setting, points: band(histories, read) })).filter((s) => s.points.length > 0);
+      const series = [...historiesOf.entries()]
+        .map(([setting, histories]) => ({ setting, points: band(histories, read) }))
+        .filter((s) => s.points.length > 0);
       if (series.length > 0) charts.push({ regime, kind, name, series });
     };
     for (const task of layout.tasks) chart('validation', task.name, (e) => (e.val[task.name]?.[task.primary] ?? Number.NaN) * 100);
     const terms = new Set([...historiesOf.values()].flat(2).flatMap((e) => Object.keys(e.terms ?? {})));
-    for (const term of termOrder(terms, layout.tasks.map((t) => t.name))) chart('loss', term, (e) => e.terms?.[term]);
+    for (const term of termOrder(
+      terms,
+      layout.tasks.map((t) => t.name),
+    ))
+      chart('loss', term, (e) => e.terms?.[term]);
   }
   return charts;
 }

@@ -31,7 +31,12 @@ interface ChanceLevel {
  * such level: it depends on how often each label is positive, which the report does not know.
  */
 function chanceLevel(task: FloorTask): ChanceLevel | undefined {
-  if (task.kind === 'categorical' && task.classes !== undefined && task.classes >= 2 && (task.primary === 'accuracy' || task.primary === 'macro_f1')) {
+  if (
+    task.kind === 'categorical' &&
+    task.classes !== undefined &&
+    task.classes >= 2 &&
+    (task.primary === 'accuracy' || task.primary === 'macro_f1')
+  ) {
     return { value: 100 / task.classes, how: `1 of ${task.classes} classes` };
   }
   if (task.kind === 'multilabel' && task.primary === 'label_accuracy') return { value: 50, how: 'a coin per label' };
@@ -45,7 +50,10 @@ export function floorReason(task: FloorTask, stl: { values: number[]; seeds: num
   const where = stl.values.length > 1 ? ` on seed ${seed}` : '';
   const chance = chanceLevel(task);
   if (chance && lowest <= chance.value) {
-    return `${task.name}: stl ${task.primary} ${lowest.toFixed(2)}%${where} is at or below chance (${chance.value.toFixed(2)}%, ${chance.how})`;
+    return (
+      `${task.name}: stl ${task.primary} ${lowest.toFixed(2)}%${where} is at or below chance ` +
+      `(${chance.value.toFixed(2)}%, ${chance.how})`
+    );
   }
   if (lowest < MIN_BASELINE) return `${task.name}: stl ${task.primary} ${lowest.toFixed(2)}%${where} is under ${MIN_BASELINE} point`;
   return undefined;

@@ -5,7 +5,7 @@ import { collectRuns } from '../runs/collect.js';
 import { leaderboardCsv, summaryCsv } from './csv.js';
 import { reportHtml } from './html.js';
 
-export const REPORT_FILES = { leaderboard: 'leaderboard.csv', summary: 'summary.csv', html: 'report.html' } as const;
+const REPORT_FILES = { leaderboard: 'leaderboard.csv', summary: 'summary.csv', html: 'report.html' } as const;
 
 export interface WrittenReport {
   report: Report;
@@ -26,4 +26,3 @@ export async function writeReportFiles(report: Report, outDir: string): Promise<
   for (const [name, text] of files) await writeFileAtomic(path.join(outDir, name), text);
   return { report, files: files.map(([name]) => path.join(outDir, name)) };
 }
-

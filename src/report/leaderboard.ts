@@ -4,7 +4,21 @@ import { pairedDifferences, type SeedValues } from './seed_values.js';
 import { pairedTest, seedStats, tidy, type Interval, type PairedTest } from './stats.js';
 import { findingOf, findingWords, type Finding } from './verdict.js';
 
-export const LEADERBOARD_COLUMNS = ['benchmark', 'regime', 'setting', 'task', 'metric', 'mean', 'std', 'n', 'stl_mean', 'delta_vs_stl', 'paper', 'gap_to_paper', 'rank'] as const;
+export const LEADERBOARD_COLUMNS = [
+  'benchmark',
+  'regime',
+  'setting',
+  'task',
+  'metric',
+  'mean',
+  'std',
+  'n',
+  'stl_mean',
+  'delta_vs_stl',
+  'paper',
+  'gap_to_paper',
+  'rank',
+] as const;
 export const LEADERBOARD_EXTRA_COLUMNS = [
   'ci_low',
   'ci_high',
@@ -70,7 +84,13 @@ export function buildLeaderboard(layout: BenchmarkLayout, values: SeedValues): L
   for (const regime of layout.regimes) {
     for (const task of layout.tasks) {
       const metrics = values.metricsOf(task.name);
-      const ordered = [task.primary, ...orderBy(metrics.filter((m) => m !== task.primary), METRIC_ORDER)].filter((m) => metrics.includes(m));
+      const ordered = [
+        task.primary,
+        ...orderBy(
+          metrics.filter((m) => m !== task.primary),
+          METRIC_ORDER,
+        ),
+      ].filter((m) => metrics.includes(m));
       for (const metric of ordered) {
         const stl = values.get(regime, 'stl', task.name, metric);
         const stlMean = stl ? tidy(seedStats(stl.values).mean) : undefined;

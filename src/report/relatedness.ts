@@ -64,16 +64,26 @@ export function buildRelatednessRows(done: CellRecord[], regimes: string[]): Rel
   return rows.sort((a, b) => (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0) || a.blend - b.blend || regimeRank(a) - regimeRank(b));
 }
 
+/** How many co-annotated training samples the counts came from: one number, or the range over the cells; ? when unknown. */
+function coannotatedText(row: RelatednessRow): string {
+  const range = row.coannotated;
+  if (!range) return '?';
+  return range.low === range.high ? `${range.low}` : `${range.low}-${range.high}`;
+}
+
 /** "file (the taxonomy: …)", "data, 120–140 co-annotated samples", plus β when not 0; plain text. */
 export function provenanceText(row: RelatednessRow): string {
   const where =
     row.source === 'data'
-      ? `data${row.regime ? ` in ${row.regime}` : ''}, ${row.coannotated ? (row.coannotated.low === row.coannotated.high ? row.coannotated.low : `${row.coannotated.low}-${row.coannotated.high}`) : '?'} co-annotated training samples`
+      ? `data${row.regime ? ` in ${row.regime}` : ''}, ${coannotatedText(row)} co-annotated training samples`
       : `${row.source}${row.description ? ` (${row.description})` : ''}`;
   return row.blend === 0 ? where : `${where}, blended with beta ${row.blend}`;
 }
 
 /** One line per pair for the terminal and the HTML note: "subgroup->group: sharpness 1.00 (…), 95/760 entries above 0.5, file (…)". */
 export function relatednessLine(row: RelatednessRow): string {
-  return `${row.pair}: sharpness ${row.sharpness.toFixed(2)} (uninformed ${row.uninformedSharpness.toFixed(2)}), ${Number(row.entriesAboveHalf.toFixed(1))}/${row.entries} entries above 0.5, ${provenanceText(row)}`;
+  return (
+    `${row.pair}: sharpness ${row.sharpness.toFixed(2)} (uninformed ${row.uninformedSharpness.toFixed(2)}), ` +
+    `${Number(row.entriesAboveHalf.toFixed(1))}/${row.entries} entries above 0.5, ${provenanceText(row)}`
+  );
 }

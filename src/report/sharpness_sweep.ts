@@ -35,7 +35,9 @@ export interface SweepInput {
 
 /** The one β all coupled cells of a benchmark use on every pair, or undefined (no coupled cell, or several βs). */
 function betaOf(done: CellRecord[]): number | undefined {
-  const betas = new Set(done.filter((c) => isCoupled(c.config.setting)).flatMap((c) => c.config.relatedness.map((r) => r.sharpnessBlend ?? 0)));
+  const betas = new Set(
+    done.filter((c) => isCoupled(c.config.setting)).flatMap((c) => c.config.relatedness.map((r) => r.sharpnessBlend ?? 0)),
+  );
   return betas.size === 1 ? [...betas][0] : undefined;
 }
 
@@ -49,10 +51,16 @@ function familyOf(done: CellRecord[]): { key: string; title: string } | undefine
   const title = `${config.dataset}: ${tasks}, relatedness ${pairs}`;
   // Same data, pairs, network and training; β, the settings, regimes and seeds may differ.
   const pairsWithoutBeta = config.relatedness.map(({ sharpnessBlend: _beta, ...rest }) => rest);
-  return { key: stableStringify({ title, pairsWithoutBeta, backbone: config.backbone, inputSize: config.inputSize, train: config.train }), title };
+  return {
+    key: stableStringify({ title, pairsWithoutBeta, backbone: config.backbone, inputSize: config.inputSize, train: config.train }),
+    title,
+  };
 }
 
-/** Of several benchmarks' rows at one β (e.g. a study and the sweep's β = 0 file), the one with the most seeds, then the first by name. */
+/**
+ * Of several benchmarks' rows at one β (e.g. a study and the sweep's β = 0 file), the one with the
+ * most seeds, then the first by name.
+ */
 function preferred(a: { row: SummaryRow; name: string }, b: { row: SummaryRow; name: string }): number {
   return b.row.n - a.row.n || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
@@ -74,19 +82,37 @@ export function buildSharpnessSweeps(benchmarks: SweepInput[]): SharpnessSweep[]
     if (betas.length < 2) continue;
     const regimes = [...new Set(members.flatMap((m) => m.input.summary.map((r) => r.regime)))];
     for (const regime of regimes) {
-      const settings = [...new Set(members.flatMap((m) => m.input.summary.filter((r) => r.regime === regime && isSetting(r.setting) && isCoupled(r.setting)).map((r) => r.setting)))];
+      const settings = [
+        ...new Set(
+          members.flatMap((m) =>
+            m.input.summary.filter((r) => r.regime === regime && isSetting(r.setting) && isCoupled(r.setting)).map((r) => r.setting),
+          ),
+        ),
+      ];
       const series = settings
         .map((setting) => ({
           setting,
           points: betas.flatMap((beta) => {
             const candidates = members
               .filter((m) => m.beta === beta)
-              .flatMap((m) => m.input.summary.filter((r) => r.regime === regime && r.setting === setting && r.n > 0).map((row) => ({ row, name: m.input.name })))
+              .flatMap((m) =>
+                m.input.summary
+                  .filter((r) => r.regime === regime && r.setting === setting && r.n > 0)
+                  .map((row) => ({ row, name: m.input.name })),
+              )
               .sort(preferred);
             const chosen = candidates[0];
             if (!chosen) return [];
             const { row, name } = chosen;
-            return [{ beta, benchmark: name, ...(row.delta_m_pct === undefined ? {} : { deltaM: row.delta_m_pct }), ...(row.delta_m_seeds?.ci ? { ci: row.delta_m_seeds.ci } : {}), n: row.n }];
+            return [
+              {
+                beta,
+                benchmark: name,
+                ...(row.delta_m_pct === undefined ? {} : { deltaM: row.delta_m_pct }),
+                ...(row.delta_m_seeds?.ci ? { ci: row.delta_m_seeds.ci } : {}),
+                n: row.n,
+              },
+            ];
           }),
         }))
         .filter((s) => s.points.length > 1);

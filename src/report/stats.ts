@@ -7,7 +7,7 @@ export function mean(values: number[]): number {
 }
 
 /** Sample standard deviation (n − 1); undefined below two values. */
-export function sampleStd(values: number[]): number | undefined {
+function sampleStd(values: number[]): number | undefined {
   if (values.length < 2) return undefined;
   const m = mean(values);
   return Math.sqrt(values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1));

@@ -7,7 +7,15 @@ import { deltaM, mean, pairedTest, tidy, type Interval, type PairedTest } from '
 import { isUnstable } from './unstable.js';
 import { formatP, type Finding, type RowFinding } from './verdict.js';
 
-export const SUMMARY_COLUMNS = ['benchmark', 'regime', 'setting', 'delta_m_pct', 'tasks_worse_than_stl', 'negative_transfer', 'train_seconds'] as const;
+export const SUMMARY_COLUMNS = [
+  'benchmark',
+  'regime',
+  'setting',
+  'delta_m_pct',
+  'tasks_worse_than_stl',
+  'negative_transfer',
+  'train_seconds',
+] as const;
 export const SUMMARY_EXTRA_COLUMNS = [
   'n',
   'paired_seeds',
@@ -16,6 +24,7 @@ export const SUMMARY_EXTRA_COLUMNS = [
   'delta_m_ci_high',
   'delta_m_p',
   'delta_m_left_out',
+  'rank_delta_m',
   'tasks_significantly_worse',
   'significant_negative_transfer',
   'worse_tasks',
@@ -58,6 +67,11 @@ export interface SummaryRow {
   delta_m_seeds?: PairedTest;
   /** The tasks left out of Δm%, each with why (plain ASCII). */
   delta_m_left_out: { task: string; reason: string }[];
+  /**
+   * 1 = the highest Δm% among the regime's multi-task settings (equal values share a rank), so
+   * "distribution matching against the best standard method" is one column; undefined without Δm%.
+   */
+  rank_delta_m?: number;
   /** Tasks that are worse than stl by the paired t-test at 5%; undefined where no task has two paired seeds. */
   tasks_significantly_worse?: number;
   significant_negative_transfer?: boolean;
@@ -94,10 +108,18 @@ function outcomeOf(row: LeaderboardRow): TaskOutcome {
 
 /** Δm% of each seed that the setting and stl share on every task of `tasks`, in seed order. */
 function deltaMPerSeed(values: SeedValues, regime: string, setting: string, tasks: TaskInfo[]): number[] {
-  const series = tasks.map((t) => ({ own: values.get(regime, setting, t.name, t.primary)!, stl: values.get(regime, 'stl', t.name, t.primary)! }));
+  const series = tasks.map((t) => ({
+    own: values.get(regime, setting, t.name, t.primary)!,
+    stl: values.get(regime, 'stl', t.name, t.primary)!,
+  }));
   const seeds = series[0]!.own.seeds.filter((seed) => series.every((s) => s.own.seeds.includes(seed) && s.stl.seeds.includes(seed)));
   const at = (s: { seeds: number[]; values: number[] }, seed: number) => s.values[s.seeds.indexOf(seed)]!;
-  return seeds.map((seed) => deltaM(series.map((s) => at(s.own, seed)), series.map((s) => at(s.stl, seed)))!);
+  return seeds.map((seed) =>
+    deltaM(
+      series.map((s) => at(s.own, seed)),
+      series.map((s) => at(s.stl, seed)),
+    )!,
+  );
 }
 
 function overallFinding(outcomes: TaskOutcome[]): Finding {
@@ -143,7 +165,12 @@ function describe(row: SummaryRow, outcomes: TaskOutcome[]): string {
 }
 
 /** One row per regime and setting: Δm% against stl, negative transfer and a verdict in words. */
-export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leaderboard: LeaderboardRow[], values: SeedValues): SummaryRow[] {
+export function buildSummary(
+  layout: BenchmarkLayout,
+  cells: CellRecord[],
+  leaderboard: LeaderboardRow[],
+  values: SeedValues,
+): SummaryRow[] {
   const summary: SummaryRow[] = [];
   for (const regime of layout.regimes) {
     for (const setting of layout.settings) {
@@ -153,7 +180,9 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
       const failedCells = group.filter((c) => c.error).length;
       const unstable = group.filter(isUnstable);
       const trainSeconds = groupDone.length > 0 ? tidy(mean(groupDone.map((c) => c.metrics!.trainSeconds))) : undefined;
-      const primaryRows = layout.tasks.map((t) => leaderboard.find((r) => r.regime === regime && r.setting === setting && r.task === t.name && r.metric === t.primary));
+      const primaryRows = layout.tasks.map((t) =>
+        leaderboard.find((r) => r.regime === regime && r.setting === setting && r.task === t.name && r.metric === t.primary),
+      );
       const row: SummaryRow = {
         benchmark: layout.name,
         regime,
@@ -190,7 +219,10 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
           else kept.push(task);
         }
         const keptRows = rowsOk.filter((r) => kept.some((t) => t.name === r.task));
-        const dm = deltaM(keptRows.map((r) => r.mean), keptRows.map((r) => r.stl_mean!));
+        const dm = deltaM(
+          keptRows.map((r) => r.mean),
+          keptRows.map((r) => r.stl_mean!),
+        );
         row.delta_m_pct = dm === undefined ? undefined : tidy(dm);
         if (kept.length > 0) {
           const perSeed = deltaMPerSeed(values, regime, setting, kept);
@@ -215,11 +247,21 @@ export function buildSummary(layout: BenchmarkLayout, cells: CellRecord[], leade
         row.verdict = describe(row, row.tasks);
       }
       if (failedCells > 0) row.verdict += `; ${failedCells} cell${failedCells > 1 ? 's' : ''} failed`;
-      if (unstable.length > 0) row.verdict += `; left out as unstable: seed${unstable.length > 1 ? 's' : ''} ${unstable.map((c) => c.config.seed).join(', ')}`;
+      if (unstable.length > 0)
+        row.verdict += `; left out as unstable: seed${unstable.length > 1 ? 's' : ''} ${unstable.map((c) => c.config.seed).join(', ')}`;
       summary.push(row);
     }
   }
+  rankByDeltaM(summary);
   return summary;
+}
+
+function rankByDeltaM(rows: SummaryRow[]): void {
+  for (const row of rows) {
+    if (row.delta_m_pct === undefined) continue;
+    const rivals = rows.filter((other) => other.regime === row.regime && other.delta_m_pct !== undefined);
+    row.rank_delta_m = 1 + rivals.filter((other) => other.delta_m_pct! > row.delta_m_pct!).length;
+  }
 }
 
 /**
@@ -231,10 +273,13 @@ export function smallBaselineWarnings(layout: BenchmarkLayout, leaderboard: Lead
   for (const regime of layout.regimes) {
     for (const task of layout.tasks) {
       const stl = leaderboard.find((r) => r.regime === regime && r.setting === 'stl' && r.task === task.name && r.metric === task.primary);
-      const usedInDeltaM = summary.some((r) => r.regime === regime && r.delta_m_pct !== undefined && !r.delta_m_left_out.some((l) => l.task === task.name));
+      const usedInDeltaM = summary.some(
+        (r) => r.regime === regime && r.delta_m_pct !== undefined && !r.delta_m_left_out.some((l) => l.task === task.name),
+      );
       if (stl && stl.mean < SMALL_BASELINE && usedInDeltaM) {
         warnings.push(
-          `benchmark "${layout.name}", regime ${regime}: stl's ${task.name} ${task.primary} is only ${stl.mean.toFixed(2)}%, so relative changes of that task dominate Δm%; read its rows in the leaderboard`,
+          `benchmark "${layout.name}", regime ${regime}: stl's ${task.name} ${task.primary} is only ${stl.mean.toFixed(2)}%, ` +
+            'so relative changes of that task dominate Δm%; read its rows in the leaderboard',
         );
       }
     }
@@ -253,12 +298,16 @@ export function transferSentence(rows: SummaryRow[]): string | undefined {
   const tested = compared.filter((r) => r.significant_negative_transfer !== undefined);
   const significant = tested.filter((r) => r.significant_negative_transfer);
   const name = (r: SummaryRow) => `${r.setting} in ${r.regime}`;
-  let text = `Negative transfer as the paper defines it (a lower mean than stl on at least one task): ${lower.length} of ${compared.length} multi-task rows`;
+  let text =
+    'Negative transfer as the paper defines it (a lower mean than stl on at least one task): ' +
+    `${lower.length} of ${compared.length} multi-task rows`;
   if (lower.length > 0) text += ` (${lower.map((r) => `${name(r)}: ${r.worse_tasks.join(', ')}`).join('; ')})`;
   if (tested.length === 0) {
     text += '. None of it can be called significant: every row has a single seed.';
   } else {
-    text += `. Significant drops (paired t-test over seeds, p < 0.05): ${significant.length} of ${tested.length} rows with two or more seeds`;
+    text +=
+      '. Significant drops (paired t-test over seeds, p < 0.05): ' +
+      `${significant.length} of ${tested.length} rows with two or more seeds`;
     text += significant.length > 0 ? ` (${significant.map(name).join('; ')}).` : '.';
   }
   return text;

@@ -4,24 +4,28 @@
  * namespace attribute, so the file carries no URL at all.
  */
 
+import { SETTINGS } from '../config/settings.js';
+
 export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-export const SETTING_COLORS: Record<string, string> = {
-  stl: '#7f7f7f',
-  mtl: '#1f77b4',
-  'mtl+sca': '#ff7f0e',
-  'mtl+dm': '#2ca02c',
-  'mtl+sca+dm': '#9467bd',
-};
+/** stl grey, then the category10 colours, in the settings' canonical order (so the paper's five keep their colours). */
+const SETTING_PALETTE = ['#7f7f7f', '#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#d62728', '#8c564b', '#e377c2', '#bcbd22', '#17becf'];
 
+/**
+ * A setting's colour from its place in the canonical order, so that no setting needs an entry of
+ * its own: past the palette, hues step by the golden angle, which keeps neighbours apart.
+ */
 export function colorOf(setting: string): string {
-  return SETTING_COLORS[setting] ?? '#17becf';
+  const index = (SETTINGS as readonly string[]).indexOf(setting);
+  if (index >= 0 && index < SETTING_PALETTE.length) return SETTING_PALETTE[index]!;
+  const position = index >= 0 ? index : SETTINGS.length + [...setting].reduce((sum, c) => sum + c.charCodeAt(0), 0);
+  return `hsl(${Math.round((position * 137.508) % 360)}, 60%, 42%)`;
 }
 
 /** Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten. */
-export function niceTicks(lo: number, hi: number, target = 5): number[] {
+function niceTicks(lo: number, hi: number, target = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (hi - lo < 1e-12) {
     const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.05 : 1;
@@ -85,7 +89,12 @@ function legend(frame: Frame, series: (string | LegendItem)[]): string {
 }
 
 function svg(frame: Frame, title: string, body: string): string {
-  return `<svg class="chart" width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title><text x="8" y="16" class="title">${escapeXml(title)}</text>${body}</svg>`;
+  const label = escapeXml(title);
+  const size = `width="${frame.width}" height="${frame.height}" viewBox="0 0 ${frame.width} ${frame.height}"`;
+  return (
+    `<svg class="chart" ${size} role="img" aria-label="${label}">` +
+    `<title>${label}</title><text x="8" y="16" class="title">${label}</text>${body}</svg>`
+  );
 }
 
 /** Wide enough for a value label such as "-48.3" at 10 px, so the labels of neighbouring bars never overlap. */
@@ -96,11 +105,27 @@ const BAR_WIDTH = 38;
  * value beyond `clip` is drawn to the edge and labelled with its true value and an arrow, so one
  * wild value cannot flatten every other bar.
  */
-export function groupedBars(options: { title: string; yLabel: string; groups: string[]; series: string[]; value: (group: string, series: string) => number | undefined; clip?: number }): string {
-  const frame: Frame = { width: Math.max(360, 110 + options.groups.length * (options.series.length * BAR_WIDTH + 30)), height: 300, left: 60, right: 20, top: 52, bottom: 40 };
+export function groupedBars(options: {
+  title: string;
+  yLabel: string;
+  groups: string[];
+  series: string[];
+  value: (group: string, series: string) => number | undefined;
+  clip?: number;
+}): string {
+  const frame: Frame = {
+    width: Math.max(360, 110 + options.groups.length * (options.series.length * BAR_WIDTH + 30)),
+    height: 300,
+    left: 60,
+    right: 20,
+    top: 52,
+    bottom: 40,
+  };
   const clip = options.clip ?? Number.POSITIVE_INFINITY;
   const shown = (v: number) => Math.max(-clip, Math.min(clip, v));
-  const all = options.groups.flatMap((g) => options.series.map((s) => options.value(g, s))).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const all = options.groups
+    .flatMap((g) => options.series.map((s) => options.value(g, s)))
+    .filter((v): v is number => v !== undefined && Number.isFinite(v));
   const ticks = niceTicks(Math.min(0, ...all.map(shown)), Math.max(0, ...all.map(shown)));
   if (ticks.length === 0) return '';
   const lo = ticks[0]!;
@@ -119,12 +144,17 @@ export function groupedBars(options: { title: string; yLabel: string; groups: st
       const top = Math.min(y(shown(v)), y(0));
       const h = Math.max(1, Math.abs(y(shown(v)) - y(0)));
       const x = x0 + s * barWidth;
-      body += `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${colorOf(series)}"><title>${escapeXml(`${group} · ${series}: ${v.toFixed(2)}`)}</title></rect>`;
+      const tip = `${group} · ${series}: ${v.toFixed(2)}`;
+      body +=
+        `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}"` +
+        ` fill="${colorOf(series)}"><title>${escapeXml(tip)}</title></rect>`;
       const labelY = v >= 0 ? top - 3 : top + h + 11;
       const label = `${v.toFixed(1)}${clipped ? (v > 0 ? ' ↑' : ' ↓') : ''}`;
-      body += `<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(label)}</text>`;
+      const labelX = (x + barWidth / 2 - 1).toFixed(1);
+      body += `<text x="${labelX}" y="${labelY.toFixed(1)}" text-anchor="middle" class="value">${escapeXml(label)}</text>`;
     });
-    body += `<text x="${(frame.left + (g + 0.5) * groupWidth).toFixed(1)}" y="${frame.height - frame.bottom + 18}" text-anchor="middle" class="axis">${escapeXml(group)}</text>`;
+    const groupX = (frame.left + (g + 0.5) * groupWidth).toFixed(1);
+    body += `<text x="${groupX}" y="${frame.height - frame.bottom + 18}" text-anchor="middle" class="axis">${escapeXml(group)}</text>`;
   });
   body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="zero"/>`;
   body += legend(frame, options.series);
@@ -162,11 +192,17 @@ export function dotsWithBaselines(options: {
   options.points.forEach((p, i) => {
     const x = frame.left + (i + 0.5) * step;
     if (p.std !== undefined && p.std > 0) {
-      body += `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${y(p.mean + p.std).toFixed(1)}" y2="${y(p.mean - p.std).toFixed(1)}" stroke="${colorOf(p.setting)}" stroke-width="2"/>`;
+      body +=
+        `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${y(p.mean + p.std).toFixed(1)}" y2="${y(p.mean - p.std).toFixed(1)}"` +
+        ` stroke="${colorOf(p.setting)}" stroke-width="2"/>`;
     }
     const tip = `${p.setting}: ${p.mean.toFixed(2)}${p.std !== undefined ? ` ± ${p.std.toFixed(2)}` : ''}`;
-    body += `<circle cx="${x.toFixed(1)}" cy="${y(p.mean).toFixed(1)}" r="5" fill="${colorOf(p.setting)}"><title>${escapeXml(tip)}</title></circle>`;
-    body += `<text x="${x.toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(p.setting)}</text>`;
+    body +=
+      `<circle cx="${x.toFixed(1)}" cy="${y(p.mean).toFixed(1)}" r="5" fill="${colorOf(p.setting)}">` +
+      `<title>${escapeXml(tip)}</title></circle>`;
+    body +=
+      `<text x="${x.toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">` +
+      `${escapeXml(p.setting)}</text>`;
   });
   return svg(frame, options.title, body);
 }
@@ -178,7 +214,9 @@ export function lineChart(options: {
   /** `color` overrides the setting colour of `name`; `dashed` draws the line dashed. */
   series: { name: string; color?: string; dashed?: boolean; points: { x: number; y: number; low?: number; high?: number }[] }[];
 }): string {
-  const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+  const series = options.series
+    .map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) }))
+    .filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
   const frame: Frame = { width: 420, height: 280, left: 60, right: 20, top: 48, bottom: 40 };
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
@@ -193,28 +231,42 @@ export function lineChart(options: {
   const x = (v: number) => frame.left + (xMax === xMin ? plotWidth / 2 : ((v - xMin) / (xMax - xMin)) * plotWidth);
   const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
   let body = yAxis(frame, ticks, y, options.yLabel);
-  for (const epoch of niceTicks(xMin, xMax, Math.min(8, Math.max(1, xMax - xMin))).filter((e) => e >= xMin && e <= xMax && Number.isInteger(e))) {
-    body += `<text x="${x(epoch).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
+  for (const epoch of niceTicks(xMin, xMax, Math.min(8, Math.max(1, xMax - xMin))).filter(
+    (e) => e >= xMin && e <= xMax && Number.isInteger(e),
+  )) {
+    const tickX = x(epoch).toFixed(1);
+    body += `<text x="${tickX}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${epoch}</text>`;
   }
-  body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
+  const axisX = (frame.left + plotWidth / 2).toFixed(1);
+  body += `<text x="${axisX}" y="${frame.height - 6}" text-anchor="middle" class="axis">epoch</text>`;
   for (const s of series) {
     const banded = s.points.filter((p) => p.low !== undefined && p.high !== undefined);
     if (banded.length === 1 && banded[0]!.high! > banded[0]!.low!) {
       // One epoch: the spread over seeds as a whisker.
       const p = banded[0]!;
-      body += `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}" stroke="${s.color ?? colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
+      body +=
+        `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.high!).toFixed(1)}" y2="${y(p.low!).toFixed(1)}"` +
+        ` stroke="${s.color ?? colorOf(s.name)}" stroke-opacity="0.4" stroke-width="6" class="band"/>`;
     } else if (banded.length > 1 && banded.some((p) => p.high! > p.low!)) {
       const upper = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.high!).toFixed(1)}`);
       const lower = banded.map((p) => `${x(p.x).toFixed(1)},${y(p.low!).toFixed(1)}`).reverse();
-      body += `<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color ?? colorOf(s.name)}" fill-opacity="0.15" stroke="none" class="band"/>`;
+      body +=
+        `<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color ?? colorOf(s.name)}"` +
+        ` fill-opacity="0.15" stroke="none" class="band"/>`;
     }
   }
   for (const s of series) {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
-    body += `<path d="${d}" fill="none" stroke="${s.color ?? colorOf(s.name)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}><title>${escapeXml(s.name)}</title></path>`;
-    if (s.points.length === 1) body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${s.color ?? colorOf(s.name)}"/>`;
+    const color = s.color ?? colorOf(s.name);
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+    body += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}><title>${escapeXml(s.name)}</title></path>`;
+    if (s.points.length === 1)
+      body += `<circle cx="${x(s.points[0]!.x).toFixed(1)}" cy="${y(s.points[0]!.y).toFixed(1)}" r="3" fill="${color}"/>`;
   }
-  body += legend(frame, series.map((s) => ({ name: s.name, ...(s.color ? { color: s.color } : {}), ...(s.dashed ? { dashed: true } : {}) })));
+  body += legend(
+    frame,
+    series.map((s) => ({ name: s.name, ...(s.color ? { color: s.color } : {}), ...(s.dashed ? { dashed: true } : {}) })),
+  );
   return svg(frame, options.title, body);
 }
 
@@ -222,8 +274,15 @@ export function lineChart(options: {
  * Points over a numeric x (e.g. the sharpness blend β), one line per series, each point with a
  * whisker over its interval where it has one, and a dashed line at y = 0.
  */
-export function intervalChart(options: { title: string; xLabel: string; yLabel: string; series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[] }): string {
-  const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+export function intervalChart(options: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: { name: string; points: { x: number; y: number; low?: number; high?: number }[] }[];
+}): string {
+  const series = options.series
+    .map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.y)) }))
+    .filter((s) => s.points.length > 0);
   if (series.length === 0) return '';
   const frame: Frame = { width: 460, height: 300, left: 60, right: 24, top: 48, bottom: 44 };
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
@@ -237,24 +296,37 @@ export function intervalChart(options: { title: string; xLabel: string; yLabel: 
   const plotHeight = frame.height - frame.top - frame.bottom;
   // Series sit side by side around each x so their whiskers do not hide one another.
   const offset = (i: number) => (i - (series.length - 1) / 2) * 6;
-  const x = (v: number, i = 0) => frame.left + 12 + (xMax === xMin ? (plotWidth - 24) / 2 : ((v - xMin) / (xMax - xMin)) * (plotWidth - 24)) + offset(i);
+  const x = (v: number, i = 0) =>
+    frame.left + 12 + (xMax === xMin ? (plotWidth - 24) / 2 : ((v - xMin) / (xMax - xMin)) * (plotWidth - 24)) + offset(i);
   const y = (v: number) => frame.top + ((hi - v) / (hi - lo)) * plotHeight;
   let body = yAxis(frame, ticks, y, options.yLabel);
   body += `<line x1="${frame.left}" x2="${frame.width - frame.right}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" class="stl"/>`;
-  for (const v of xs) body += `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(String(v))}</text>`;
-  body += `<text x="${(frame.left + plotWidth / 2).toFixed(1)}" y="${frame.height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`;
+  for (const v of xs)
+    body +=
+      `<text x="${x(v).toFixed(1)}" y="${frame.height - frame.bottom + 16}" text-anchor="middle" class="tick">` +
+      `${escapeXml(String(v))}</text>`;
+  const axisX = (frame.left + plotWidth / 2).toFixed(1);
+  body += `<text x="${axisX}" y="${frame.height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`;
   series.forEach((s, i) => {
     const color = colorOf(s.name);
     const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.x, i).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
     body += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(s.name)}</title></path>`;
     for (const p of s.points) {
       if (p.low !== undefined && p.high !== undefined) {
-        body += `<line x1="${x(p.x, i).toFixed(1)}" x2="${x(p.x, i).toFixed(1)}" y1="${y(p.high).toFixed(1)}" y2="${y(p.low).toFixed(1)}" stroke="${color}" stroke-width="2"/>`;
+        body +=
+          `<line x1="${x(p.x, i).toFixed(1)}" x2="${x(p.x, i).toFixed(1)}" y1="${y(p.high).toFixed(1)}" y2="${y(p.low).toFixed(1)}"` +
+          ` stroke="${color}" stroke-width="2"/>`;
       }
-      const tip = `${s.name} at ${p.x}: ${p.y.toFixed(2)}${p.low !== undefined && p.high !== undefined ? ` [${p.low.toFixed(2)}, ${p.high.toFixed(2)}]` : ''}`;
-      body += `<circle cx="${x(p.x, i).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${color}"><title>${escapeXml(tip)}</title></circle>`;
+      const interval = p.low !== undefined && p.high !== undefined ? ` [${p.low.toFixed(2)}, ${p.high.toFixed(2)}]` : '';
+      const tip = `${s.name} at ${p.x}: ${p.y.toFixed(2)}${interval}`;
+      body +=
+        `<circle cx="${x(p.x, i).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${color}">` +
+        `<title>${escapeXml(tip)}</title></circle>`;
     }
   });
-  body += legend(frame, series.map((s) => s.name));
+  body += legend(
+    frame,
+    series.map((s) => s.name),
+  );
   return svg(frame, options.title, body);
 }

@@ -28,14 +28,17 @@ export function buildTeacherCharts(layout: BenchmarkLayout, done: CellRecord[]):
   const charts: TeacherChart[] = [];
   for (const regime of layout.regimes) {
     for (const setting of layout.settings) {
-      const histories = done.filter((c) => c.config.regime.name === regime && c.config.setting === setting && c.history && c.history.length > 0).map((c) => c.history!);
+      const histories = done
+        .filter((c) => c.config.regime.name === regime && c.config.setting === setting && c.history && c.history.length > 0)
+        .map((c) => c.history!);
       const directions = [...new Set(histories.flat().flatMap((e) => Object.keys(e.teachers ?? {})))];
       for (const direction of directions) {
         const task = layout.tasks.find((t) => t.name === studentOf(direction));
         if (!task) continue;
         const teacher = band(histories, (e) => (e.teachers?.[direction]?.[task.primary] ?? Number.NaN) * 100);
         const student = band(histories, (e) => (e.val[task.name]?.[task.primary] ?? Number.NaN) * 100);
-        if (teacher.length > 0 && student.length > 0) charts.push({ regime, setting, direction, task: task.name, metric: task.primary, teacher, student });
+        if (teacher.length > 0 && student.length > 0)
+          charts.push({ regime, setting, direction, task: task.name, metric: task.primary, teacher, student });
       }
     }
   }
@@ -58,7 +61,9 @@ export function teacherBelowStudent(charts: TeacherChart[]): string[] {
     const coupling = COUPLING_WORDS[chart.direction.slice(0, chart.direction.indexOf(':'))] ?? chart.direction;
     const seeds = Math.min(teacher.seeds, student.seeds);
     sentences.push(
-      `${chart.regime}, ${chart.setting}: the ${chart.direction} teacher scores below its student at epoch ${last} (${chart.task} ${chart.metric} on validation ${teacher.mean.toFixed(2)} against ${student.mean.toFixed(2)}, mean of ${seeds} seed${seeds > 1 ? 's' : ''}): ${coupling} pulls the ${chart.task} head toward something worse than itself.`,
+      `${chart.regime}, ${chart.setting}: the ${chart.direction} teacher scores below its student at epoch ${last} ` +
+        `(${chart.task} ${chart.metric} on validation ${teacher.mean.toFixed(2)} against ${student.mean.toFixed(2)}, ` +
+        `mean of ${seeds} seed${seeds > 1 ? 's' : ''}): ${coupling} pulls the ${chart.task} head toward something worse than itself.`,
     );
   }
   return sentences;

@@ -15,25 +15,71 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
   for (const b of report.benchmarks) {
     lines.push(paint.bold(`${b.name}`) + (b.description ? paint.dim(`  (benchmark file: ${b.description})`) : ''));
     lines.push(paint.dim("  configuration that ran (the cells' config.json):"));
-    for (const line of configurationLines(b.configuration)) lines.push(...wrap(line, WIDTH, '    ', '      ', /(?<=[,;]) /).map((l) => paint.dim(l)));
-    const header = ['regime', 'setting', ...b.tasks.map((t) => `${t.name} ${t.primary}`), 'Δm%', 'Δm% 95% CI', 'neg. transfer', 'finding', 'seeds'];
-    const cells = b.summary.map((r) => rowCells(r, b.tasks.map((t) => t.name)));
+    for (const line of configurationLines(b.configuration))
+      lines.push(...wrap(line, WIDTH, '    ', '      ', /(?<=[,;]) /).map((l) => paint.dim(l)));
+    const header = [
+      'regime',
+      'setting',
+      ...b.tasks.map((t) => `${t.name} ${t.primary}`),
+      'Δm%',
+      'Δm% 95% CI',
+      'neg. transfer',
+      'finding',
+      'seeds',
+    ];
+    const cells = b.summary.map((r) =>
+      rowCells(
+        r,
+        b.tasks.map((t) => t.name),
+      ),
+    );
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.text.length)));
     const leftAligned = new Set([0, 1, header.length - 3, header.length - 2]);
     const pad = (text: string, i: number) => (leftAligned.has(i) ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
-    lines.push('  ' + header.map((h, i) => paint.bold(pad(h, i))).join('  ').trimEnd());
-    for (const row of cells) lines.push('  ' + row.map((c, i) => c.style(paint)(pad(c.text, i))).join('  ').trimEnd());
-    lines.push(paint.dim('  Metrics in percent, mean over seeds ± half the 95% interval (Student t); the Δm% interval is over Δm% computed per seed;'));
-    lines.push(paint.dim("  neg. transfer is the paper's (a lower mean than stl on a task); the finding is what the paired t-test over seeds supports."));
+    lines.push(
+      '  ' +
+        header
+          .map((h, i) => paint.bold(pad(h, i)))
+          .join('  ')
+          .trimEnd(),
+    );
+    for (const row of cells)
+      lines.push(
+        '  ' +
+          row
+            .map((c, i) => c.style(paint)(pad(c.text, i)))
+            .join('  ')
+            .trimEnd(),
+      );
+    lines.push(
+      paint.dim(
+        '  Metrics in percent, mean over seeds ± half the 95% interval (Student t); the Δm% interval is over Δm% computed per seed;',
+      ),
+    );
+    lines.push(
+      paint.dim(
+        "  neg. transfer is the paper's (a lower mean than stl on a task); the finding is what the paired t-test over seeds supports.",
+      ),
+    );
     for (const note of leftOutNotes(b.summary)) lines.push(...wrap(note, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
     const transfer = transferSentence(b.summary);
     if (transfer) lines.push(...wrap(transfer, WIDTH, '  ', '  '));
-    if (b.failures.length > 0) lines.push(paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`));
+    if (b.failures.length > 0)
+      lines.push(
+        paint.red(`  ${b.failures.length} cell${b.failures.length > 1 ? 's' : ''} failed: ${b.failures.map((f) => f.cell).join(', ')}`),
+      );
     if (b.relatedness.length > 0) {
-      lines.push(paint.dim('  relatedness (sharpness: 1 − mean normalised entropy of R; uninformed: the same for R with every row the mean row):'));
+      lines.push(
+        paint.dim('  relatedness (sharpness: 1 − mean normalised entropy of R; uninformed: the same for R with every row the mean row):'),
+      );
       for (const row of b.relatedness) lines.push(...wrap(relatednessLine(row), WIDTH, '    ', '      '));
     }
-    for (const u of b.unstable) lines.push(...wrap(`unstable, left out of every number above: ${u.cell}: ${u.reasons.join('; ')}`, WIDTH, '  ', '    ').map((l) => paint.red(l)));
+    for (const u of b.unstable)
+      lines.push(
+        ...wrap(`unstable, left out of every number above: ${u.cell}: ${u.reasons.join('; ')}`, WIDTH, '  ', '    ').map((l) =>
+          paint.red(l),
+        ),
+      );
     for (const finding of b.teacherFindings) lines.push(...wrap(finding, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
     lines.push('');
   }
@@ -103,7 +149,14 @@ function rowCells(r: SummaryRow, tasks: string[]): Cell[] {
   const dm = r.delta_m_pct;
   const without = r.delta_m_left_out.length > 0 && dm !== undefined ? ` (w/o ${r.delta_m_left_out.map((l) => l.task).join(', ')})` : '';
   const ci = r.delta_m_seeds?.ci;
-  const nt = r.setting === 'stl' ? 'baseline' : r.negative_transfer === undefined ? '–' : r.negative_transfer ? `yes: ${r.worse_tasks.join(', ')}` : 'no';
+  const nt =
+    r.setting === 'stl'
+      ? 'baseline'
+      : r.negative_transfer === undefined
+        ? '–'
+        : r.negative_transfer
+          ? `yes: ${r.worse_tasks.join(', ')}`
+          : 'no';
   const style = findingStyle(r.finding);
   return [
     { text: r.regime, style: plain },
@@ -111,7 +164,13 @@ function rowCells(r: SummaryRow, tasks: string[]): Cell[] {
     ...tasks.map((task) => ({ text: meanWithInterval(r.tasks.find((o) => o.task === task)), style: plain })),
     { text: dm === undefined ? '–' : `${signed(dm)}${without}`, style: dm === undefined ? (p: ChalkInstance) => p.dim : plain },
     { text: ci ? `[${signed(ci.low)}, ${signed(ci.high)}]` : '–', style: plain },
-    { text: nt + (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : '') + (r.unstable_cells > 0 ? ` (${r.unstable_cells} unstable, left out)` : ''), style: r.setting === 'stl' ? (p: ChalkInstance) => p.dim : plain },
+    {
+      text:
+        nt +
+        (r.failed_cells > 0 ? ` (${r.failed_cells} failed)` : '') +
+        (r.unstable_cells > 0 ? ` (${r.unstable_cells} unstable, left out)` : ''),
+      style: r.setting === 'stl' ? (p: ChalkInstance) => p.dim : plain,
+    },
     { text: FINDING_LABELS[r.finding], style },
     { text: String(r.n), style: plain },
   ];
@@ -124,7 +183,11 @@ function sweepLines(sweeps: SharpnessSweep[], paint: ChalkInstance): string[] {
     lines.push(paint.bold(`Δm% against the sharpness blend β: ${family}`));
     for (const sweep of sweeps.filter((s) => s.family === family)) {
       for (const series of sweep.series) {
-        const points = series.points.map((p) => `β ${p.beta}: ${p.deltaM === undefined ? '–' : signed(p.deltaM)}${p.ci ? ` [${signed(p.ci.low)}, ${signed(p.ci.high)}]` : ''}`);
+        const points = series.points.map(
+          (p) =>
+            `β ${p.beta}: ${p.deltaM === undefined ? '–' : signed(p.deltaM)}` +
+            (p.ci ? ` [${signed(p.ci.low)}, ${signed(p.ci.high)}]` : ''),
+        );
         lines.push(...wrap(`${sweep.regime} ${series.setting}: ${points.join('; ')}`, WIDTH, '  ', '    ', /(?<=;) /));
       }
     }

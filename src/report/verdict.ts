@@ -4,7 +4,8 @@ import { SIGNIFICANCE, type PairedTest } from './stats.js';
  * What a comparison with stl shows, from the paired test over seeds. Only the `significant-*`
  * findings are evidence; a drop within noise is reported as such, and one seed is no finding.
  */
-export type Finding = 'baseline' | 'no-baseline' | 'no-pair' | 'one-seed' | 'significant-drop' | 'drop-within-noise' | 'no-difference' | 'significant-gain';
+export type Finding =
+  'baseline' | 'no-baseline' | 'no-pair' | 'one-seed' | 'significant-drop' | 'drop-within-noise' | 'no-difference' | 'significant-gain';
 
 /** A summary row's finding: `incomplete` where a task or the baseline has no result. */
 export type RowFinding = Finding | 'incomplete';

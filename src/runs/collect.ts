@@ -64,7 +64,9 @@ export function collectRuns(dirs: string[]): Collected {
     const cell = readCell(dir);
     if (!cell) continue;
     if (!cell.metrics && !cell.error) {
-      warnings.push(`${dir}: ${cell.problem ?? 'no result for its current config (not run yet, interrupted, or from another config)'}; left out`);
+      warnings.push(
+        `${dir}: ${cell.problem ?? 'no result for its current config (not run yet, interrupted, or from another config)'}; left out`,
+      );
       continue;
     }
     const key = cellKey(cell);
@@ -84,7 +86,10 @@ export function collectRuns(dirs: string[]): Collected {
     if (!info || typeof info.name !== 'string') continue;
     const seen = benchmarks.get(info.name);
     if (!seen) benchmarks.set(info.name, info);
-    else if (JSON.stringify(seen.reference) !== JSON.stringify(info.reference) || JSON.stringify(seen.check) !== JSON.stringify(info.check)) {
+    else if (
+      JSON.stringify(seen.reference) !== JSON.stringify(info.reference) ||
+      JSON.stringify(seen.check) !== JSON.stringify(info.check)
+    ) {
       warnings.push(`${file}: benchmark "${info.name}" has different reference or check values than another folder; using the first`);
     }
   }

@@ -74,10 +74,20 @@ function claimLive(claim: RunClaim, file: string): boolean {
  * live run claimed them with another config. Claims of runs that are gone are removed (with a
  * notice). Release the claim when the run ends; it is also removed at exit.
  */
-export async function claimCells(benchmarkDir: string, cells: readonly { id: string; hash: string }[], onNotice: (line: string) => void): Promise<HeldClaim> {
+export async function claimCells(
+  benchmarkDir: string,
+  cells: readonly { id: string; hash: string }[],
+  onNotice: (line: string) => void,
+): Promise<HeldClaim> {
   const dir = path.join(benchmarkDir, CLAIMS_DIR);
   await fs.promises.mkdir(dir, { recursive: true });
-  const mine: RunClaim = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex'), cells: {} };
+  const mine: RunClaim = {
+    pid: process.pid,
+    host: os.hostname(),
+    since: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+    cells: {},
+  };
   const file = path.join(dir, `${mine.host}.${mine.pid}.${mine.token}.json`);
   const conflicts: ClaimConflict[] = [];
   await withLock(
@@ -93,7 +103,11 @@ export async function claimCells(benchmarkDir: string, cells: readonly { id: str
           continue;
         }
         await fs.promises.rm(other, { force: true });
-        onNotice(claim ? `removed the claim of ${describeOwner(claim)} on ${path.basename(benchmarkDir)}: that run is gone` : `removed the unreadable claim ${other}`);
+        onNotice(
+          claim
+            ? `removed the claim of ${describeOwner(claim)} on ${path.basename(benchmarkDir)}: that run is gone`
+            : `removed the unreadable claim ${other}`,
+        );
       }
       for (const cell of cells) {
         const owner = others.find((o) => o.cells[cell.id] !== undefined && o.cells[cell.id] !== cell.hash);
@@ -126,8 +140,10 @@ export function describeConflicts(benchmark: string, conflicts: readonly ClaimCo
   const short = (hash: string) => hash.slice(0, 12);
   const more = conflicts.length > 1 ? ` and ${conflicts.length - 1} more` : '';
   return (
-    `${benchmark}: ${conflicts.length} cell${conflicts.length > 1 ? 's' : ''} refused: another run (${describeOwner(first.owner)}, started ${first.owner.since}) ` +
-    `is using them with a different configuration (${first.cell}${more}: config ${short(first.theirs)} there, ${short(first.ours)} here); ` +
+    `${benchmark}: ${conflicts.length} cell${conflicts.length > 1 ? 's' : ''} refused: ` +
+    `another run (${describeOwner(first.owner)}, started ${first.owner.since}) ` +
+    'is using them with a different configuration ' +
+    `(${first.cell}${more}: config ${short(first.theirs)} there, ${short(first.ours)} here); ` +
     'nothing was overwritten; wait for that run to finish, or use another --out'
   );
 }

@@ -34,7 +34,10 @@ export interface MetricsFile {
   selectionRule: string;
   labelCounts: CellResult['labelCounts'];
   trainSeconds: number;
-  /** Per relatedness pair ("from->to"): sharpness, entries above ½ and provenance; the matrices themselves are in relatedness.json. Absent in folders written before issue 14. */
+  /**
+   * Per relatedness pair ("from->to"): sharpness, entries above ½ and provenance; the matrices
+   * themselves are in relatedness.json. Absent in folders written before issue 14.
+   */
   relatedness?: CellResult['relatednessDiagnostics'];
   /** Whether training was stable, with the signs found; absent in folders written before issue 14. */
   stability?: CellResult['stability'];
@@ -186,7 +189,13 @@ export async function beginCell(cellDir: string, config: CellConfig, hash: strin
   }
 }
 
-export async function finishCell(cellDir: string, hash: string, result: CellResult, timings: TimingsFile, provenance: Provenance): Promise<MetricsFile> {
+export async function finishCell(
+  cellDir: string,
+  hash: string,
+  result: CellResult,
+  timings: TimingsFile,
+  provenance: Provenance,
+): Promise<MetricsFile> {
   try {
     return await writeResult(cellDir, hash, result, timings, provenance);
   } catch (err) {
@@ -194,7 +203,13 @@ export async function finishCell(cellDir: string, hash: string, result: CellResu
   }
 }
 
-async function writeResult(cellDir: string, hash: string, result: CellResult, timings: TimingsFile, provenance: Provenance): Promise<MetricsFile> {
+async function writeResult(
+  cellDir: string,
+  hash: string,
+  result: CellResult,
+  timings: TimingsFile,
+  provenance: Provenance,
+): Promise<MetricsFile> {
   await writeFileAtomic(path.join(cellDir, CELL_FILES.relatedness), json(result.relatedness));
   await writeFileAtomic(path.join(cellDir, CELL_FILES.history), json(result.history));
   await writeFileAtomic(path.join(cellDir, CELL_FILES.timings), json(timings));
@@ -267,7 +282,10 @@ export function readCell(cellDir: string): CellRecord | undefined {
   if (!config) return undefined;
   const hash = storedHash(cellDir) ?? '';
   const record: CellRecord = { dir: cellDir, config, hash };
-  if (!hash) record.problem = `${CELL_FILES.hash} is missing, empty or damaged, so its results cannot be matched to its config; run the benchmark again to redo this cell`;
+  if (!hash)
+    record.problem =
+      `${CELL_FILES.hash} is missing, empty or damaged, so its results cannot be matched to its config; ` +
+      'run the benchmark again to redo this cell';
   const metrics = readJson<MetricsFile>(path.join(cellDir, CELL_FILES.metrics));
   if (metrics && metrics.configHash === hash) {
     record.metrics = metrics;

@@ -62,7 +62,11 @@ export type EncodedTaskLabels =
   | { kind: 'categorical'; classes: number; oneHot: Float32Array; has: Float32Array }
   | { kind: 'multilabel'; width: number; target: Float32Array; mask: Float32Array; has: Float32Array };
 
-export function encodeLabels(tasks: readonly TaskSpec[], labels: Record<string, LabelColumn>, samples: ArrayLike<number>): Record<string, EncodedTaskLabels> {
+export function encodeLabels(
+  tasks: readonly TaskSpec[],
+  labels: Record<string, LabelColumn>,
+  samples: ArrayLike<number>,
+): Record<string, EncodedTaskLabels> {
   const n = samples.length;
   const encoded: Record<string, EncodedTaskLabels> = {};
   for (const task of tasks) {
@@ -105,9 +109,20 @@ export function labelTensors(encoded: Record<string, EncodedTaskLabels>, logits:
   for (const [name, labels] of Object.entries(encoded)) {
     const n = labels.has.length;
     if (labels.kind === 'categorical') {
-      batches[name] = { kind: 'categorical', logits: logits[name]!, oneHot: tf.tensor2d(labels.oneHot, [n, labels.classes]), has: tf.tensor1d(labels.has) };
+      batches[name] = {
+        kind: 'categorical',
+        logits: logits[name]!,
+        oneHot: tf.tensor2d(labels.oneHot, [n, labels.classes]),
+        has: tf.tensor1d(labels.has),
+      };
     } else {
-      batches[name] = { kind: 'multilabel', logits: logits[name]!, target: tf.tensor2d(labels.target, [n, labels.width]), mask: tf.tensor2d(labels.mask, [n, labels.width]), has: tf.tensor1d(labels.has) };
+      batches[name] = {
+        kind: 'multilabel',
+        logits: logits[name]!,
+        target: tf.tensor2d(labels.target, [n, labels.width]),
+        mask: tf.tensor2d(labels.mask, [n, labels.width]),
+        has: tf.tensor1d(labels.has),
+      };
     }
   }
   return batches;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import type { WeightSnapshot } from '../model/network.js';
+import type { BalancerState } from './balancing/balancers.js';
 import type { OptimizerState } from './optimizer.js';
 import type { RngState } from './random.js';
 import type { EpochRecord } from './types.js';
@@ -59,6 +60,8 @@ export interface CheckpointState {
   bestWeights: WeightSnapshot[] | null;
   /** Present when the file was written in the middle of an epoch (on an interrupt). */
   partial?: PartialEpoch;
+  /** The balancing method's own state (loss history, learned weights), for settings that have one. */
+  balancing?: BalancerState;
 }
 
 interface TensorEntry {
@@ -101,7 +104,8 @@ function encodeNumbers(_key: string, value: unknown): unknown {
 }
 
 function decodeNumbers(_key: string, value: unknown): unknown {
-  if (value && typeof value === 'object' && 'nonFinite' in value && Object.keys(value).length === 1) return Number((value as { nonFinite: string }).nonFinite);
+  if (value && typeof value === 'object' && 'nonFinite' in value && Object.keys(value).length === 1)
+    return Number((value as { nonFinite: string }).nonFinite);
   return value;
 }
 
@@ -118,7 +122,13 @@ export function encodeCheckpoint(state: CheckpointState): Uint8Array {
   for (const w of state.bestWeights ?? []) add('best', w.name, w.shape, w.data);
   state.optimizer.slots.forEach((data, i) => add('slots', `slot${i}`, [data.length], data));
   const { weights: _w, bestWeights: _b, optimizer, partial, ...rest } = state;
-  const header: Header = { format: FORMAT_VERSION, ...rest, optimizerStep: optimizer.step, tensors, ...(partial ? { partial: storePartial(partial) } : {}) };
+  const header: Header = {
+    format: FORMAT_VERSION,
+    ...rest,
+    optimizerStep: optimizer.step,
+    tensors,
+    ...(partial ? { partial: storePartial(partial) } : {}),
+  };
   const headerBytes = Buffer.from(JSON.stringify(header, encodeNumbers), 'utf8');
   const prefix = MAGIC.length + 4 + headerBytes.length;
   const padding = (4 - (prefix % 4)) % 4;
@@ -147,7 +157,9 @@ export function decodeCheckpoint(bytes: Uint8Array, origin: string): CheckpointS
     contentEnd -= CHECKSUM_BYTES;
     const stored = contentEnd > MAGIC.length + 4 ? Buffer.from(bytes.subarray(contentEnd)) : undefined;
     if (!stored || !createHash('sha256').update(bytes.subarray(0, contentEnd)).digest().equals(stored)) {
-      throw new UserError(`checkpoint ${origin} is damaged (its checksum does not match its content); delete it to train this cell again from the start`);
+      throw new UserError(
+        `checkpoint ${origin} is damaged (its checksum does not match its content); delete it to train this cell again from the start`,
+      );
     }
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -179,7 +191,13 @@ export function decodeCheckpoint(bytes: Uint8Array, origin: string): CheckpointS
     else (entry.group === 'weights' ? weights : best).push({ name: entry.name, shape: entry.shape, data });
   }
   const { format: _f, optimizerStep, tensors: _t, partial, ...rest } = header;
-  return { ...rest, weights, bestWeights: best.length > 0 ? best : null, optimizer: { step: optimizerStep, slots }, ...(partial ? { partial: loadPartial(partial) } : {}) };
+  return {
+    ...rest,
+    weights,
+    bestWeights: best.length > 0 ? best : null,
+    optimizer: { step: optimizerStep, slots },
+    ...(partial ? { partial: loadPartial(partial) } : {}),
+  };
 }
 
 export async function writeCheckpoint(file: string, state: CheckpointState): Promise<void> {

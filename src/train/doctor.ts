@@ -53,14 +53,21 @@ export function environmentReport(backend: BackendReport, env: NodeJS.ProcessEnv
     cpus: `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
     ...(wasmThreads ? { wasmThreads } : {}),
     ...(backend.gpu ? { gpu: backend.gpu } : {}),
-    warnings: [nodeVersionWarning(process.version, backend.choice === 'tensorflow-gpu' || gpuPackageInstalled())].filter((w): w is string => w !== undefined),
+    warnings: [nodeVersionWarning(process.version, backend.choice === 'tensorflow-gpu' || gpuPackageInstalled())].filter(
+      (w): w is string => w !== undefined,
+    ),
   };
 }
 
 /** Brings up the backend, describes the environment and times the trainer's step on the default backbone. */
 export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
   const backend = await initBackend({ requested: options.backend });
-  const throughput = await measureThroughput({ backbone: DEFAULT_BACKBONE, inputSize: options.size, batch: options.batch, steps: options.steps });
+  const throughput = await measureThroughput({
+    backbone: DEFAULT_BACKBONE,
+    inputSize: options.size,
+    batch: options.batch,
+    steps: options.steps,
+  });
   // Described after the measurement: wasm helper threads that failed during it are reported as stopped.
   return { ...environmentReport(backend), throughput };
 }

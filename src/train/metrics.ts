@@ -17,7 +17,8 @@ import { MASKED, NO_CLASS } from '../datasets/types.js';
  * A metric with nothing to average (no labelled sample, no positive label) is NaN.
  */
 export const METRIC_CONVENTIONS =
-  'macro-F1 averages over the classes/labels with at least one positive in the evaluated split (others have no defined F1 and are skipped); multi-label predictions are σ(z) > 0.5 and masked entries are skipped';
+  'macro-F1 averages over the classes/labels with at least one positive in the evaluated split ' +
+  '(others have no defined F1 and are skipped); multi-label predictions are σ(z) > 0.5 and masked entries are skipped';
 
 export class TaskMetrics {
   readonly task: TaskSpec;

@@ -80,9 +80,11 @@ export class Optimizer {
   }
 
   restore(state: OptimizerState, origin: string): void {
-    if (state.slots.length !== this.slots.length) throw new Error(`${origin}: optimizer state has ${state.slots.length} slots, expected ${this.slots.length}`);
+    if (state.slots.length !== this.slots.length)
+      throw new Error(`${origin}: optimizer state has ${state.slots.length} slots, expected ${this.slots.length}`);
     state.slots.forEach((data, i) => {
-      if (data.length !== this.slots[i]!.size) throw new Error(`${origin}: optimizer slot ${i} has ${data.length} values, expected ${this.slots[i]!.size}`);
+      if (data.length !== this.slots[i]!.size)
+        throw new Error(`${origin}: optimizer slot ${i} has ${data.length} values, expected ${this.slots[i]!.size}`);
     });
     tf.tidy(() => state.slots.forEach((data, i) => this.slots[i]!.assign(tf.tensor(data, this.slots[i]!.shape, 'float32'))));
     this.step = state.step;
@@ -94,7 +96,12 @@ export class Optimizer {
 }
 
 /** The learning rate of a step: cosine decays to 0 over all steps; step multiplies by gamma every `stepEvery` epochs. */
-export function learningRateAt(options: Pick<TrainOptions, 'learningRate' | 'schedule' | 'epochs' | 'stepEvery' | 'stepGamma'>, epoch: number, stepInEpoch: number, stepsPerEpoch: number): number {
+export function learningRateAt(
+  options: Pick<TrainOptions, 'learningRate' | 'schedule' | 'epochs' | 'stepEvery' | 'stepGamma'>,
+  epoch: number,
+  stepInEpoch: number,
+  stepsPerEpoch: number,
+): number {
   switch (options.schedule) {
     case 'constant':
       return options.learningRate;

@@ -35,7 +35,12 @@ export interface ProgressOptions {
 /** Metrics in percent with two decimals, as the reports show them. */
 function formatMetrics(metrics: Record<string, Record<string, number>>): string {
   return Object.entries(metrics)
-    .map(([task, values]) => `${task} ${Object.entries(values).map(([name, v]) => `${name} ${Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : 'n/a'}`).join(' ')}`)
+    .map(
+      ([task, values]) =>
+        `${task} ${Object.entries(values)
+          .map(([name, v]) => `${name} ${Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : 'n/a'}`)
+          .join(' ')}`,
+    )
     .join(' | ');
 }
 
@@ -109,7 +114,13 @@ class BarProgress implements ProgressReporter {
   endEpoch(unit: string, record: EpochRecord): void {
     this.bar?.stop();
     this.bar = undefined;
-    const parts = [`${unit} epoch ${record.epoch}: ${formatTerms(record)}`, `${record.imagesPerSecond.toFixed(0)} img/s, ${record.seconds.toFixed(1)} s`, ...formatMetrics(record.val).split(' | ').map((p, i) => (i === 0 ? `val ${p}` : p))];
+    const parts = [
+      `${unit} epoch ${record.epoch}: ${formatTerms(record)}`,
+      `${record.imagesPerSecond.toFixed(0)} img/s, ${record.seconds.toFixed(1)} s`,
+      ...formatMetrics(record.val)
+        .split(' | ')
+        .map((p, i) => (i === 0 ? `val ${p}` : p)),
+    ];
     for (const line of fitParts(parts, this.columns)) this.stream.write(`${line}\n`);
   }
 
@@ -120,7 +131,12 @@ class BarProgress implements ProgressReporter {
   }
 
   finish(unit: string, test: Record<string, Record<string, number>>, bestEpoch: number): void {
-    const parts = [`${unit}: best epoch ${bestEpoch}`, ...formatMetrics(test).split(' | ').map((p, i) => (i === 0 ? `test ${p}` : p))];
+    const parts = [
+      `${unit}: best epoch ${bestEpoch}`,
+      ...formatMetrics(test)
+        .split(' | ')
+        .map((p, i) => (i === 0 ? `test ${p}` : p)),
+    ];
     for (const line of fitParts(parts, this.columns)) this.stream.write(`${line}\n`);
   }
 }
@@ -154,7 +170,8 @@ class LineProgress implements ProgressReporter {
   endEpoch(unit: string, record: EpochRecord): void {
     const elapsed = (performance.now() - (this.startedAt.get(unit) ?? performance.now())) / 1000;
     this.write(
-      `${unit} epoch ${record.epoch}/${this.epochs}: ${formatTerms(record)} | val ${formatMetrics(record.val)} | ${record.imagesPerSecond.toFixed(0)} img/s | epoch ${formatDuration(record.seconds)}, elapsed ${formatDuration(elapsed)}`,
+      `${unit} epoch ${record.epoch}/${this.epochs}: ${formatTerms(record)} | val ${formatMetrics(record.val)} | ` +
+        `${record.imagesPerSecond.toFixed(0)} img/s | epoch ${formatDuration(record.seconds)}, elapsed ${formatDuration(elapsed)}`,
     );
   }
 
@@ -211,7 +228,11 @@ class QuietProgress implements ProgressReporter {
   finish(): void {}
 }
 
-export function createProgress(mode: ProgressMode, stream: NodeJS.WritableStream = process.stderr, options: ProgressOptions = {}): ProgressReporter {
+export function createProgress(
+  mode: ProgressMode,
+  stream: NodeJS.WritableStream = process.stderr,
+  options: ProgressOptions = {},
+): ProgressReporter {
   switch (mode) {
     case 'bar':
       return new BarProgress(stream);

@@ -20,7 +20,9 @@ export function countLabelled(column: LabelColumn, indices?: ArrayLike<number>):
 }
 
 function copyColumn(column: LabelColumn): LabelColumn {
-  return column.kind === 'categorical' ? { kind: 'categorical', values: Int32Array.from(column.values) } : { kind: 'multilabel', width: column.width, values: Uint8Array.from(column.values) };
+  return column.kind === 'categorical'
+    ? { kind: 'categorical', values: Int32Array.from(column.values) }
+    : { kind: 'multilabel', width: column.width, values: Uint8Array.from(column.values) };
 }
 
 function dropLabel(column: LabelColumn, sample: number): void {
@@ -33,7 +35,7 @@ function dropLabel(column: LabelColumn, sample: number): void {
  * on the order of the split: the same seed thins the same samples whatever the index looks like,
  * and a larger overlap or fraction keeps a superset of a smaller one.
  */
-export function seededOrder(ids: readonly string[], seed: number): Int32Array {
+function seededOrder(ids: readonly string[], seed: number): Int32Array {
   const salt = deriveSeed(seed, 'regime');
   const keys = ids.map((id) => hashString(id, salt));
   const order = Int32Array.from(ids.keys());
@@ -62,7 +64,8 @@ export function applyRegime(train: SplitData, tasks: readonly TaskSpec[], regime
     case 'full':
       break;
     case 'disjoint': {
-      if (!(regime.overlap >= 0 && regime.overlap <= 1)) throw new UserError(`regime disjoint: overlap must lie in [0, 1], got ${regime.overlap}`);
+      if (!(regime.overlap >= 0 && regime.overlap <= 1))
+        throw new UserError(`regime disjoint: overlap must lie in [0, 1], got ${regime.overlap}`);
       const order = seededOrder(train.ids, seed);
       const shared = Math.round(regime.overlap * count);
       // After the shared slice, samples go to the tasks in turn, so each task gets an even share.
@@ -76,8 +79,10 @@ export function applyRegime(train: SplitData, tasks: readonly TaskSpec[], regime
       break;
     }
     case 'scarce': {
-      if (!names.includes(regime.task)) throw new UserError(`regime scarce: task "${regime.task}" is not one of this cell's tasks (${names.join(', ')})`);
-      if (!(regime.fraction >= 0 && regime.fraction <= 1)) throw new UserError(`regime scarce: fraction must lie in [0, 1], got ${regime.fraction}`);
+      if (!names.includes(regime.task))
+        throw new UserError(`regime scarce: task "${regime.task}" is not one of this cell's tasks (${names.join(', ')})`);
+      if (!(regime.fraction >= 0 && regime.fraction <= 1))
+        throw new UserError(`regime scarce: fraction must lie in [0, 1], got ${regime.fraction}`);
       const column = labels[regime.task]!;
       const order = seededOrder(train.ids, seed).filter((sample) => hasLabel(column, sample));
       // A positive fraction keeps at least one label, so "scarce" never silently means "none".
@@ -89,7 +94,10 @@ export function applyRegime(train: SplitData, tasks: readonly TaskSpec[], regime
       for (let sample = 0; sample < count; sample++) {
         const carried = names.filter((name) => hasLabel(labels[name]!, sample));
         if (carried.length > 1) {
-          throw new UserError(`regime multi-source: training sample "${train.ids[sample]}" carries labels for ${carried.join(' and ')}; a multi-source view must give each sample one task only`);
+          throw new UserError(
+            `regime multi-source: training sample "${train.ids[sample]}" carries labels for ${carried.join(' and ')}; ` +
+              'a multi-source view must give each sample one task only',
+          );
         }
       }
       break;

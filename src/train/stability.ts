@@ -49,7 +49,8 @@ function lossRises(trace: UnitTrace): string[] {
   const { history } = trace;
   if (history.length < 2) return [];
   const series: [string, number[]][] = [['total', history.map((r) => r.loss)]];
-  for (const name of Object.keys(history[0]!.terms)) if (name.startsWith('sup:')) series.push([name, history.map((r) => r.terms[name] ?? Number.NaN)]);
+  for (const name of Object.keys(history[0]!.terms))
+    if (name.startsWith('sup:')) series.push([name, history.map((r) => r.terms[name] ?? Number.NaN)]);
   const reasons: string[] = [];
   for (const [name, values] of series) {
     const finite = values.filter((v) => Number.isFinite(v));
@@ -58,7 +59,10 @@ function lossRises(trace: UnitTrace): string[] {
     const last = values[values.length - 1]!;
     if (Number.isFinite(last) && last > LOSS_RISE_FACTOR * lowest && last - lowest >= LOSS_RISE_MIN) {
       const at = values.indexOf(lowest) + 1;
-      reasons.push(`${trace.unit}: training loss ${name} rose to ${last.toPrecision(3)} at epoch ${history.length}, ${(last / lowest).toFixed(1)}× its lowest (${lowest.toPrecision(3)} at epoch ${at})`);
+      reasons.push(
+        `${trace.unit}: training loss ${name} rose to ${last.toPrecision(3)} at epoch ${history.length}, ` +
+          `${(last / lowest).toFixed(1)}× its lowest (${lowest.toPrecision(3)} at epoch ${at})`,
+      );
     }
   }
   return reasons;
@@ -78,7 +82,9 @@ function validationSwings(trace: UnitTrace): string[] {
       const before = values[worst.from]!;
       const after = values[worst.from + 1]!;
       reasons.push(
-        `${trace.unit}: validation ${task} ${metric} fell more than ${VAL_DROP * 100} points between two epochs ${drops.length} times, at most ${(worst.drop * 100).toFixed(1)} points from epoch ${worst.from + 1} to ${worst.from + 2} (${percent(before)} → ${percent(after)})`,
+        `${trace.unit}: validation ${task} ${metric} fell more than ${VAL_DROP * 100} points between two epochs ${drops.length} times, ` +
+          `at most ${(worst.drop * 100).toFixed(1)} points from epoch ${worst.from + 1} to ${worst.from + 2} ` +
+          `(${percent(before)} → ${percent(after)})`,
       );
     }
   }
@@ -88,7 +94,11 @@ function validationSwings(trace: UnitTrace): string[] {
 function saturatedHeads(trace: UnitTrace): string[] {
   return Object.entries(trace.testPositiveRates)
     .filter(([, rates]) => rates.predicted >= SATURATION_SHARE && rates.predicted >= SATURATION_RATIO * rates.truth)
-    .map(([task, rates]) => `${trace.unit}: the ${task} head predicts ${percent(rates.predicted)} of annotated test entries present, where ${percent(rates.truth)} are`);
+    .map(
+      ([task, rates]) =>
+        `${trace.unit}: the ${task} head predicts ${percent(rates.predicted)} of annotated test entries present, ` +
+        `where ${percent(rates.truth)} are`,
+    );
 }
 
 export function assessStability(traces: readonly UnitTrace[]): StabilityVerdict {

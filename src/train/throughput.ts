@@ -1,14 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
-import { METHOD_OPTIONS, TRAIN_OPTIONS, defaultsOf, methodOptionsFor, type MethodOptions } from '../config/options.js';
-import { type Setting, usesCoupling } from '../config/settings.js';
+import {
+  METHOD_OPTIONS,
+  TRAIN_OPTIONS,
+  completeMethodOptions,
+  defaultsOf,
+  methodOptionsFor,
+  type MethodOptions,
+} from '../config/options.js';
+import { type Setting, isCoupled, settingSpec, usesCoupling } from '../config/settings.js';
 import type { ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
-import type { ObjectiveOptions } from '../method/losses.js';
+import type { CouplingTensors, ObjectiveOptions } from '../method/losses.js';
+import { couplingTensors, disposeCoupling } from '../method/losses.js';
 import { forwardMacs } from '../model/backbones.js';
 import { buildNetwork } from '../model/network.js';
+import { createBalancer } from './balancing/balancers.js';
 import { encodeLabels, readImageBatch } from './batches.js';
 import { Optimizer, type OptimizerSettings } from './optimizer.js';
 import { Rng } from './random.js';
 import { createTrainStep, evaluate } from './trainer.js';
+import { UserError } from '../util/errors.js';
 
 export interface ThroughputOptions {
   backbone: string;
@@ -44,8 +54,9 @@ export interface ThroughputResult {
 }
 
 /**
- * The cell whose step is timed: an mtl cell with a benchmark file's defaults (Adam at 1e-3, no
- * weight decay, every task weighing 1) on one categorical and one multi-label task.
+ * The cell whose step is timed: an mtl cell (or another multi-task setting) with a benchmark
+ * file's defaults (Adam at 1e-3, no weight decay, every task weighing 1, each method's defaults)
+ * on one categorical and one multi-label task.
  */
 const TRAIN_DEFAULTS = defaultsOf(TRAIN_OPTIONS);
 const MEASURED_OPTIMIZER: OptimizerSettings = {
@@ -55,12 +66,22 @@ const MEASURED_OPTIMIZER: OptimizerSettings = {
 };
 const MEASURED_LEARNING_RATE = TRAIN_DEFAULTS.learningRate!;
 const MEASURED_SETTING: Setting = 'mtl';
-const MEASURED_OBJECTIVE: ObjectiveOptions = {
-  sca: usesCoupling(MEASURED_SETTING, 'sca'),
-  dm: usesCoupling(MEASURED_SETTING, 'dm'),
-  method: methodOptionsFor(MEASURED_SETTING, defaultsOf(METHOD_OPTIONS) as MethodOptions),
-};
 const CHANNELS = 3;
+
+function measuredObjective(setting: Setting): ObjectiveOptions {
+  return {
+    sca: usesCoupling(setting, 'sca'),
+    dm: usesCoupling(setting, 'dm'),
+    method: methodOptionsFor(setting, defaultsOf(METHOD_OPTIONS) as MethodOptions),
+  };
+}
+
+/** A fixed class → tag relatedness for coupled settings: its values do not change the cost of a step. */
+function measuredCoupling(tasks: readonly TaskSpec[]): CouplingTensors {
+  const [from, to] = tasks;
+  const matrix = from!.labels.map((_, k) => to!.labels.map((_, i) => 0.1 + (0.8 * ((k * 7 + i * 3) % 10)) / 9));
+  return couplingTensors({ from: from!.name, to: to!.name, kind: 'categorical->multilabel', source: 'prior', matrix });
+}
 
 function measuredTasks(classes: number): TaskSpec[] {
   const names = (prefix: string) => Array.from({ length: classes }, (_, i) => `${prefix}${i}`);
@@ -70,8 +91,16 @@ function measuredTasks(classes: number): TaskSpec[] {
   ];
 }
 
-/** One batch of random images and labels: the cost of a step does not depend on the values, so random data times training exactly as real data would. */
-function randomBatch(tasks: readonly TaskSpec[], batch: number, inputSize: number, seed: number): { images: ImageSource; labels: Record<string, LabelColumn> } {
+/**
+ * One batch of random images and labels: the cost of a step does not depend on the values, so random data times
+ * training exactly as real data would.
+ */
+function randomBatch(
+  tasks: readonly TaskSpec[],
+  batch: number,
+  inputSize: number,
+  seed: number,
+): { images: ImageSource; labels: Record<string, LabelColumn> } {
   const rng = Rng.fromSeed(seed, 'throughput');
   const pixels = Uint8Array.from({ length: batch * inputSize * inputSize * CHANNELS }, () => rng.int(256));
   const per = inputSize * inputSize * CHANNELS;
@@ -107,9 +136,20 @@ export interface TrainingHarness {
   dispose(): void;
 }
 
-export async function createTrainingHarness(options: { backbone: string; inputSize: number; batch: number; classes?: number; seed?: number }): Promise<TrainingHarness> {
+export async function createTrainingHarness(options: {
+  backbone: string;
+  inputSize: number;
+  batch: number;
+  classes?: number;
+  seed?: number;
+  setting?: Setting;
+}): Promise<TrainingHarness> {
+  const setting = options.setting ?? MEASURED_SETTING;
+  if (!settingSpec(setting).multiTask)
+    throw new UserError(`throughput is measured on one multi-task network; "${setting}" trains one network per task`);
   const tasks = measuredTasks(options.classes ?? 10);
   const seed = options.seed ?? 1;
+  const objective = measuredObjective(setting);
   const net = await buildNetwork({
     backbone: options.backbone,
     inputSize: options.inputSize,
@@ -117,14 +157,19 @@ export async function createTrainingHarness(options: { backbone: string; inputSi
     seed,
     heads: tasks.map((t) => ({ task: t.name, kind: t.kind, units: t.labels.length })),
   });
+  const method = settingSpec(setting).balancing;
+  const balancer = method ? createBalancer(method, completeMethodOptions(objective.method), net, seed) : undefined;
+  const extra = balancer?.variables ?? [];
   let optimizer: Optimizer;
   try {
-    optimizer = new Optimizer(MEASURED_OPTIMIZER, net.trainableVariables(), net.decayMask());
+    optimizer = new Optimizer(MEASURED_OPTIMIZER, [...net.trainableVariables(), ...extra], [...net.decayMask(), ...extra.map(() => false)]);
   } catch (err) {
+    balancer?.dispose();
     net.dispose();
     throw err;
   }
-  const trainStep = createTrainStep(net, optimizer, [], MEASURED_OBJECTIVE, [options.inputSize, options.inputSize, CHANNELS]);
+  const couplings = isCoupled(setting) ? [measuredCoupling(tasks)] : [];
+  const trainStep = createTrainStep(net, optimizer, couplings, objective, [options.inputSize, options.inputSize, CHANNELS], balancer);
   const data = randomBatch(tasks, options.batch, options.inputSize, seed);
   const samples = Int32Array.from({ length: options.batch }, (_, i) => i);
   const images = readImageBatch(data.images, samples);
@@ -139,7 +184,9 @@ export async function createTrainingHarness(options: { backbone: string; inputSi
     },
     macsPerImage: forwardMacs(net.model),
     dispose() {
+      couplings.forEach(disposeCoupling);
       optimizer.dispose();
+      balancer?.dispose();
       net.dispose();
     },
   };
@@ -201,5 +248,54 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
     };
   } finally {
     harness.dispose();
+  }
+}
+
+export interface StepCost {
+  setting: Setting;
+  /** Median over the rounds of the mean wall time of one training step. */
+  stepMs: number;
+  /** Every round's mean step wall time, in the order measured. */
+  rounds: number[];
+  /** Median over the rounds of the process's CPU time (user + system, all threads) per step. */
+  cpuMs: number;
+  cpuRounds: number[];
+}
+
+/**
+ * The time of one training step of each setting on the same network and batch. The settings are
+ * timed in interleaved rounds (a round of `steps` steps of each setting in turn), so that a burst
+ * of load from another process on a shared machine falls on every setting alike and their ratios
+ * stay comparable within one run. CPU time is recorded too: on a loaded machine it follows the
+ * work a step does far more closely than wall time does.
+ */
+export async function measureStepCosts(
+  options: Omit<ThroughputOptions, 'repeats'> & { repeats: number; settings: readonly Setting[] },
+): Promise<StepCost[]> {
+  const harnesses: TrainingHarness[] = [];
+  try {
+    for (const setting of options.settings) harnesses.push(await createTrainingHarness({ ...options, setting }));
+    for (const harness of harnesses) for (let i = 0; i < (options.warmup ?? 2); i++) harness.step();
+    const rounds = harnesses.map(() => [] as number[]);
+    const cpuRounds = harnesses.map(() => [] as number[]);
+    for (let r = 0; r < options.repeats; r++) {
+      harnesses.forEach((harness, k) => {
+        const start = performance.now();
+        const cpuStart = process.cpuUsage();
+        for (let i = 0; i < options.steps; i++) harness.step();
+        const cpu = process.cpuUsage(cpuStart);
+        rounds[k]!.push((performance.now() - start) / options.steps);
+        cpuRounds[k]!.push((cpu.user + cpu.system) / 1000 / options.steps);
+      });
+    }
+    return options.settings.map((setting, k) => ({
+      setting,
+      stepMs: median(rounds[k]!),
+      rounds: rounds[k]!,
+      cpuMs: median(cpuRounds[k]!),
+      cpuRounds: cpuRounds[k]!,
+    }));
+  } finally {
+    harnesses.forEach((h) => h.dispose());
   }
 }

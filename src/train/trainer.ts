@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { CellConfig } from '../config/cell.js';
-import { TRAIN_OPTIONS, optionValue } from '../config/options.js';
+import { TRAIN_OPTIONS, completeMethodOptions, optionValue } from '../config/options.js';
 import { settingSpec, usesCoupling } from '../config/settings.js';
 import type { DatasetView, ImageSource, LabelColumn, TaskSpec } from '../datasets/types.js';
 import type { CouplingTensors, DmOptions, ObjectiveOptions } from '../method/losses.js';
@@ -15,6 +15,9 @@ import { teacherDirections, teacherPrediction } from '../method/teachers.js';
 import type { MultiTaskNetwork, WeightSnapshot } from '../model/network.js';
 import { buildNetwork } from '../model/network.js';
 import { UserError } from '../util/errors.js';
+import type { Balancer } from './balancing/balancers.js';
+import { createBalancer } from './balancing/balancers.js';
+import { createBalancedStep } from './balancing/step.js';
 import { encodeLabels, epochOrder, labelTensors, readImageBatch } from './batches.js';
 import { assessStability, type UnitTrace } from './stability.js';
 import type { Augmentation, EncodedTaskLabels } from './batches.js';
@@ -29,9 +32,15 @@ import { applyRegime, countLabelled, hasLabel } from './regimes.js';
 import type { CellResult, EpochRecord } from './types.js';
 
 export interface TrainCellOptions {
-  /** Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network). Without it nothing is written and nothing resumes. */
+  /**
+   * Folder for this cell's checkpoints (checkpoint.bin, or checkpoint-stl-<task>.bin per stl network).
+   * Without it nothing is written and nothing resumes.
+   */
   outDir?: string;
-  /** 'bar' (default): a cli-progress bar per epoch; 'lines': a plain line per epoch and checkpoint; 'jsonl': one JSON object per epoch; 'quiet': nothing. */
+  /**
+   * 'bar' (default): a cli-progress bar per epoch; 'lines': a plain line per epoch and checkpoint;
+   * 'jsonl': one JSON object per epoch; 'quiet': nothing.
+   */
   progress?: ProgressMode;
   /** Put before each 'lines' line, e.g. the cell's id. */
   progressLabel?: string;
@@ -119,14 +128,19 @@ const VAL_SLICE_FRACTION = 0.1;
 function tasksOfCell(config: CellConfig, data: DatasetView): TaskSpec[] {
   const tasks = config.tasks.map(({ name }) => {
     const task = data.tasks.find((t) => t.name === name);
-    if (!task) throw new UserError(`cell config: dataset ${data.id} has no task "${name}"; it has ${data.tasks.map((t) => t.name).join(', ')}`);
-    if (task.labels.length < (task.kind === 'categorical' ? 2 : 1)) throw new UserError(`dataset ${data.id}: task "${name}" has ${task.labels.length} labels`);
+    if (!task)
+      throw new UserError(`cell config: dataset ${data.id} has no task "${name}"; it has ${data.tasks.map((t) => t.name).join(', ')}`);
+    if (task.labels.length < (task.kind === 'categorical' ? 2 : 1))
+      throw new UserError(`dataset ${data.id}: task "${name}" has ${task.labels.length} labels`);
     return task;
   });
   for (const split of ['train', 'val', 'test'] as const) {
     const images = data.splits[split].images;
     if (data.splits[split].count > 0 && images.size !== config.inputSize) {
-      throw new UserError(`cell config: input size ${config.inputSize} but dataset ${data.id} ${split} images are ${images.size}×${images.size}; load the dataset at the cell's input size`);
+      throw new UserError(
+        `cell config: input size ${config.inputSize} but dataset ${data.id} ${split} images are ${images.size}×${images.size}; ` +
+          "load the dataset at the cell's input size",
+      );
     }
   }
   return tasks;
@@ -139,11 +153,33 @@ export interface TrainStep {
   termNames: string[];
   /** Forward, backward and (when the loss is finite) the update, in one tf.tidy; returns the loss terms. */
   run(images: Float32Array, labels: Record<string, EncodedTaskLabels>, learningRate: number): { values: Float32Array; finite: boolean };
+  /** Called after the last step of every epoch. */
+  endEpoch?(): void;
 }
 
-export function createTrainStep(net: MultiTaskNetwork, optimizer: Optimizer, couplings: readonly CouplingTensors[], options: ObjectiveOptions, imageShape: [number, number, number]): TrainStep {
+/**
+ * The training step of one network. Without a balancing method: one pass of the objective's total;
+ * with one, the method's passes and combination (src/train/balancing/). The optimizer must hold
+ * the balancer's variables after the network's.
+ */
+export function createTrainStep(
+  net: MultiTaskNetwork,
+  optimizer: Optimizer,
+  couplings: readonly CouplingTensors[],
+  options: ObjectiveOptions,
+  imageShape: [number, number, number],
+  balancer?: Balancer,
+): TrainStep {
+  if (balancer) return createBalancedStep(net, optimizer, couplings, options, imageShape, balancer);
   const variables = net.trainableVariables();
-  const termNames = ['total', ...objectiveTermNames(net.heads.map((h) => h.task), couplings, options)];
+  const termNames = [
+    'total',
+    ...objectiveTermNames(
+      net.heads.map((h) => h.task),
+      couplings,
+      options,
+    ),
+  ];
   const pixels = imageShape[0] * imageShape[1] * imageShape[2];
   return {
     termNames,
@@ -161,7 +197,11 @@ export function createTrainStep(net: MultiTaskNetwork, optimizer: Optimizer, cou
           }, variables);
           const values = Float32Array.from(kept!.dataSync() as Float32Array);
           const finite = values.every((v) => Number.isFinite(v));
-          if (finite) optimizer.apply(variables.map((v) => grads[v.name]!), learningRate);
+          if (finite)
+            optimizer.apply(
+              variables.map((v) => grads[v.name]!),
+              learningRate,
+            );
           return { values, finite };
         });
       } finally {
@@ -172,7 +212,12 @@ export function createTrainStep(net: MultiTaskNetwork, optimizer: Optimizer, cou
 }
 
 /** Metrics of `tasks` on a split: one forward pass and one dataSync per batch of hard predictions. */
-export function evaluate(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set: EvalSet, batchSize: number): Record<string, Record<string, number>> {
+export function evaluate(
+  net: MultiTaskNetwork,
+  tasks: readonly TaskSpec[],
+  set: EvalSet,
+  batchSize: number,
+): Record<string, Record<string, number>> {
   return evaluateInDetail(net, tasks, set, batchSize).metrics;
 }
 
@@ -192,7 +237,12 @@ interface Evaluation {
 }
 
 /** Rows of `predictions` (width `rowWidth`) whose sample carries a label of `column`: SCA teaches only from a known label. */
-function labelledRows(predictions: Float32Array, rowWidth: number, samples: Int32Array, column: LabelColumn): { predictions: Float32Array; samples: Int32Array } {
+function labelledRows(
+  predictions: Float32Array,
+  rowWidth: number,
+  samples: Int32Array,
+  column: LabelColumn,
+): { predictions: Float32Array; samples: Int32Array } {
   const keep: number[] = [];
   samples.forEach((sample, n) => {
     if (hasLabel(column, sample)) keep.push(n);
@@ -207,9 +257,18 @@ function labelledRows(predictions: Float32Array, rowWidth: number, samples: Int3
  * predictions ride in the same forward pass and dataSync as the heads'; the heads' metrics are
  * the same numbers with or without them.
  */
-function evaluateInDetail(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set: EvalSet, batchSize: number, teachers?: TeacherSetup): Evaluation {
+function evaluateInDetail(
+  net: MultiTaskNetwork,
+  tasks: readonly TaskSpec[],
+  set: EvalSet,
+  batchSize: number,
+  teachers?: TeacherSetup,
+): Evaluation {
   const metrics = tasks.map((t) => new TaskMetrics(t));
-  const teacherMetrics = (teachers?.directions ?? []).map((direction) => ({ direction, metrics: new TaskMetrics(tasks.find((t) => t.name === direction.student)!) }));
+  const teacherMetrics = (teachers?.directions ?? []).map((direction) => ({
+    direction,
+    metrics: new TaskMetrics(tasks.find((t) => t.name === direction.student)!),
+  }));
   const headsWidth = metrics.reduce((sum, m) => sum + m.predictionWidth, 0);
   const rowWidth = headsWidth + teacherMetrics.reduce((sum, t) => sum + t.metrics.predictionWidth, 0);
   const size = set.images.size;
@@ -220,11 +279,14 @@ function evaluateInDetail(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set
     const predictions = tf.tidy(() => {
       const logits = net.forward(tf.tensor4d(images, [samples.length, size, size, channels]), false);
       const columns = tasks.map((task) =>
-        task.kind === 'categorical' ? tf.expandDims(tf.cast(tf.argMax(logits[task.name]!, 1), 'float32'), 1) : tf.cast(tf.greater(logits[task.name]!, 0), 'float32'),
+        task.kind === 'categorical'
+          ? tf.expandDims(tf.cast(tf.argMax(logits[task.name]!, 1), 'float32'), 1)
+          : tf.cast(tf.greater(logits[task.name]!, 0), 'float32'),
       );
       if (teachers && teacherMetrics.length > 0) {
         const batches = labelTensors(encodeLabels(tasks, set.labels, samples), logits);
-        for (const { direction } of teacherMetrics) columns.push(teacherPrediction(direction, batches, teachers.couplings, teachers.variant));
+        for (const { direction } of teacherMetrics)
+          columns.push(teacherPrediction(direction, batches, teachers.couplings, teachers.variant));
       }
       return (columns.length === 1 ? columns[0]! : tf.concat(columns, 1)).dataSync() as Float32Array;
     });
@@ -234,7 +296,10 @@ function evaluateInDetail(net: MultiTaskNetwork, tasks: readonly TaskSpec[], set
       offset += m.predictionWidth;
     });
     for (const { direction, metrics: m } of teacherMetrics) {
-      const rows = direction.coupling === 'sca' ? labelledRows(predictions, rowWidth, samples, set.labels[direction.source]!) : { predictions, samples };
+      const rows =
+        direction.coupling === 'sca'
+          ? labelledRows(predictions, rowWidth, samples, set.labels[direction.source]!)
+          : { predictions, samples };
       m.add(rows.predictions, rowWidth, offset, set.labels[m.task.name]!, rows.samples);
       offset += m.predictionWidth;
     }
@@ -322,8 +387,14 @@ function planEpochs(ctx: CellContext, unit: Unit, step: TrainStep, couplings: re
   const train = config.train;
   // stl networks and uncoupled settings train on the samples that carry one of their labels;
   // distribution matching also learns from samples with no label at all.
-  const samples = ctx.objective.dm ? ctx.trainPool : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
-  if (samples.length === 0) throw new UserError(`${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} under regime "${config.regime.name}"`);
+  const samples = ctx.objective.dm
+    ? ctx.trainPool
+    : ctx.trainPool.filter((s) => unit.tasks.some((t) => hasLabel(ctx.trainLabels[t.name]!, s)));
+  if (samples.length === 0)
+    throw new UserError(
+      `${unit.name}: no training sample carries a label of ${unit.tasks.map((t) => t.name).join(' or ')} ` +
+        `under regime "${config.regime.name}"`,
+    );
   const balanceTask = train.classBalanced ? unit.tasks.find((t) => t.kind === 'categorical') : undefined;
   const directions = teacherDirections(couplings, ctx.objective);
   const batchSize = Math.min(train.batchSize, samples.length);
@@ -345,8 +416,23 @@ function unitFingerprint(ctx: CellContext, unit: Unit): string {
 }
 
 /** Restores network, optimizer and training state from the unit's checkpoint when it belongs to this run; else a fresh start. */
-async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, net: MultiTaskNetwork, optimizer: Optimizer): Promise<TrainingState> {
-  const fresh: TrainingState = { rng: Rng.fromSeed(ctx.config.seed, 'train', unit.name), epochsDone: 0, globalStep: 0, history: [], best: null, bestWeights: null, partial: null };
+async function resumeOrStart(
+  ctx: CellContext,
+  unit: Unit,
+  fingerprint: string,
+  net: MultiTaskNetwork,
+  optimizer: Optimizer,
+  balancer: Balancer | undefined,
+): Promise<TrainingState> {
+  const fresh: TrainingState = {
+    rng: Rng.fromSeed(ctx.config.seed, 'train', unit.name),
+    epochsDone: 0,
+    globalStep: 0,
+    history: [],
+    best: null,
+    bestWeights: null,
+    partial: null,
+  };
   const saved = unit.checkpointFile ? await readCheckpoint(unit.checkpointFile) : undefined;
   if (!saved) return fresh;
   if (saved.fingerprint !== fingerprint) {
@@ -355,9 +441,19 @@ async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, 
   }
   net.restore(saved.weights, `checkpoint ${unit.checkpointFile}`);
   optimizer.restore(saved.optimizer, `checkpoint ${unit.checkpointFile}`);
+  balancer?.restore(saved.balancing, `checkpoint ${unit.checkpointFile}`);
   const partial = saved.partial ?? null;
-  if (partial && partial.epoch !== saved.epochsDone) throw new UserError(`checkpoint ${unit.checkpointFile} is inconsistent (partial epoch ${partial.epoch + 1} after ${saved.epochsDone} full ones); delete it to train this cell again from the start`);
-  ctx.progress.note(unit.name, partial ? `resuming from ${unit.checkpointFile} in epoch ${partial.epoch + 1} at step ${partial.step + 1}` : `resuming from ${unit.checkpointFile} after epoch ${saved.epochsDone}`);
+  if (partial && partial.epoch !== saved.epochsDone)
+    throw new UserError(
+      `checkpoint ${unit.checkpointFile} is inconsistent (partial epoch ${partial.epoch + 1} after ${saved.epochsDone} full ones); ` +
+        'delete it to train this cell again from the start',
+    );
+  ctx.progress.note(
+    unit.name,
+    partial
+      ? `resuming from ${unit.checkpointFile} in epoch ${partial.epoch + 1} at step ${partial.step + 1}`
+      : `resuming from ${unit.checkpointFile} after epoch ${saved.epochsDone}`,
+  );
   return {
     rng: Rng.fromState(saved.rng),
     epochsDone: saved.epochsDone,
@@ -371,7 +467,15 @@ async function resumeOrStart(ctx: CellContext, unit: Unit, fingerprint: string, 
   };
 }
 
-function nonFiniteLoss(unit: Unit, plan: EpochPlan, epoch: number, stepInEpoch: number, globalStep: number, learningRate: number, values: Float32Array): NonFiniteLossError {
+function nonFiniteLoss(
+  unit: Unit,
+  plan: EpochPlan,
+  epoch: number,
+  stepInEpoch: number,
+  globalStep: number,
+  learningRate: number,
+  values: Float32Array,
+): NonFiniteLossError {
   // A checkpoint exists from the end of the first epoch on (a resumed run starts after one).
   const where = unit.checkpointFile
     ? epoch > 0
@@ -379,7 +483,9 @@ function nonFiniteLoss(unit: Unit, plan: EpochPlan, epoch: number, stepInEpoch: 
       : 'no checkpoint had been written yet'
     : 'no checkpoint folder was given';
   return new NonFiniteLossError(
-    `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${stepInEpoch + 1}/${plan.stepsPerEpoch} (global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(plan.step.termNames, values)}; the update was not applied and ${where}`,
+    `${unit.name}: non-finite loss at epoch ${epoch + 1}, step ${stepInEpoch + 1}/${plan.stepsPerEpoch} ` +
+      `(global step ${globalStep + 1}, learning rate ${learningRate}): ${describeTerms(plan.step.termNames, values)}; ` +
+      `the update was not applied and ${where}`,
   );
 }
 
@@ -399,15 +505,31 @@ function yieldToEventLoop(): Promise<void> {
  * The optimizer steps of one epoch (or of the rest of an interrupted one); returns each loss term
  * summed over the epoch's steps, the time spent in them, and the seconds of an earlier run of it.
  */
-async function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, epoch: number): Promise<{ sums: Float64Array; trainMs: number; earlierSeconds: number }> {
+async function trainSteps(
+  ctx: CellContext,
+  unit: Unit,
+  plan: EpochPlan,
+  state: TrainingState,
+  epoch: number,
+): Promise<{ sums: Float64Array; trainMs: number; earlierSeconds: number }> {
   const train = ctx.config.train;
   const resumed = state.partial?.epoch === epoch ? state.partial : null;
   state.partial = null;
-  if (resumed && (resumed.order.length !== plan.samples.length || resumed.step > plan.stepsPerEpoch || resumed.sums.length !== plan.step.termNames.length)) {
-    throw new UserError(`checkpoint ${unit.checkpointFile} holds a partial epoch that does not fit this training (${resumed.order.length} samples, step ${resumed.step}); delete it to train this cell again from the start`);
+  if (
+    resumed &&
+    (resumed.order.length !== plan.samples.length ||
+      resumed.step > plan.stepsPerEpoch ||
+      resumed.sums.length !== plan.step.termNames.length)
+  ) {
+    throw new UserError(
+      `checkpoint ${unit.checkpointFile} holds a partial epoch that does not fit this training ` +
+        `(${resumed.order.length} samples, step ${resumed.step}); delete it to train this cell again from the start`,
+    );
   }
   // A resumed epoch keeps its order and sums: its generator state is the one after the steps it ran.
-  const order = resumed ? resumed.order : epochOrder(plan.samples, state.rng, plan.balanceColumn ? { column: plan.balanceColumn } : undefined);
+  const order = resumed
+    ? resumed.order
+    : epochOrder(plan.samples, state.rng, plan.balanceColumn ? { column: plan.balanceColumn } : undefined);
   const sums = resumed ? resumed.sums : new Float64Array(plan.step.termNames.length);
   let trainMs = resumed?.trainMs ?? 0;
   const earlierSeconds = resumed?.seconds ?? 0;
@@ -417,7 +539,8 @@ async function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: 
   ctx.progress.startEpoch({ unit: unit.name, epoch: epoch + 1, epochs: train.epochs, steps: plan.stepsPerEpoch });
   for (let s = resumed?.step ?? 0; s < plan.stepsPerEpoch; s++) {
     await yieldToEventLoop();
-    if (ctx.options.signal?.aborted) throw new StepsInterrupted({ epoch, step: s, order, sums, trainMs, seconds: earlierSeconds + (performance.now() - started) / 1000 });
+    if (ctx.options.signal?.aborted)
+      throw new StepsInterrupted({ epoch, step: s, order, sums, trainMs, seconds: earlierSeconds + (performance.now() - started) / 1000 });
     const stepStart = performance.now();
     const batch = order.subarray(s * plan.batchSize, (s + 1) * plan.batchSize);
     const pixels = readImageBatch(ctx.trainImages, batch, plan.augmentation, state.rng);
@@ -434,6 +557,7 @@ async function trainSteps(ctx: CellContext, unit: Unit, plan: EpochPlan, state: 
     ctx.progress.step(s + 1, sums[0]! / (s + 1), (images * 1000) / trainMs);
     ctx.options.onStep?.(unit.name, epoch + 1, s + 1);
   }
+  plan.step.endEpoch?.();
   return { sums, trainMs, earlierSeconds };
 }
 
@@ -451,7 +575,14 @@ function meanTerms(termNames: readonly string[], sums: Float64Array, steps: numb
 }
 
 /** Trains one epoch and validates it. */
-async function runEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, state: TrainingState, net: MultiTaskNetwork, epoch: number): Promise<EpochRecord> {
+async function runEpoch(
+  ctx: CellContext,
+  unit: Unit,
+  plan: EpochPlan,
+  state: TrainingState,
+  net: MultiTaskNetwork,
+  epoch: number,
+): Promise<EpochRecord> {
   const epochStart = performance.now();
   const { sums, trainMs, earlierSeconds } = await trainSteps(ctx, unit, plan, state, epoch);
   const { metrics: val, teachers } = evaluateInDetail(net, unit.tasks, ctx.val, ctx.evalBatchSize, plan.teachers);
@@ -481,7 +612,14 @@ function keepIfBest(state: TrainingState, record: EpochRecord, net: MultiTaskNet
 }
 
 /** The checkpoint after an epoch; the best weights are stored once when the best epoch is the latest. */
-function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer): CheckpointState {
+function checkpointState(
+  unit: Unit,
+  fingerprint: string,
+  state: TrainingState,
+  net: MultiTaskNetwork,
+  optimizer: Optimizer,
+  balancer: Balancer | undefined,
+): CheckpointState {
   const best = state.best!;
   const bestIsLatest = best.epoch === state.epochsDone;
   return {
@@ -495,13 +633,15 @@ function checkpointState(unit: Unit, fingerprint: string, state: TrainingState, 
     weights: bestIsLatest ? state.bestWeights! : net.snapshot(),
     optimizer: optimizer.state(),
     bestWeights: bestIsLatest ? null : state.bestWeights,
+    ...(balancer ? { balancing: balancer.state() } : {}),
   };
 }
 
 /** What the checkpoint of a unit stopped between epochs holds, in words. */
 function keptBetweenEpochs(unit: Unit, state: TrainingState): string {
   if (!unit.checkpointFile) return 'no checkpoint folder was given, so nothing is kept';
-  if (state.partial) return `${unit.checkpointFile} holds epoch ${state.partial.epoch + 1} up to step ${state.partial.step}, where the next run continues`;
+  if (state.partial)
+    return `${unit.checkpointFile} holds epoch ${state.partial.epoch + 1} up to step ${state.partial.step}, where the next run continues`;
   if (state.epochsDone === 0) return 'no epoch had ended, so there is no checkpoint yet';
   return `${unit.checkpointFile} holds epoch ${state.epochsDone}, the last full one`;
 }
@@ -510,8 +650,18 @@ function keptBetweenEpochs(unit: Unit, state: TrainingState): string {
  * Stops a unit interrupted between two steps: its partial epoch is written as the checkpoint (the
  * next run continues at the following step), unless no step of it had run.
  */
-async function stopInEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, fingerprint: string, state: TrainingState, net: MultiTaskNetwork, optimizer: Optimizer, partial: PartialEpoch): Promise<TrainingAborted> {
-  const reason = ctx.options.signal?.reason;
+async function stopInEpoch(
+  ctx: CellContext,
+  unit: Unit,
+  plan: EpochPlan,
+  fingerprint: string,
+  state: TrainingState,
+  net: MultiTaskNetwork,
+  optimizer: Optimizer,
+  balancer: Balancer | undefined,
+  partial: PartialEpoch,
+): Promise<TrainingAborted> {
+  const reason: unknown = ctx.options.signal?.reason;
   const where = `${unit.name}: stopped in epoch ${partial.epoch + 1} after step ${partial.step} of ${plan.stepsPerEpoch}`;
   if (!unit.checkpointFile || partial.step === 0) return new TrainingAborted(`${where}; ${keptBetweenEpochs(unit, state)}`, reason);
   await writeCheckpoint(unit.checkpointFile, {
@@ -526,8 +676,12 @@ async function stopInEpoch(ctx: CellContext, unit: Unit, plan: EpochPlan, finger
     optimizer: optimizer.state(),
     bestWeights: state.best ? state.bestWeights : null,
     partial,
+    ...(balancer ? { balancing: balancer.state() } : {}),
   });
-  return new TrainingAborted(`${where}; ${unit.checkpointFile} holds this partial epoch, and the next run continues at step ${partial.step + 1}`, reason);
+  return new TrainingAborted(
+    `${where}; ${unit.checkpointFile} holds this partial epoch, and the next run continues at step ${partial.step + 1}`,
+    reason,
+  );
 }
 
 /** Tests the weights of the selected epoch, once. */
@@ -547,26 +701,46 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
   const { config } = ctx;
   const train = config.train;
   const net = await buildUnitNetwork(ctx, unit);
-  const optimizer = new Optimizer({ kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay }, net.trainableVariables(), net.decayMask());
+  const method = settingSpec(config.setting).balancing;
+  // Only a network of several tasks has anything to balance.
+  const balancer =
+    method && unit.tasks.length > 1 ? createBalancer(method, completeMethodOptions(config.method), net, config.seed) : undefined;
+  const balancerVariables = balancer?.variables ?? [];
+  const optimizer = new Optimizer(
+    { kind: train.optimizer, momentum: train.momentum, weightDecay: train.weightDecay },
+    [...net.trainableVariables(), ...balancerVariables],
+    [...net.decayMask(), ...balancerVariables.map(() => false)],
+  );
   const couplings = unitCouplings(ctx, unit);
   try {
     const imageShape: [number, number, number] = [config.inputSize, config.inputSize, ctx.trainImages.channels];
-    const plan = planEpochs(ctx, unit, createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape), couplings);
+    const plan = planEpochs(
+      ctx,
+      unit,
+      createTrainStep(net, optimizer, couplings, { ...ctx.objective, method: config.method }, imageShape, balancer),
+      couplings,
+    );
     const fingerprint = unitFingerprint(ctx, unit);
-    const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer);
+    const state = await resumeOrStart(ctx, unit, fingerprint, net, optimizer, balancer);
     for (let epoch = state.epochsDone; epoch < train.epochs; epoch++) {
-      if (ctx.options.signal?.aborted) throw new TrainingAborted(`${unit.name}: stopped after epoch ${state.epochsDone} of ${train.epochs}; ${keptBetweenEpochs(unit, state)}`, ctx.options.signal.reason);
+      if (ctx.options.signal?.aborted)
+        throw new TrainingAborted(
+          `${unit.name}: stopped after epoch ${state.epochsDone} of ${train.epochs}; ${keptBetweenEpochs(unit, state)}`,
+          ctx.options.signal.reason,
+        );
       let record: EpochRecord;
       try {
         record = await runEpoch(ctx, unit, plan, state, net, epoch);
       } catch (err) {
-        if (err instanceof StepsInterrupted) throw await stopInEpoch(ctx, unit, plan, fingerprint, state, net, optimizer, err.partial);
+        if (err instanceof StepsInterrupted)
+          throw await stopInEpoch(ctx, unit, plan, fingerprint, state, net, optimizer, balancer, err.partial);
         throw err;
       }
       state.history.push(record);
       keepIfBest(state, record, net);
       state.epochsDone = epoch + 1;
-      if (unit.checkpointFile) await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer));
+      if (unit.checkpointFile)
+        await writeCheckpoint(unit.checkpointFile, checkpointState(unit, fingerprint, state, net, optimizer, balancer));
       ctx.progress.endEpoch(unit.name, record);
       if (unit.checkpointFile) ctx.progress.checkpoint(unit.name, unit.checkpointFile, state.epochsDone);
       ctx.options.onEpochEnd?.(unit.name, record);
@@ -575,6 +749,7 @@ async function runUnit(ctx: CellContext, unit: Unit): Promise<UnitOutcome> {
   } finally {
     couplings.forEach(disposeCoupling);
     optimizer.dispose();
+    balancer?.dispose();
     net.dispose();
   }
 }
@@ -605,9 +780,11 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
     merged.push({
       epoch: e + 1,
       loss: records.reduce((a, r) => a + r.loss, 0),
-      terms: Object.assign({}, ...records.map((r) => r.terms)),
-      val: Object.assign({}, ...records.map((r) => r.val)),
-      ...(records.some((r) => r.teachers) ? { teachers: Object.fromEntries(records.flatMap((r) => Object.entries(r.teachers ?? {}))) } : {}),
+      terms: mergeRecords(records.map((r) => r.terms)),
+      val: mergeRecords(records.map((r) => r.val)),
+      ...(records.some((r) => r.teachers)
+        ? { teachers: Object.fromEntries(records.flatMap((r) => Object.entries(r.teachers ?? {}))) }
+        : {}),
       valPrimaryMean: meanOfFinite(records.map((r) => r.valPrimaryMean)),
       seconds,
       // Harmonic combination: the networks train one after another on their own samples.
@@ -615,6 +792,11 @@ function mergeHistories(histories: EpochRecord[][]): EpochRecord[] {
     });
   }
   return merged;
+}
+
+/** The keyed results of several networks (or epochs' parts) as one record; later keys win. */
+function mergeRecords<T>(parts: readonly Record<string, T>[]): Record<string, T> {
+  return Object.assign({}, ...parts) as Record<string, T>;
 }
 
 /**
@@ -631,20 +813,38 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
   let val: EvalSet;
   if (data.splits.val.count > 0) {
     const split = data.splits.val;
-    val = { description: `the validation split (${split.count} samples)`, images: split.images, samples: Int32Array.from(split.ids.keys()), labels: split.labels };
+    val = {
+      description: `the validation split (${split.count} samples)`,
+      images: split.images,
+      samples: Int32Array.from(split.ids.keys()),
+      labels: split.labels,
+    };
   } else {
     // No validation split: hold out a seeded slice of train, with all its labels, and never train on it.
     const shuffled = Rng.fromSeed(config.seed, 'val-slice').shuffle(Int32Array.from(train.ids.keys()));
     const held = Math.max(1, Math.round(VAL_SLICE_FRACTION * train.count));
-    if (train.count - held < 1) throw new UserError(`dataset ${data.id} has no validation split and too few training samples (${train.count}) to hold some out`);
+    if (train.count - held < 1)
+      throw new UserError(`dataset ${data.id} has no validation split and too few training samples (${train.count}) to hold some out`);
     const heldSet = new Set(shuffled.subarray(0, held));
-    val = { description: `a seeded ${VAL_SLICE_FRACTION * 100}% slice of train (${held} samples; the dataset has no validation split)`, images: train.images, samples: Int32Array.from(shuffled.subarray(0, held)).sort(), labels: train.labels };
+    val = {
+      description: `a seeded ${VAL_SLICE_FRACTION * 100}% slice of train (${held} samples; the dataset has no validation split)`,
+      images: train.images,
+      samples: Int32Array.from(shuffled.subarray(0, held)).sort(),
+      labels: train.labels,
+    };
     trainPool = trainPool.filter((s) => !heldSet.has(s));
   }
   const testSplit = data.splits.test;
   if (testSplit.count === 0) throw new UserError(`dataset ${data.id} has no test samples`);
-  const test: EvalSet = { description: `the test split (${testSplit.count} samples)`, images: testSplit.images, samples: Int32Array.from(testSplit.ids.keys()), labels: testSplit.labels };
-  for (const set of [val, test]) for (const task of tasks) if (!set.labels[task.name]) throw new UserError(`dataset ${data.id}: ${set.description} has no labels for task "${task.name}"`);
+  const test: EvalSet = {
+    description: `the test split (${testSplit.count} samples)`,
+    images: testSplit.images,
+    samples: Int32Array.from(testSplit.ids.keys()),
+    labels: testSplit.labels,
+  };
+  for (const set of [val, test])
+    for (const task of tasks)
+      if (!set.labels[task.name]) throw new UserError(`dataset ${data.id}: ${set.description} has no labels for task "${task.name}"`);
 
   const labelCounts: Record<string, number> = {};
   for (const task of tasks) labelCounts[task.name] = countLabelled(regime.labels[task.name]!, trainPool);
@@ -653,15 +853,19 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
   const dm = usesCoupling(config.setting, 'dm');
   const relatedness: RelatednessMatrix[] = [];
   if (sca || dm) {
-    if (config.relatedness.length === 0) throw new UserError(`setting ${config.setting} couples tasks through relatedness, but the cell names no relatedness pair`);
+    if (config.relatedness.length === 0)
+      throw new UserError(`setting ${config.setting} couples tasks through relatedness, but the cell names no relatedness pair`);
     if (tasks.length < 2) throw new UserError(`setting ${config.setting} needs at least two tasks`);
     for (const spec of config.relatedness) relatedness.push(resolveRelatedness(spec, tasks, regime.labels, data.relatedness, trainPool));
   }
 
-  const units: Unit[] =
-    !settingSpec(config.setting).multiTask
-      ? tasks.map((task) => ({ name: task.name, tasks: [task], ...(options.outDir ? { checkpointFile: path.join(options.outDir, `checkpoint-stl-${safeFileName(task.name)}.bin`) } : {}) }))
-      : [{ name: 'mtl', tasks, ...(options.outDir ? { checkpointFile: path.join(options.outDir, 'checkpoint.bin') } : {}) }];
+  const units: Unit[] = !settingSpec(config.setting).multiTask
+    ? tasks.map((task) => ({
+        name: task.name,
+        tasks: [task],
+        ...(options.outDir ? { checkpointFile: path.join(options.outDir, `checkpoint-stl-${safeFileName(task.name)}.bin`) } : {}),
+      }))
+    : [{ name: 'mtl', tasks, ...(options.outDir ? { checkpointFile: path.join(options.outDir, 'checkpoint.bin') } : {}) }];
 
   const ctx: CellContext = {
     config,
@@ -683,8 +887,8 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
   for (const unit of units) outcomes.push(await runUnit(ctx, unit));
 
   const result: CellResult = {
-    test: Object.assign({}, ...outcomes.map((o) => o.test)),
-    val: Object.assign({}, ...outcomes.map((o) => o.best.val)),
+    test: mergeRecords(outcomes.map((o) => o.test)),
+    val: mergeRecords(outcomes.map((o) => o.best.val)),
     bestEpoch: Math.max(...outcomes.map((o) => o.best.epoch)),
     bestEpochByTask: Object.fromEntries(units.flatMap((u, i) => u.tasks.map((t) => [t.name, outcomes[i]!.best.epoch]))),
     selectionRule: selectionRule(config, tasks, val, data.splits.test.count),
@@ -709,9 +913,11 @@ function unitTrace(config: CellConfig, unit: Unit, outcome: UnitOutcome): UnitTr
 
 function selectionRule(config: CellConfig, tasks: readonly TaskSpec[], val: EvalSet, testCount: number): string {
   const primaries = tasks.map((t) => `${t.name} ${config.tasks.find((c) => c.name === t.name)!.primary}`).join(', ');
-  const scope =
-    !settingSpec(config.setting).multiTask
-      ? `each single-task network keeps its own epoch with the highest primary metric (${primaries}) on ${val.description}`
-      : `the epoch with the highest mean primary metric (${primaries}) on ${val.description}`;
-  return `${scope}, over epochs 1-${config.train.epochs}, the earlier epoch on ties; that checkpoint is tested once on the test split (${testCount} samples). Metrics: ${METRIC_CONVENTIONS}.`;
+  const scope = !settingSpec(config.setting).multiTask
+    ? `each single-task network keeps its own epoch with the highest primary metric (${primaries}) on ${val.description}`
+    : `the epoch with the highest mean primary metric (${primaries}) on ${val.description}`;
+  return (
+    `${scope}, over epochs 1-${config.train.epochs}, the earlier epoch on ties; ` +
+    `that checkpoint is tested once on the test split (${testCount} samples). Metrics: ${METRIC_CONVENTIONS}.`
+  );
 }

@@ -68,10 +68,14 @@ export function systemError(err: unknown, where: string, elsewhere = 'choose ano
       return fail(`cannot write under ${where}: it is on a read-only file system; ${elsewhere}`);
     case 'EACCES':
     case 'EPERM':
-      return fail(`cannot write under ${where}: permission denied (${existingAncestor(target)} is not writable by this user); fix its permissions or ${elsewhere}`);
+      return fail(
+        `cannot write under ${where}: permission denied (${existingAncestor(target)} is not writable by this user); ` +
+          `fix its permissions or ${elsewhere}`,
+      );
     case 'ENOTDIR': {
       const file = fileInTheWay(target);
-      return fail(`cannot write under ${where}: ${file ? `${file} is a file, not a folder` : 'a part of the path is a file, not a folder'}; ${elsewhere}`);
+      const inTheWay = file ? `${file} is a file, not a folder` : 'a part of the path is a file, not a folder';
+      return fail(`cannot write under ${where}: ${inTheWay}; ${elsewhere}`);
     }
     default:
       return err;

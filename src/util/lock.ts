@@ -48,7 +48,13 @@ function parseOwner(text: string): LockOwner | undefined {
   try {
     const value = JSON.parse(text) as Partial<LockOwner>;
     if (Number.isInteger(value.pid) && value.pid! > 0 && typeof value.host === 'string' && typeof value.token === 'string') {
-      return { pid: value.pid!, host: value.host, since: String(value.since ?? ''), purpose: String(value.purpose ?? ''), token: value.token };
+      return {
+        pid: value.pid!,
+        host: value.host,
+        since: String(value.since ?? ''),
+        purpose: String(value.purpose ?? ''),
+        token: value.token,
+      };
     }
   } catch {
     // Reported by the caller as an unreadable lock.
@@ -86,7 +92,8 @@ async function inspect(file: string): Promise<Inspection> {
     if (young) return { kind: 'settling' };
     return { kind: 'stale', why: `its owner file is ${text.trim() === '' ? 'empty' : 'unreadable'}`, identity };
   }
-  if (owner.host === os.hostname() && !processAlive(owner.pid)) return { kind: 'stale', why: `process ${owner.pid}, which held it, is gone`, identity };
+  if (owner.host === os.hostname() && !processAlive(owner.pid))
+    return { kind: 'stale', why: `process ${owner.pid}, which held it, is gone`, identity };
   return { kind: 'held', owner, silentMs: Math.max(0, Date.now() - stat.mtimeMs) };
 }
 
@@ -189,7 +196,13 @@ export type LockAttempt = { held: HeldLock } | { busy: LockOwner; silentMs: numb
 /** Takes the lock if it is free or stale; otherwise says who holds it, without waiting. */
 export async function tryLock(file: string, options: LockOptions): Promise<LockAttempt> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), purpose: options.purpose, token: randomBytes(8).toString('hex') };
+  const owner: LockOwner = {
+    pid: process.pid,
+    host: os.hostname(),
+    since: new Date().toISOString(),
+    purpose: options.purpose,
+    token: randomBytes(8).toString('hex'),
+  };
   const text = `${JSON.stringify(owner)}\n`;
   for (;;) {
     if (await createLockFile(file, text)) return { held: new HeldLock(file, owner) };
@@ -224,7 +237,10 @@ export async function acquireLock(file: string, options: WaitOptions): Promise<H
       told = true;
     }
     if (attempt.silentMs > silentAfter) {
-      throw new UserError(`${file} is held by ${holder}, which has not refreshed it for ${Math.round(attempt.silentMs / 1000)} s; if that process is gone, delete ${file}`);
+      throw new UserError(
+        `${file} is held by ${holder}, which has not refreshed it for ${Math.round(attempt.silentMs / 1000)} s; ` +
+          `if that process is gone, delete ${file}`,
+      );
     }
     if (options.maxWaitMs !== undefined && Date.now() - started > options.maxWaitMs) {
       throw new UserError(`gave up after ${Math.round((Date.now() - started) / 1000)} s waiting for ${holder}, which holds ${file}`);

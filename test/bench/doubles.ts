@@ -31,11 +31,39 @@ export function tempDir(prefix: string): string {
 
 export function fakeCatalog(overrides: Partial<Record<string, Partial<CatalogEntry>>> = {}): DatasetCatalog & { prepared: string[] } {
   const entries: Record<string, CatalogEntry> = {
-    toy: { id: 'toy', tasks: [{ name: 'group', kind: 'categorical' }, { name: 'tags', kind: 'multilabel' }, { name: 'tone', kind: 'categorical' }], tables: [], ready: true, buildsOffline: false },
-    birds: { id: 'birds', tasks: [{ name: 'species', kind: 'categorical' }, { name: 'attributes', kind: 'multilabel' }], tables: [{ from: 'species', to: 'attributes', source: 'file' }], ready: false, buildsOffline: false },
+    toy: {
+      id: 'toy',
+      tasks: [
+        { name: 'group', kind: 'categorical' },
+        { name: 'tags', kind: 'multilabel' },
+        { name: 'tone', kind: 'categorical' },
+      ],
+      tables: [],
+      ready: true,
+      buildsOffline: false,
+    },
+    birds: {
+      id: 'birds',
+      tasks: [
+        { name: 'species', kind: 'categorical' },
+        { name: 'attributes', kind: 'multilabel' },
+      ],
+      tables: [{ from: 'species', to: 'attributes', source: 'file' }],
+      ready: false,
+      buildsOffline: false,
+    },
     faces: { id: 'faces', tasks: [{ name: 'expression', kind: 'categorical' }], tables: [], ready: true, buildsOffline: false },
     aus: { id: 'aus', tasks: [{ name: 'au', kind: 'multilabel' }], tables: [], ready: true, buildsOffline: false },
-    emoji: { id: 'emoji', tasks: [{ name: 'group', kind: 'categorical' }, { name: 'tags', kind: 'multilabel' }], tables: [], ready: false, buildsOffline: true },
+    emoji: {
+      id: 'emoji',
+      tasks: [
+        { name: 'group', kind: 'categorical' },
+        { name: 'tags', kind: 'multilabel' },
+      ],
+      tables: [],
+      ready: false,
+      buildsOffline: true,
+    },
   };
   for (const [id, patch] of Object.entries(overrides)) entries[id] = { ...entries[id]!, ...patch } as CatalogEntry;
   const prepared: string[] = [];
@@ -66,7 +94,7 @@ function fakeImages(count: number, size: number) {
 }
 
 /** A toy dataset: `group` (3 classes), `tags` (4 labels, some masked), `tone` (2 classes). */
-export function fakeView(id = 'toy', size = 8, counts: Record<Split, number> = { train: 200, val: 40, test: 60 }): DatasetView {
+function fakeView(id = 'toy', size = 8, counts: Record<Split, number> = { train: 200, val: 40, test: 60 }): DatasetView {
   const split = (name: Split): SplitData => {
     const n = counts[name];
     const group = new Int32Array(n).map((_, i) => i % 3);
@@ -109,7 +137,10 @@ export function fakeResult(config: CellConfig): CellResult {
     const gain = (SETTING_GAIN[config.setting] ?? 0) * (task.name === 'tags' ? -1 : 1);
     const primary = Math.min(0.99, Math.max(0.01, base + gain + noise + config.train.epochs * 0.001));
     const other = primary * 0.9;
-    test[task.name] = task.primary === 'accuracy' || task.primary === 'label_accuracy' ? { [task.primary]: primary, macro_f1: other } : { [task.primary]: primary, [task.name === 'tags' ? 'label_accuracy' : 'accuracy']: other };
+    test[task.name] =
+      task.primary === 'accuracy' || task.primary === 'label_accuracy'
+        ? { [task.primary]: primary, macro_f1: other }
+        : { [task.primary]: primary, [task.name === 'tags' ? 'label_accuracy' : 'accuracy']: other };
     val[task.name] = { [task.primary]: primary + 0.01 };
   }
   const history: EpochRecord[] = Array.from({ length: config.train.epochs }, (_, e) => ({

@@ -49,11 +49,22 @@ test('mtl-bench run trains a tiny OpenMoji study end to end, resumes, and --chec
   fs.writeFileSync(path.join(dir, 'e2e.yaml'), STUDY);
   const first = cli(['run', 'e2e.yaml', '--json'], dir);
   assert.equal(first.code, 0, first.stderr);
-  const events = first.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const events = first.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   const done = events.filter((e) => e.event === 'cell-done');
-  assert.deepEqual(done.map((e) => e.cell), ['full.stl.seed1', 'full.mtl+sca+dm.seed1']);
+  assert.deepEqual(
+    done.map((e) => e.cell),
+    ['full.stl.seed1', 'full.mtl+sca+dm.seed1'],
+  );
   for (const e of done) {
-    for (const [task, metric] of [['group', 'accuracy'], ['group', 'macro_f1'], ['tags', 'label_accuracy'], ['tags', 'macro_f1']] as const) {
+    for (const [task, metric] of [
+      ['group', 'accuracy'],
+      ['group', 'macro_f1'],
+      ['tags', 'label_accuracy'],
+      ['tags', 'macro_f1'],
+    ] as const) {
       const value = e.test[task][metric];
       assert.ok(Number.isFinite(value) && value >= 0 && value <= 1, `${e.cell} ${task} ${metric} = ${value}`);
     }

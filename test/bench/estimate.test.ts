@@ -11,10 +11,11 @@ import { estimateBenchmark, formatEstimate, humanDuration, type ImageCounts, typ
 import type { Cell } from '../../src/bench/matrix.js';
 import { runStudy } from '../../src/cli/run_study.js';
 import { loadBackboneManifest } from '../../src/model/backbone_manifest.js';
+import type { Setting } from '../../src/config/settings.js';
 import type { ThroughputResult } from '../../src/train/throughput.js';
 import { captureIO, fakeCatalog, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from './doubles.js';
 
-const cell = (setting: 'stl' | 'mtl', epochs: number, tasks = 2): Cell =>
+const cell = (setting: Setting, epochs: number, tasks = 2): Cell =>
   ({
     id: `full.${setting}.seed1`,
     index: 0,
@@ -35,6 +36,15 @@ describe('the estimate', () => {
     const unknown = estimateBenchmark('b', [cell('mtl', 3)], undefined, COST, 'no image counts for cub');
     assert.equal(unknown.seconds, undefined);
     assert.equal(unknown.missing, 'no image counts for cub');
+  });
+
+  it("counts a balancing method's extra passes per training step", () => {
+    const plain = estimateBenchmark('b', [cell('mtl', 3)], IMAGES, COST).seconds!;
+    const training = 3 * 100 * 0.01;
+    // Two tasks: PCGrad runs a pass per task (one more with the coupling terms); UW costs what mtl costs.
+    assert.ok(Math.abs(estimateBenchmark('b', [cell('mtl+pcgrad', 3)], IMAGES, COST).seconds! - (plain + training)) < 1e-9);
+    assert.ok(Math.abs(estimateBenchmark('b', [cell('mtl+sca+dm+pcgrad', 3)], IMAGES, COST).seconds! - (plain + 2 * training)) < 1e-9);
+    assert.equal(estimateBenchmark('b', [cell('mtl+uw', 3)], IMAGES, COST).seconds, plain);
   });
 
   it('says durations plainly and, at days on a CPU backend, points at the GPU section and --shard', () => {
@@ -108,7 +118,9 @@ seeds: [1, 2]
 `;
 
 describe('run and run --dry-run', () => {
-  it('--dry-run prints the cells, the resolved configuration, the backbone and the estimate without the data, and trains nothing', async () => {
+  const dryRunTitle =
+    '--dry-run prints the cells, the resolved configuration, the backbone and the estimate without the data, and trains nothing';
+  it(dryRunTitle, async () => {
     const dir = tempDir('dry-run');
     const file = writeBenchmark(dir, birdsYaml('tinynet_pretrained'));
     const { trainer, deps, requests } = estimatingDeps({ pretrained: { ready: false } });
@@ -122,7 +134,10 @@ describe('run and run --dry-run', () => {
     assert.match(text, /dataset {6}birds: not here: run: mtl-bench datasets fetch birds/);
     assert.match(
       text,
-      /backbone {5}tinynet_pretrained: pretrained, Tiny net, ImageNet \(backbones\.yaml\); not fetched here: run: mtl-bench backbones fetch tinynet_pretrained/,
+      new RegExp(
+        'backbone {5}tinynet_pretrained: pretrained, Tiny net, ImageNet \\(backbones\\.yaml\\); ' +
+          'not fetched here: run: mtl-bench backbones fetch tinynet_pretrained',
+      ),
     );
     assert.match(text, /train {8}\{"batchSize":32,.*"epochs":30,/);
     assert.match(text, /cells {8}4: 0 done here, 4 to run/);
@@ -131,7 +146,10 @@ describe('run and run --dry-run', () => {
     // 4 cells: 2 stl (2 networks each) + 2 mtl+sca+dm = 6 networks × 30 epochs × (6000 × 0.5 s + 600 × 0.1 s) + test.
     assert.match(
       text,
-      /estimate {5}birds-study: 4 cells \(6 networks\) × 30 epochs × 6,000 training images .*: about 6\.4 days on wasm; per image 0\.50 s training, 0\.10 s evaluation \(measured: a test double\)/,
+      new RegExp(
+        'estimate {5}birds-study: 4 cells \\(6 networks\\) × 30 epochs × 6,000 training images .*: about 6\\.4 days on wasm; ' +
+          'per image 0\\.50 s training, 0\\.10 s evaluation \\(measured: a test double\\)',
+      ),
     );
     assert.match(
       text,
@@ -161,12 +179,17 @@ describe('run and run --dry-run', () => {
     const { trainer, deps } = estimatingDeps({ ready: true, pretrained: { ready: false } });
     await assert.rejects(
       runStudy([file], { out: path.join(dir, 'runs') }, deps, captureIO()),
-      /study\.yaml: backbone: pretrained backbone "tinynet_pretrained" is not fetched here; run: mtl-bench backbones fetch tinynet_pretrained$/,
+      new RegExp(
+        'study\\.yaml: backbone: pretrained backbone "tinynet_pretrained" is not fetched here; ' +
+          'run: mtl-bench backbones fetch tinynet_pretrained$',
+      ),
     );
     assert.equal(trainer.calls.length, 0);
   });
 
-  it('run prints the backend warnings once and the estimate before the first cell; a finished study has nothing left to estimate', async () => {
+  const runEstimateTitle =
+    'run prints the backend warnings once and the estimate before the first cell; a finished study has nothing left to estimate';
+  it(runEstimateTitle, async () => {
     const dir = tempDir('estimate-run');
     const file = writeBenchmark(dir, toyBenchmarkYaml());
     const { deps, requests } = estimatingDeps({ warnings: ['GPU not used: no NVIDIA device is visible; fix: pass the GPU in'] });
@@ -198,7 +221,9 @@ describe('the cost per image', () => {
       inferGflopsPerSecond: inferGflops,
     }) as ThroughputResult;
 
-  it("times a built-in backbone itself: on CPU backends on a small batch first, at the benchmark's batch only when a step stays short", async () => {
+  const builtInTitle =
+    "times a built-in backbone itself: on CPU backends on a small batch first, at the benchmark's batch only when a step stays short";
+  it(builtInTitle, async () => {
     let imagesPerSecond = 50;
     const calls: { batch: number }[] = [];
     const measure = async (options: { batch: number }) => {
@@ -235,7 +260,11 @@ describe('the cost per image', () => {
     const manifestFile = path.join(dir, 'backbones.yaml');
     fs.writeFileSync(
       manifestFile,
-      'version: 1\nbackbones:\n  - { id: tiny-pre, name: tiny, homepage: "https://example.org", license: test, model: "https://example.org/model.json", features: f, input: { size: 224 }, macs: 500000000 }\n  - { id: tiny-nomacs, name: tiny, homepage: "https://example.org", license: test, model: "https://example.org/model.json", features: f, input: { size: 224 } }\n',
+      'version: 1\nbackbones:\n' +
+        '  - { id: tiny-pre, name: tiny, homepage: "https://example.org", license: test, model: "https://example.org/model.json", ' +
+        'features: f, input: { size: 224 }, macs: 500000000 }\n' +
+        '  - { id: tiny-nomacs, name: tiny, homepage: "https://example.org", license: test, model: "https://example.org/model.json", ' +
+        'features: f, input: { size: 224 } }\n',
     );
     const manifest = loadBackboneManifest({ env: { MTL_BENCH_BACKBONES: manifestFile } });
     const calls: { backbone: string }[] = [];

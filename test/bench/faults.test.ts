@@ -55,7 +55,14 @@ interface Running {
 }
 
 function start(args: string[], options: { uid?: number; gid?: number; extraEnv?: Record<string, string> } = {}): Running {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: dir, env: { ...env(), ...options.extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], timeout: CHILD_TIMEOUT_MS, uid: options.uid, gid: options.gid });
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: dir,
+    env: { ...env(), ...options.extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: CHILD_TIMEOUT_MS,
+    uid: options.uid,
+    gid: options.gid,
+  });
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();
@@ -68,7 +75,9 @@ function start(args: string[], options: { uid?: number; gid?: number; extraEnv?:
     stderr += d.toString();
     changed();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
   const events = () =>
     `${stdout}\n${stderr}`
       .split('\n')
@@ -119,40 +128,57 @@ function assertConsistent(benchDir: string): { id: string; epochs: number }[] {
     });
 }
 
-test('two runs at once on one --out with different epochs: one trains, the other refuses; the folder is consistent and the report shows it', { timeout: 600_000 }, async () => {
-  const file = study('together', '{ epochs: 2, batch: 128, lr: 0.003 }');
-  const quick = start(['run', file, '--epochs', '1', '--json']);
-  const full = start(['run', file, '--json']);
-  const [a, b] = await Promise.all([quick.exited, full.exited]);
-  const [winner, loser] = a.code === 0 ? [quick, full] : [full, quick];
-  assert.deepEqual([a.code, b.code].sort(), [0, 1], `one succeeds, one is refused:\n${quick.stderr()}\n---\n${full.stderr()}`);
-  assert.match(loser.stderr(), /mtl-bench: error: 2 cells refused: another run is using them with a different configuration \(see above\); nothing was overwritten/);
-  const notice = loser.events().find((e) => e.event === 'notice')!;
-  assert.match(String(notice.message), new RegExp(`together: 2 cells refused: another run \\(process ${winner.child.pid}, started .*\\) is using them with a different configuration \\(full\\.mtl\\.seed1 and 1 more: config [0-9a-f]{12} there, [0-9a-f]{12} here\\)`));
-  assert.equal(loser.events().filter((e) => e.event === 'cell-start').length, 0, 'the refused run trains nothing');
-  assert.equal(winner.events().filter((e) => e.event === 'cell-done').length, 2);
+test(
+  'two runs at once on one --out with different epochs: one trains, the other refuses; the folder is consistent and the report shows it',
+  { timeout: 600_000 },
+  async () => {
+    const file = study('together', '{ epochs: 2, batch: 128, lr: 0.003 }');
+    const quick = start(['run', file, '--epochs', '1', '--json']);
+    const full = start(['run', file, '--json']);
+    const [a, b] = await Promise.all([quick.exited, full.exited]);
+    const [winner, loser] = a.code === 0 ? [quick, full] : [full, quick];
+    assert.deepEqual([a.code, b.code].sort(), [0, 1], `one succeeds, one is refused:\n${quick.stderr()}\n---\n${full.stderr()}`);
+    assert.match(
+      loser.stderr(),
+      /mtl-bench: error: 2 cells refused: another run is using them with a different configuration \(see above\); nothing was overwritten/,
+    );
+    const notice = loser.events().find((e) => e.event === 'notice')!;
+    assert.match(
+      String(notice.message),
+      new RegExp(
+        `together: 2 cells refused: another run \\(process ${winner.child.pid}, started .*\\) is using them ` +
+          `with a different configuration \\(full\\.mtl\\.seed1 and 1 more: config [0-9a-f]{12} there, [0-9a-f]{12} here\\)`,
+      ),
+    );
+    assert.equal(loser.events().filter((e) => e.event === 'cell-start').length, 0, 'the refused run trains nothing');
+    assert.equal(winner.events().filter((e) => e.event === 'cell-done').length, 2);
 
-  const benchDir = path.join(dir, 'runs', 'together');
-  const cells = assertConsistent(benchDir);
-  const winnerEpochs = winner === quick ? 1 : 2;
-  assert.deepEqual(cells, [
-    { id: 'full.mtl.seed1', epochs: winnerEpochs },
-    { id: 'full.mtl.seed2', epochs: winnerEpochs },
-  ]);
-  const report = runToEnd(['report', benchDir, '--json']);
-  assert.equal(report.code, 0, report.stderr);
-  assert.deepEqual(seedsInLeaderboard(path.join(benchDir, 'leaderboard.csv')), ['1 2'], 'the report holds both cells');
-  assert.deepEqual(fs.readdirSync(path.join(benchDir, '.claims')).filter((n) => n.endsWith('.json')), [], 'both claims are released');
+    const benchDir = path.join(dir, 'runs', 'together');
+    const cells = assertConsistent(benchDir);
+    const winnerEpochs = winner === quick ? 1 : 2;
+    assert.deepEqual(cells, [
+      { id: 'full.mtl.seed1', epochs: winnerEpochs },
+      { id: 'full.mtl.seed2', epochs: winnerEpochs },
+    ]);
+    const report = runToEnd(['report', benchDir, '--json']);
+    assert.equal(report.code, 0, report.stderr);
+    assert.deepEqual(seedsInLeaderboard(path.join(benchDir, 'leaderboard.csv')), ['1 2'], 'the report holds both cells');
+    assert.deepEqual(
+      fs.readdirSync(path.join(benchDir, '.claims')).filter((n) => n.endsWith('.json')),
+      [],
+      'both claims are released',
+    );
 
-  // Later, alone, the refused configuration is a legitimately changed config: it reruns and says so.
-  const again = runToEnd(['run', file, '--json', ...(winner === quick ? [] : ['--epochs', '1'])]);
-  assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stdout, /full\.mtl\.seed1: its folder held the results of an earlier, different configuration; they are replaced/);
-  assert.deepEqual(
-    assertConsistent(benchDir).map((c) => c.epochs),
-    [3 - winnerEpochs, 3 - winnerEpochs],
-  );
-});
+    // Later, alone, the refused configuration is a legitimately changed config: it reruns and says so.
+    const again = runToEnd(['run', file, '--json', ...(winner === quick ? [] : ['--epochs', '1'])]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /full\.mtl\.seed1: its folder held the results of an earlier, different configuration; they are replaced/);
+    assert.deepEqual(
+      assertConsistent(benchDir).map((c) => c.epochs),
+      [3 - winnerEpochs, 3 - winnerEpochs],
+    );
+  },
+);
 
 test('two identical runs at once share the cells: each cell is trained exactly once', { timeout: 600_000 }, async () => {
   const file = study('twins', '{ epochs: 1, batch: 128, lr: 0.003 }');
@@ -169,50 +195,65 @@ test('two identical runs at once share the cells: each cell is trained exactly o
   assertConsistent(path.join(dir, 'runs', 'twins'));
 });
 
-test('Ctrl-C stops within a training step: partial epoch checkpointed, reports written, exit 130; a second Ctrl-C ends at once; the resumed results equal an uninterrupted run', { timeout: 600_000 }, async () => {
-  const file = study('interrupt', '{ epochs: 2, batch: 16, lr: 0.003 }');
-  const reference = runToEnd(['run', file, '--out', 'reference']);
-  assert.equal(reference.code, 0, reference.stderr);
+test(
+  'Ctrl-C stops within a training step: partial epoch checkpointed, reports written, exit 130; ' +
+    'a second Ctrl-C ends at once; the resumed results equal an uninterrupted run',
+  { timeout: 600_000 },
+  async () => {
+    const file = study('interrupt', '{ epochs: 2, batch: 16, lr: 0.003 }');
+    const reference = runToEnd(['run', file, '--out', 'reference']);
+    assert.equal(reference.code, 0, reference.stderr);
 
-  // First Ctrl-C a moment into the second epoch of the second cell: an epoch has about 175 steps
-  // of some 15 ms here, so the signal lands between two of them.
-  const first = start(['run', file, '--out', 'interrupted', '--json']);
-  await first.waitFor(() => first.events().filter((e) => e.event === 'epoch').length >= 3, 'the first epoch of the second cell');
-  await new Promise((r) => setTimeout(r, 300));
-  const signalledAt = Date.now();
-  first.child.kill('SIGINT');
-  const ended = await first.exited;
-  assert.equal(ended.code, 130, first.stderr());
-  assert.ok(ended.at - signalledAt < 30_000, `ended ${ended.at - signalledAt} ms after the signal`);
-  const stopped = first.events().find((e) => e.event === 'cell-interrupted')!;
-  assert.equal(stopped.cell, 'full.mtl.seed2');
-  const checkpoint = path.join(dir, 'interrupted', 'interrupt', 'full.mtl.seed2', 'checkpoint.bin');
-  assert.match(String(stopped.note), new RegExp(`^mtl: stopped in epoch 2 after step (\\d+) of (\\d+); ${checkpoint.replace(/[.+]/g, '\\$&')} holds this partial epoch, and the next run continues at step \\d+$`));
-  assert.match(first.stderr(), /stopping after the current training step \(Ctrl-C again to quit at once\)/);
-  assert.match(first.stderr(), /mtl-bench: error: interrupted; run the same command again to finish the missing cells/);
-  assert.deepEqual(seedsInLeaderboard(path.join(dir, 'interrupted', 'interrupt', 'leaderboard.csv')), ['1'], 'the report holds the finished cell');
+    // First Ctrl-C a moment into the second epoch of the second cell: an epoch has about 175 steps
+    // of some 15 ms here, so the signal lands between two of them.
+    const first = start(['run', file, '--out', 'interrupted', '--json']);
+    await first.waitFor(() => first.events().filter((e) => e.event === 'epoch').length >= 3, 'the first epoch of the second cell');
+    await new Promise((r) => setTimeout(r, 300));
+    const signalledAt = Date.now();
+    first.child.kill('SIGINT');
+    const ended = await first.exited;
+    assert.equal(ended.code, 130, first.stderr());
+    assert.ok(ended.at - signalledAt < 30_000, `ended ${ended.at - signalledAt} ms after the signal`);
+    const stopped = first.events().find((e) => e.event === 'cell-interrupted')!;
+    assert.equal(stopped.cell, 'full.mtl.seed2');
+    const checkpoint = path.join(dir, 'interrupted', 'interrupt', 'full.mtl.seed2', 'checkpoint.bin');
+    assert.match(
+      String(stopped.note),
+      new RegExp(
+        `^mtl: stopped in epoch 2 after step (\\d+) of (\\d+); ${checkpoint.replace(/[.+]/g, '\\$&')} holds this partial epoch, ` +
+          `and the next run continues at step \\d+$`,
+      ),
+    );
+    assert.match(first.stderr(), /stopping after the current training step \(Ctrl-C again to quit at once\)/);
+    assert.match(first.stderr(), /mtl-bench: error: interrupted; run the same command again to finish the missing cells/);
+    assert.deepEqual(
+      seedsInLeaderboard(path.join(dir, 'interrupted', 'interrupt', 'leaderboard.csv')),
+      ['1'],
+      'the report holds the finished cell',
+    );
 
-  // Resume, then Ctrl-C twice: the second one ends the process at once, whatever it was doing.
-  const second = start(['run', file, '--out', 'interrupted', '--json']);
-  await second.waitFor((text) => /resuming from .*checkpoint\.bin in epoch 2 at step \d+/.test(text), 'the resume');
-  second.child.kill('SIGINT');
-  await second.waitFor((text) => text.includes('stopping after the current training step'), 'the first signal to be handled');
-  const secondSignalAt = Date.now();
-  second.child.kill('SIGINT');
-  const killed = await second.exited;
-  assert.ok(killed.signal === 'SIGINT' || killed.code === 130, `ended by the signal (${killed.signal}, ${killed.code})`);
-  assert.ok(killed.at - secondSignalAt < 2_000, `ended ${killed.at - secondSignalAt} ms after the second signal`);
+    // Resume, then Ctrl-C twice: the second one ends the process at once, whatever it was doing.
+    const second = start(['run', file, '--out', 'interrupted', '--json']);
+    await second.waitFor((text) => /resuming from .*checkpoint\.bin in epoch 2 at step \d+/.test(text), 'the resume');
+    second.child.kill('SIGINT');
+    await second.waitFor((text) => text.includes('stopping after the current training step'), 'the first signal to be handled');
+    const secondSignalAt = Date.now();
+    second.child.kill('SIGINT');
+    const killed = await second.exited;
+    assert.ok(killed.signal === 'SIGINT' || killed.code === 130, `ended by the signal (${killed.signal}, ${killed.code})`);
+    assert.ok(killed.at - secondSignalAt < 2_000, `ended ${killed.at - secondSignalAt} ms after the second signal`);
 
-  // Nothing written was damaged: the next run finishes, with exactly the numbers of the uninterrupted run.
-  const last = runToEnd(['run', file, '--out', 'interrupted']);
-  assert.equal(last.code, 0, last.stderr);
-  for (const cell of ['full.mtl.seed1', 'full.mtl.seed2']) {
-    const resumed = readJson(path.join(dir, 'interrupted', 'interrupt', cell, CELL_FILES.metrics));
-    const uninterrupted = readJson(path.join(dir, 'reference', 'interrupt', cell, CELL_FILES.metrics));
-    assert.deepEqual(resumed.test, uninterrupted.test, cell);
-    assert.deepEqual(resumed.val, uninterrupted.val, cell);
-  }
-});
+    // Nothing written was damaged: the next run finishes, with exactly the numbers of the uninterrupted run.
+    const last = runToEnd(['run', file, '--out', 'interrupted']);
+    assert.equal(last.code, 0, last.stderr);
+    for (const cell of ['full.mtl.seed1', 'full.mtl.seed2']) {
+      const resumed = readJson(path.join(dir, 'interrupted', 'interrupt', cell, CELL_FILES.metrics));
+      const uninterrupted = readJson(path.join(dir, 'reference', 'interrupt', cell, CELL_FILES.metrics));
+      assert.deepEqual(resumed.test, uninterrupted.test, cell);
+      assert.deepEqual(resumed.val, uninterrupted.val, cell);
+    }
+  },
+);
 
 /** Whether this machine lets an unprivileged user namespace bind-mount a folder read-only. */
 function canMountReadOnly(): boolean {
@@ -221,46 +262,68 @@ function canMountReadOnly(): boolean {
   return spawnSync('unshare', ['-rm', 'sh', '-c', `mount --bind -o ro ${probe} ${probe}`], { timeout: 10_000 }).status === 0;
 }
 
-test('an --out that cannot be written is one line naming it and the cause: read-only, a file in the way, no permission', { timeout: 300_000 }, async (t) => {
-  const file = study('unwritable', '{ epochs: 1, batch: 128, lr: 0.003 }', '[mtl]', '[1]');
-  const oneLine = (stderr: string) => stderr.trim().split('\n').filter((l) => l.startsWith('mtl-bench: error:'));
+test(
+  'an --out that cannot be written is one line naming it and the cause: read-only, a file in the way, no permission',
+  { timeout: 300_000 },
+  async (t) => {
+    const file = study('unwritable', '{ epochs: 1, batch: 128, lr: 0.003 }', '[mtl]', '[1]');
+    const oneLine = (stderr: string) =>
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('mtl-bench: error:'));
 
-  const blocker = path.join(dir, 'a-file');
-  fs.writeFileSync(blocker, 'not a folder');
-  const notDir = runToEnd(['run', file, '--out', path.join(blocker, 'runs')]);
-  assert.equal(notDir.code, 1);
-  assert.deepEqual(oneLine(notDir.stderr), [`mtl-bench: error: cannot write under ${path.join(blocker, 'runs', 'unwritable')}: ${blocker} is a file, not a folder; use another --out`]);
+    const blocker = path.join(dir, 'a-file');
+    fs.writeFileSync(blocker, 'not a folder');
+    const notDir = runToEnd(['run', file, '--out', path.join(blocker, 'runs')]);
+    assert.equal(notDir.code, 1);
+    assert.deepEqual(oneLine(notDir.stderr), [
+      `mtl-bench: error: cannot write under ${path.join(blocker, 'runs', 'unwritable')}: ` +
+        `${blocker} is a file, not a folder; use another --out`,
+    ]);
 
-  await t.test('read-only file system', { skip: !canMountReadOnly() && 'no unprivileged mount namespaces here' }, () => {
-    const ro = path.join(dir, 'read-only');
-    fs.mkdirSync(ro, { recursive: true });
-    const inner = `mount --bind -o ro ${ro} ${ro} && exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} run ${JSON.stringify(file)} --out ${JSON.stringify(ro)}`;
-    const result = spawnSync('unshare', ['-rm', 'sh', '-c', inner], { cwd: dir, env: env(), encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
-    assert.equal(result.status, 1, result.stderr);
-    // Node reports "ENOENT … mkdir" here for a folder that exists; the message says what is really wrong.
-    assert.deepEqual(oneLine(result.stderr), [`mtl-bench: error: cannot write under ${path.join(ro, 'unwritable')}: it is on a read-only file system; use another --out`]);
-  });
-
-  await t.test('no permission', () => {
-    const locked = path.join(dir, 'locked');
-    fs.mkdirSync(locked, { mode: 0o555 });
-    fs.chmodSync(locked, 0o555);
-    // root ignores permissions: run the command as nobody, with a data home it may write.
-    const asRoot = process.getuid?.() === 0;
-    if (asRoot) {
-      fs.chmodSync(dir, 0o755);
-      fs.mkdirSync(path.join(dir, 'nobody-home'), { mode: 0o777 });
-      fs.chmodSync(path.join(dir, 'nobody-home'), 0o777);
-      fs.chmodSync(file, 0o644);
-    }
-    const run = spawnSync(process.execPath, [bin, 'run', file, '--out', locked], {
-      cwd: dir,
-      env: { ...env(), ...(asRoot ? { MTL_BENCH_HOME: path.join(dir, 'nobody-home'), HOME: path.join(dir, 'nobody-home') } : {}) },
-      encoding: 'utf8',
-      timeout: CHILD_TIMEOUT_MS,
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    await t.test('read-only file system', { skip: !canMountReadOnly() && 'no unprivileged mount namespaces here' }, () => {
+      const ro = path.join(dir, 'read-only');
+      fs.mkdirSync(ro, { recursive: true });
+      const quote = (s: string) => JSON.stringify(s);
+      const inner = `mount --bind -o ro ${ro} ${ro} && exec ${quote(process.execPath)} ${quote(bin)} run ${quote(file)} --out ${quote(ro)}`;
+      const result = spawnSync('unshare', ['-rm', 'sh', '-c', inner], {
+        cwd: dir,
+        env: env(),
+        encoding: 'utf8',
+        timeout: CHILD_TIMEOUT_MS,
+      });
+      assert.equal(result.status, 1, result.stderr);
+      // Node reports "ENOENT … mkdir" here for a folder that exists; the message says what is really wrong.
+      assert.deepEqual(oneLine(result.stderr), [
+        `mtl-bench: error: cannot write under ${path.join(ro, 'unwritable')}: it is on a read-only file system; use another --out`,
+      ]);
     });
-    assert.equal(run.status, 1, run.stderr);
-    assert.deepEqual(oneLine(run.stderr), [`mtl-bench: error: cannot write under ${path.join(locked, 'unwritable')}: permission denied (${locked} is not writable by this user); fix its permissions or use another --out`]);
-  });
-});
+
+    await t.test('no permission', () => {
+      const locked = path.join(dir, 'locked');
+      fs.mkdirSync(locked, { mode: 0o555 });
+      fs.chmodSync(locked, 0o555);
+      // root ignores permissions: run the command as nobody, with a data home it may write.
+      const asRoot = process.getuid?.() === 0;
+      if (asRoot) {
+        fs.chmodSync(dir, 0o755);
+        fs.mkdirSync(path.join(dir, 'nobody-home'), { mode: 0o777 });
+        fs.chmodSync(path.join(dir, 'nobody-home'), 0o777);
+        fs.chmodSync(file, 0o644);
+      }
+      const run = spawnSync(process.execPath, [bin, 'run', file, '--out', locked], {
+        cwd: dir,
+        env: { ...env(), ...(asRoot ? { MTL_BENCH_HOME: path.join(dir, 'nobody-home'), HOME: path.join(dir, 'nobody-home') } : {}) },
+        encoding: 'utf8',
+        timeout: CHILD_TIMEOUT_MS,
+        ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      });
+      assert.equal(run.status, 1, run.stderr);
+      assert.deepEqual(oneLine(run.stderr), [
+        `mtl-bench: error: cannot write under ${path.join(locked, 'unwritable')}: ` +
+          `permission denied (${locked} is not writable by this user); fix its permissions or use another --out`,
+      ]);
+    });
+  },
+);

@@ -23,7 +23,8 @@ test('every cell folder holds its config, hash, metrics, relatedness, history, t
   assert.equal(trainer.calls.length, 20);
   const benchDir = path.join(dir, 'runs', 'toy-study');
   const cellDir = path.join(benchDir, 'disjoint.mtl+sca+dm.seed2');
-  for (const name of Object.values(CELL_FILES).filter((n) => n !== CELL_FILES.error)) assert.ok(fs.existsSync(path.join(cellDir, name)), name);
+  for (const name of Object.values(CELL_FILES).filter((n) => n !== CELL_FILES.error))
+    assert.ok(fs.existsSync(path.join(cellDir, name)), name);
   assert.ok(!fs.existsSync(path.join(cellDir, CELL_FILES.error)));
   const config = readJson(path.join(cellDir, CELL_FILES.config)) as CellConfig;
   const hash = fs.readFileSync(path.join(cellDir, CELL_FILES.hash), 'utf8').trim();
@@ -43,7 +44,10 @@ test('every cell folder holds its config, hash, metrics, relatedness, history, t
   assert.match(io.out.join(''), /toy-study/);
   assert.match(io.err.join(''), /\[1\/20\] full\.stl\.seed1/);
   // No temporary files left behind by the atomic writes.
-  assert.deepEqual(fs.readdirSync(cellDir).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    fs.readdirSync(cellDir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('a second run skips finished cells; a changed option reruns only the cells it affects', async () => {
@@ -67,7 +71,7 @@ test('a second run skips finished cells; a changed option reruns only the cells 
   assert.equal(readJson(path.join(cellDir, CELL_FILES.config)).method.lambdaDm, 0.5);
 });
 
-test('benchmark.json records each task\'s class count from the data, and a run that loads no data keeps it', async () => {
+test("benchmark.json records each task's class count from the data, and a run that loads no data keeps it", async () => {
   const dir = tempDir('classes');
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const out = path.join(dir, 'runs');
@@ -88,8 +92,16 @@ test('without a terminal the trainer is asked for a plain line per epoch, labell
   const seen: { progress?: string; progressLabel?: string }[] = [];
   const deps = fakeDeps({ ...trainer, train: (config, data, options) => (seen.push(options), trainer.train(config, data, options)) });
   await runStudy([file], { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['stl'], seeds: ['1'] }, deps, captureIO());
-  assert.deepEqual(seen.map((o) => [o.progress, o.progressLabel]), [['lines', '[full.stl.seed1]']]);
-  await runStudy([file], { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['mtl'], seeds: ['1'], json: true }, deps, captureIO());
+  assert.deepEqual(
+    seen.map((o) => [o.progress, o.progressLabel]),
+    [['lines', '[full.stl.seed1]']],
+  );
+  await runStudy(
+    [file],
+    { out: path.join(dir, 'runs'), regimes: ['full'], settings: ['mtl'], seeds: ['1'], json: true },
+    deps,
+    captureIO(),
+  );
   assert.equal(seen[1]!.progress, 'jsonl');
 });
 
@@ -103,7 +115,10 @@ test('a cell killed half-way (config written, no metrics) is run again; stale ch
   const other = path.join(out, 'toy-study', 'full.stl.seed1');
   // As if the folder had been trained under another config: hash and metrics both say so.
   fs.writeFileSync(path.join(other, CELL_FILES.hash), 'f'.repeat(64));
-  fs.writeFileSync(path.join(other, CELL_FILES.metrics), JSON.stringify({ ...readJson(path.join(other, CELL_FILES.metrics)), configHash: 'f'.repeat(64) }));
+  fs.writeFileSync(
+    path.join(other, CELL_FILES.metrics),
+    JSON.stringify({ ...readJson(path.join(other, CELL_FILES.metrics)), configHash: 'f'.repeat(64) }),
+  );
   fs.writeFileSync(path.join(other, 'stale-checkpoint.bin'), 'old weights');
   const trainer = fakeTrainer();
   await runStudy([file], { out, regimes: ['full'], seeds: ['1'] }, fakeDeps(trainer), captureIO());
@@ -170,7 +185,13 @@ test('relatedness from data over a regime with too few co-annotated samples fail
   const dir = tempDir('coannot');
   const file = writeBenchmark(dir, toyBenchmarkYaml().replace('min_coannotated: 5', 'min_coannotated: 50'));
   const trainer = fakeTrainer();
-  await assert.rejects(runStudy([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), captureIO()), /relatedness group->tags \(data\): regime "disjoint" leaves about \d+ co-annotated training samples \(of \d+\), fewer than min_coannotated 50/);
+  await assert.rejects(
+    runStudy([file], { out: path.join(dir, 'runs') }, fakeDeps(trainer), captureIO()),
+    new RegExp(
+      'relatedness group->tags \\(data\\): regime "disjoint" leaves about \\d+ ' +
+        'co-annotated training samples \\(of \\d+\\), fewer than min_coannotated 50',
+    ),
+  );
   assert.equal(trainer.calls.length, 0);
 });
 
@@ -179,13 +200,22 @@ test('bad command-line values fail before any training', async () => {
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const trainer = fakeTrainer();
   const deps = fakeDeps(trainer);
-  await assert.rejects(runStudy([file], { shard: '3/2' }, deps, captureIO()), /^UserError: --shard: the shard number must be between 1 and 2, got "3\/2"$/);
+  await assert.rejects(
+    runStudy([file], { shard: '3/2' }, deps, captureIO()),
+    /^UserError: --shard: the shard number must be between 1 and 2, got "3\/2"$/,
+  );
   await assert.rejects(runStudy([file], { seeds: ['1', 'two'] }, deps, captureIO()), /--seeds: expected whole numbers/);
   await assert.rejects(runStudy([file], { settings: ['mtl+xyz'] }, deps, captureIO()), /--settings: unknown setting "mtl\+xyz"/);
   const second = writeBenchmark(dir, toyBenchmarkYaml().replace('dataset: toy', 'dataset: birds'), 'second.yaml');
-  await assert.rejects(runStudy([file, second], { out: path.join(dir, 'runs') }, deps, captureIO()), /second\.yaml: name: "toy-study" is also the name of/);
+  await assert.rejects(
+    runStudy([file, second], { out: path.join(dir, 'runs') }, deps, captureIO()),
+    /second\.yaml: name: "toy-study" is also the name of/,
+  );
   const third = writeBenchmark(dir, toyBenchmarkYaml('', 'other').replace('dataset: toy', 'dataset: nope'), 'third.yaml');
-  await assert.rejects(runStudy([file, third], { out: path.join(dir, 'runs') }, deps, captureIO()), /third\.yaml: dataset: unknown dataset "nope"/);
+  await assert.rejects(
+    runStudy([file, third], { out: path.join(dir, 'runs') }, deps, captureIO()),
+    /third\.yaml: dataset: unknown dataset "nope"/,
+  );
   assert.equal(trainer.calls.length, 0, 'the valid first file did not start training');
 });
 
@@ -194,7 +224,14 @@ test('--json prints one JSON object per line on stdout', async () => {
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   const io = captureIO();
   await runStudy([file], { out: path.join(dir, 'runs'), json: true, regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), io);
-  const events = io.out.join('').trim().split('\n').map((line) => JSON.parse(line));
-  assert.deepEqual(events.map((e) => e.event), ['benchmark-start', ...Array(5).fill(['cell-start', 'cell-done']).flat(), 'benchmark-end', 'report']);
+  const events = io.out
+    .join('')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ['benchmark-start', ...Array(5).fill(['cell-start', 'cell-done']).flat(), 'benchmark-end', 'report'],
+  );
   assert.equal(events[2].test.group.accuracy > 0, true);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,10 +25,6 @@ function liveProcess(): ChildProcess {
   return spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore', timeout: 60_000 });
 }
 
-function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8', timeout: 10_000 }).stdout);
-}
-
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.on('exit', () => resolve());
@@ -44,13 +40,25 @@ test('a cell another live process is training is left to it and said so; a lock 
   const other = liveProcess();
   try {
     fs.mkdirSync(locks, { recursive: true });
-    fs.writeFileSync(path.join(locks, 'full.mtl.seed1.lock'), JSON.stringify({ pid: other.pid, host: os.hostname(), since: new Date().toISOString(), purpose: 'training full.mtl.seed1', token: 't' }));
+    fs.writeFileSync(
+      path.join(locks, 'full.mtl.seed1.lock'),
+      JSON.stringify({
+        pid: other.pid,
+        host: os.hostname(),
+        since: new Date().toISOString(),
+        purpose: 'training full.mtl.seed1',
+        token: 't',
+      }),
+    );
     const trainer = fakeTrainer();
     const io = captureIO();
     const result = await runStudy([file], { out, ...ONLY_FULL }, fakeDeps(trainer), io);
     assert.deepEqual(trainer.calls.map((c) => c.setting).sort(), ['mtl+dm', 'mtl+sca', 'mtl+sca+dm', 'stl']);
     const busy = result.runs[0]!.outcomes.filter((o) => o.status === 'busy');
-    assert.deepEqual(busy.map((o) => o.cell.id), ['full.mtl.seed1']);
+    assert.deepEqual(
+      busy.map((o) => o.cell.id),
+      ['full.mtl.seed1'],
+    );
     assert.match(io.err.join(''), new RegExp(`full\\.mtl\\.seed1 skipped: process ${other.pid} is training it; left to that process`));
     assert.match(io.err.join(''), /toy-study: 4 trained, 0 already done, 0 failed, 1 left to another process/);
     assert.equal(runVerdict(result), undefined, 'nothing went wrong: the other process is on it');
@@ -62,8 +70,14 @@ test('a cell another live process is training is left to it and said so; a lock 
   const trainer = fakeTrainer();
   const io = captureIO();
   await runStudy([file], { out, ...ONLY_FULL }, fakeDeps(trainer), io);
-  assert.deepEqual(trainer.calls.map((c) => c.setting), ['mtl']);
-  assert.match(io.err.join(''), new RegExp(`taking over the lock .*full\\.mtl\\.seed1\\.lock: process ${other.pid}, which held it, is gone`));
+  assert.deepEqual(
+    trainer.calls.map((c) => c.setting),
+    ['mtl'],
+  );
+  assert.match(
+    io.err.join(''),
+    new RegExp(`taking over the lock .*full\\.mtl\\.seed1\\.lock: process ${other.pid}, which held it, is gone`),
+  );
   assert.deepEqual(fs.readdirSync(locks), [], 'every lock is released');
 });
 
@@ -78,16 +92,36 @@ test('cells a live run holds with another config are refused with one line namin
   const other = liveProcess();
   const claims = path.join(out, 'toy-study', '.claims');
   try {
-    fs.writeFileSync(path.join(claims, `${os.hostname()}.${other.pid}.x.json`), JSON.stringify({ pid: other.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', token: 'x', cells: { 'full.stl.seed1': theirs, 'full.mtl.seed1': theirs } }));
+    fs.writeFileSync(
+      path.join(claims, `${os.hostname()}.${other.pid}.x.json`),
+      JSON.stringify({
+        pid: other.pid,
+        host: os.hostname(),
+        since: '2026-01-01T00:00:00.000Z',
+        token: 'x',
+        cells: { 'full.stl.seed1': theirs, 'full.mtl.seed1': theirs },
+      }),
+    );
     // Another number of epochs: every cell's config changes.
     const trainer = fakeTrainer();
     const io = captureIO();
     const result = await runStudy([file], { out, ...ONLY_FULL, epochs: 3 }, fakeDeps(trainer), io);
     assert.deepEqual(trainer.calls.map((c) => c.setting).sort(), ['mtl+dm', 'mtl+sca', 'mtl+sca+dm']);
     const err = io.err.join('');
-    assert.match(err, new RegExp(`toy-study: 2 cells refused: another run \\(process ${other.pid}, started 2026-01-01T00:00:00\\.000Z\\) is using them with a different configuration \\(full\\.stl\\.seed1 and 1 more: config aaaaaaaaaaaa there, [0-9a-f]{12} here\\); nothing was overwritten; wait for that run to finish, or use another --out`));
+    assert.match(
+      err,
+      new RegExp(
+        `toy-study: 2 cells refused: another run \\(process ${other.pid}, started 2026-01-01T00:00:00\\.000Z\\) ` +
+          'is using them with a different configuration ' +
+          '\\(full\\.stl\\.seed1 and 1 more: config aaaaaaaaaaaa there, [0-9a-f]{12} here\\); ' +
+          'nothing was overwritten; wait for that run to finish, or use another --out',
+      ),
+    );
     assert.match(err, /toy-study: 5 cells, 0 already done, 3 to run, 2 refused/);
-    assert.match(runVerdict(result)!.message, /^2 cells refused: another run is using them with a different configuration \(see above\); nothing was overwritten$/);
+    assert.match(
+      runVerdict(result)!.message,
+      /^2 cells refused: another run is using them with a different configuration \(see above\); nothing was overwritten$/,
+    );
     assert.equal(fs.readFileSync(path.join(cellDir, CELL_FILES.metrics), 'utf8'), before, 'the other run’s cell is untouched');
   } finally {
     await stop(other);
@@ -113,12 +147,21 @@ test('an empty config.sha256: report says why the cell is left out, and run does
   fs.writeFileSync(path.join(cellDir, CELL_FILES.hash), '');
   const collected = collectRuns([out]);
   assert.equal(collected.cells.length, 4);
-  assert.ok(collected.warnings.includes(`${cellDir}: config.sha256 is missing, empty or damaged, so its results cannot be matched to its config; run the benchmark again to redo this cell; left out`), collected.warnings.join('\n'));
+  assert.ok(
+    collected.warnings.includes(
+      `${cellDir}: config.sha256 is missing, empty or damaged, so its results cannot be matched to its config; ` +
+        'run the benchmark again to redo this cell; left out',
+    ),
+    collected.warnings.join('\n'),
+  );
 
   const trainer = fakeTrainer();
   const io = captureIO();
   const result = await runStudy([file], { out, ...ONLY_FULL }, fakeDeps(trainer), io);
-  assert.deepEqual(trainer.calls.map((c) => c.setting), ['mtl+dm']);
+  assert.deepEqual(
+    trainer.calls.map((c) => c.setting),
+    ['mtl+dm'],
+  );
   assert.match(io.err.join(''), /toy-study: 5 cells, 4 already done, 1 to run/);
   assert.match(io.err.join(''), /full\.mtl\+dm\.seed1: its config\.sha256 was missing or damaged; the cell is run again/);
   assert.equal(runVerdict(result), undefined);

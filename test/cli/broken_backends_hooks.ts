@@ -10,7 +10,11 @@ const BROKEN: Record<string, string> = {
 
 type NextResolve = (specifier: string, context: unknown) => Promise<{ url: string }>;
 
-export async function resolve(specifier: string, context: unknown, nextResolve: NextResolve): Promise<{ url: string; shortCircuit?: boolean }> {
+export async function resolve(
+  specifier: string,
+  context: unknown,
+  nextResolve: NextResolve,
+): Promise<{ url: string; shortCircuit?: boolean }> {
   const message = BROKEN[specifier];
   if (message === undefined) return nextResolve(specifier, context);
   const source = `throw new Error(${JSON.stringify(message)});`;

@@ -17,7 +17,9 @@ const bin = path.join(packageRoot, 'bin', 'mtl-bench.js');
  * unless a test forces colour.
  */
 function neutralEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MTL_BENCH_') && name !== 'NO_COLOR' && name !== 'FORCE_COLOR'));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('MTL_BENCH_') && name !== 'NO_COLOR' && name !== 'FORCE_COLOR'),
+  );
 }
 
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -55,7 +57,11 @@ test('an unknown backend is one error line naming the source', () => {
 test('doctor names the wasm backend, its threads, the cache folder and a throughput', () => {
   // The backend is named: the automatic choice depends on what the machine has installed.
   const home = path.join(os.tmpdir(), 'mtl-bench-doctor-test');
-  const { code, stdout, stderr } = cli(['doctor', '--json', '--steps', '1', '--batch', '4'], { MTL_BENCH_BACKEND: 'wasm', MTL_BENCH_HOME: home, MTL_BENCH_WASM_THREADS: '2' });
+  const { code, stdout, stderr } = cli(['doctor', '--json', '--steps', '1', '--batch', '4'], {
+    MTL_BENCH_BACKEND: 'wasm',
+    MTL_BENCH_HOME: home,
+    MTL_BENCH_WASM_THREADS: '2',
+  });
   assert.equal(code, 0, stderr);
   const report = JSON.parse(stdout);
   assert.equal(report.backend, 'wasm');
@@ -109,33 +115,41 @@ test('--debug adds the stack trace to the error line', () => {
 
 const brokenBackends = new URL('./broken_backends.js', import.meta.url).href;
 
-test('doctor skips tfjs-node-gpu and tfjs-node when installed but broken, each with the first line of its error', { skip: typeof register !== 'function' && 'needs module.register (Node 20.6 or later)' }, (t) => {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-doctor-'));
-  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
-  const env = { MTL_BENCH_HOME: home, MTL_BENCH_WASM_THREADS: '1' };
-  const args = ['--import', brokenBackends, bin, 'doctor', '--steps', '1', '--batch', '2', '--size', '8'];
-  const json = runNodeSync([...args, '--json'], { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
-  assert.equal(json.code, 0, json.stderr);
-  const report = JSON.parse(json.stdout);
-  assert.equal(report.backend, 'wasm');
-  assert.equal(report.chosenBy, 'auto');
-  assert.deepEqual(report.skipped, [
-    { choice: 'tensorflow-gpu', reason: 'failed to load: libcudnn.so.8: cannot open shared object file: No such file or directory' },
-    { choice: 'tensorflow', reason: 'failed to load: The tfjs_binding.node native addon failed to load' },
-  ]);
-  const text = runNodeSync(args, { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
-  assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /^ {2}skipped {3}tensorflow-gpu: failed to load: libcudnn\.so\.8: cannot open shared object file/m);
-  assert.match(text.stdout, /^ {2}skipped {3}tensorflow: failed to load: The tfjs_binding\.node native addon failed to load$/m);
-  assert.doesNotMatch(text.stdout, /second line/);
-});
+test(
+  'doctor skips tfjs-node-gpu and tfjs-node when installed but broken, each with the first line of its error',
+  { skip: typeof register !== 'function' && 'needs module.register (Node 20.6 or later)' },
+  (t) => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-doctor-'));
+    t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+    const env = { MTL_BENCH_HOME: home, MTL_BENCH_WASM_THREADS: '1' };
+    const args = ['--import', brokenBackends, bin, 'doctor', '--steps', '1', '--batch', '2', '--size', '8'];
+    const json = runNodeSync([...args, '--json'], { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout);
+    assert.equal(report.backend, 'wasm');
+    assert.equal(report.chosenBy, 'auto');
+    assert.deepEqual(report.skipped, [
+      { choice: 'tensorflow-gpu', reason: 'failed to load: libcudnn.so.8: cannot open shared object file: No such file or directory' },
+      { choice: 'tensorflow', reason: 'failed to load: The tfjs_binding.node native addon failed to load' },
+    ]);
+    const text = runNodeSync(args, { env: { ...neutralEnv(), ...env }, timeoutMs: 120_000 });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^ {2}skipped {3}tensorflow-gpu: failed to load: libcudnn\.so\.8: cannot open shared object file/m);
+    assert.match(text.stdout, /^ {2}skipped {3}tensorflow: failed to load: The tfjs_binding\.node native addon failed to load$/m);
+    assert.doesNotMatch(text.stdout, /second line/);
+  },
+);
 
 // Proves which file a bare `run` reads, not that it trains it: the regime check comes after the
 // file is loaded and before any data, backend or training, so the test stays quick.
-test('run without a file reads the package\'s benchmarks/quick.yaml', (t) => {
+test("run without a file reads the package's benchmarks/quick.yaml", (t) => {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'mtl-bench-bare-run-'));
   t.after(() => fs.rmSync(cwd, { recursive: true, force: true }));
-  const result = runNodeSync([bin, 'run', '--regimes', 'no-such-regime'], { cwd, env: { ...neutralEnv(), MTL_BENCH_HOME: path.join(cwd, 'home') }, timeoutMs: 120_000 });
+  const result = runNodeSync([bin, 'run', '--regimes', 'no-such-regime'], {
+    cwd,
+    env: { ...neutralEnv(), MTL_BENCH_HOME: path.join(cwd, 'home') },
+    timeoutMs: 120_000,
+  });
   assert.equal(result.code, 1);
   const quick = path.join(packageRoot, 'benchmarks', 'quick.yaml');
   assert.ok(result.stderr.includes(`"no-such-regime" is not a regime of ${quick}; its regimes are full, disjoint`), result.stderr);

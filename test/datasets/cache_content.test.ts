@@ -56,7 +56,10 @@ test('an image whose pixels change in place is decoded again; only its shard is 
   const entry = getEntry(manifest, 'sadd');
   const first = await ensureCache(entry, index, SIZE, { home, shardBytes: 2 * BYTES });
   const folder = first.train.folder;
-  assert.deepEqual(first.train.meta.shards.map((s) => s.count), [2, 2, 2]);
+  assert.deepEqual(
+    first.train.meta.shards.map((s) => s.count),
+    [2, 2, 2],
+  );
   const before = await cornerReds(home, manifest);
   assert.ok(Math.abs(before[4]! - 120) <= 2, `image 4 is red 120, got ${before[4]}`);
   const untouched = fs.statSync(path.join(folder, 'shard-00000.u8')).mtimeMs;
@@ -84,7 +87,8 @@ test('a missing image fails the build; once restored, the next build decodes it 
   fs.rmSync(path.join(root, 'images', '3.png'));
   await assert.rejects(
     fetchDataset('sadd', { manifest: strict, home, from: [root], sizes: [SIZE] }),
-    (err: unknown) => err instanceof UserError && /sadd train: 1 of 6 images do not decode .*first: 3\.png: Input file is missing/.test(err.message),
+    (err: unknown) =>
+      err instanceof UserError && /sadd train: 1 of 6 images do not decode .*first: 3\.png: Input file is missing/.test(err.message),
   );
   fs.writeFileSync(path.join(root, 'images', '3.png'), kept);
   const indexed = await runCli(['datasets', 'index', 'sadd', '--size', String(SIZE)], { MTL_BENCH_HOME: home });

@@ -20,7 +20,8 @@ const md5 = createHash('md5').update(body).digest('hex');
 const fast = { retries: 3, retryDelayMs: 10, timeoutMs: 2000 };
 let counter = 0;
 const dest = () => path.join(dir, `file-${++counter}.bin`);
-const isUserError = (pattern: RegExp) => (err: unknown) => err instanceof UserError && pattern.test(err.message) && !err.message.includes('\n');
+const isUserError = (pattern: RegExp) => (err: unknown) =>
+  err instanceof UserError && pattern.test(err.message) && !err.message.includes('\n');
 const requestsTo = (p: string) => server.log.filter((r) => r.path.startsWith(p));
 
 test('a download is verified by size, sha256 and md5 and appears only when complete', async () => {
@@ -66,11 +67,20 @@ test('a server that ignores Range makes the download start over', async () => {
 test('a wrong hash or size fails with one line and leaves neither the file nor a .part', async () => {
   server.routes.set('/hash.bin', { body });
   const file = dest();
-  await assert.rejects(downloadFile({ url: server.url('/hash.bin'), dest: file, expected: { sha256: 'f'.repeat(64) }, ...fast }), isUserError(/file-\d+\.bin: sha256 [0-9a-f]{64}, expected f{64}; the download was deleted/));
+  await assert.rejects(
+    downloadFile({ url: server.url('/hash.bin'), dest: file, expected: { sha256: 'f'.repeat(64) }, ...fast }),
+    isUserError(/file-\d+\.bin: sha256 [0-9a-f]{64}, expected f{64}; the download was deleted/),
+  );
   assert.equal(fs.existsSync(file), false);
   assert.equal(fs.existsSync(`${file}.part`), false);
-  await assert.rejects(downloadFile({ url: server.url('/hash.bin'), dest: file, expected: { md5: '0'.repeat(32) }, ...fast }), isUserError(/md5 [0-9a-f]{32}, expected 0{32}/));
-  await assert.rejects(downloadFile({ url: server.url('/hash.bin'), dest: file, expected: { size: body.length + 5 }, ...fast }), isUserError(/size 200000 bytes, expected 200005/));
+  await assert.rejects(
+    downloadFile({ url: server.url('/hash.bin'), dest: file, expected: { md5: '0'.repeat(32) }, ...fast }),
+    isUserError(/md5 [0-9a-f]{32}, expected 0{32}/),
+  );
+  await assert.rejects(
+    downloadFile({ url: server.url('/hash.bin'), dest: file, expected: { size: body.length + 5 }, ...fast }),
+    isUserError(/size 200000 bytes, expected 200005/),
+  );
   assert.equal(fs.existsSync(file), false);
 });
 
@@ -86,11 +96,17 @@ test('a silent connection times out and is retried; 5xx is retried; 404 is not',
   await downloadFile({ url: server.url('/busy.bin'), dest: dest(), expected: { sha256 }, ...fast });
   assert.equal(requestsTo('/busy.bin').length, 3);
 
-  await assert.rejects(downloadFile({ url: server.url('/missing.bin'), dest: dest(), expected: { sha256 }, ...fast }), isUserError(/HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/missing\.bin/));
+  await assert.rejects(
+    downloadFile({ url: server.url('/missing.bin'), dest: dest(), expected: { sha256 }, ...fast }),
+    isUserError(/HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/missing\.bin/),
+  );
   assert.equal(requestsTo('/missing.bin').length, 1);
 
   server.routes.set('/down.bin', { body, behaviour: () => 'error-500' });
-  await assert.rejects(downloadFile({ url: server.url('/down.bin'), dest: dest(), expected: { sha256 }, ...fast, retries: 2 }), isUserError(/download failed after 3 attempts \(HTTP 500\); run the same command again to resume/));
+  await assert.rejects(
+    downloadFile({ url: server.url('/down.bin'), dest: dest(), expected: { sha256 }, ...fast, retries: 2 }),
+    isUserError(/download failed after 3 attempts \(HTTP 500\); run the same command again to resume/),
+  );
 });
 
 test('Google Drive: the confirm page is followed; a quota page is one clear line', async () => {
@@ -115,16 +131,24 @@ test('Google Drive: the confirm page is followed; a quota page is one clear line
   assert.equal(confirmed.cookie, 'NID=xyz');
 
   server.routes.set('/quota', (_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<html><title>Google Drive - Quota exceeded</title><p>Too many users have viewed or downloaded this file recently.</p></html>');
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<html><title>Google Drive - Quota exceeded</title><p>Too many users have viewed or downloaded this file recently.</p></html>');
   });
-  await assert.rejects(downloadFile({ url: server.url('/quota?id=1'), dest: dest(), expected: { sha256 }, ...fast }), isUserError(/Google Drive refused the download \(quota exceeded/));
+  await assert.rejects(
+    downloadFile({ url: server.url('/quota?id=1'), dest: dest(), expected: { sha256 }, ...fast }),
+    isUserError(/Google Drive refused the download \(quota exceeded/),
+  );
 });
 
 test('a full disk is one clear line', async () => {
   server.routes.set('/full.bin', { body });
   const file = dest();
   fs.symlinkSync('/dev/full', `${file}.part`);
-  await assert.rejects(downloadFile({ url: server.url('/full.bin'), dest: file, expected: { sha256 }, ...fast }), isUserError(/no space left on the device while writing under/));
+  await assert.rejects(
+    downloadFile({ url: server.url('/full.bin'), dest: file, expected: { sha256 }, ...fast }),
+    isUserError(/no space left on the device while writing under/),
+  );
 });
 
 // ---------- extraction ----------
@@ -162,9 +186,21 @@ test('tar.gz, tar and zip archives extract, links inside the folder included', a
 
 test('zip-slip, absolute paths and links out of the folder are refused', async () => {
   const cases: [string, Buffer][] = [
-    ['slip.zip', makeZip([{ name: 'ok.txt', content: 'x' }, { name: '../evil.txt', content: 'owned' }])],
+    [
+      'slip.zip',
+      makeZip([
+        { name: 'ok.txt', content: 'x' },
+        { name: '../evil.txt', content: 'owned' },
+      ]),
+    ],
     ['link-out.zip', makeZip([{ name: 'escape', type: 'symlink', target: '../../outside' }])],
-    ['slip.tgz', makeTarGz([{ name: 'ok.txt', content: 'x' }, { name: 'sub/../../evil.txt', content: 'owned' }])],
+    [
+      'slip.tgz',
+      makeTarGz([
+        { name: 'ok.txt', content: 'x' },
+        { name: 'sub/../../evil.txt', content: 'owned' },
+      ]),
+    ],
     ['absolute.tar', makeTar([{ name: '/tmp/mtl-bench-evil.txt', content: 'owned' }])],
     ['link-out.tgz', makeTarGz([{ name: 'escape', type: 'symlink', target: '../outside' }])],
     ['link-abs.tgz', makeTarGz([{ name: 'passwd', type: 'symlink', target: '/etc/passwd' }])],
@@ -184,7 +220,10 @@ test('zip-slip, absolute paths and links out of the folder are refused', async (
 test('a truncated or unknown archive is one clear line', async () => {
   const good = makeTarGz([{ name: 'big.bin', content: randomBytes(50_000) }]);
   const truncated = write(path.join(dir, 'truncated.tgz'), good.subarray(0, Math.floor(good.length / 2)));
-  await assert.rejects(extractArchive(truncated, freshFolder('trunc')), isUserError(/truncated\.tgz: the archive is truncated \(unexpected end of file\)/));
+  await assert.rejects(
+    extractArchive(truncated, freshFolder('trunc')),
+    isUserError(/truncated\.tgz: the archive is truncated \(unexpected end of file\)/),
+  );
   const zip = makeZip([{ name: 'a.txt', content: 'hello' }]);
   const badZip = write(path.join(dir, 'truncated.zip'), zip.subarray(0, zip.length - 10));
   await assert.rejects(extractArchive(badZip, freshFolder('trunc-zip')), isUserError(/truncated\.zip: corrupt or truncated zip archive/));

@@ -32,8 +32,16 @@ function idx(dims: number[], data: Uint8Array): Buffer {
 
 /** The four files of a tiny MNIST-style dataset, plus `padding` bytes of noise files to make the archive slow to extract. */
 function datasetFiles(padding = 0): { name: string; content: Uint8Array }[] {
-  const images = (n: number) => idx([n, 6, 6], Uint8Array.from({ length: n * 36 }, (_, i) => 40 + 80 * (Math.floor(i / 36) % 3)));
-  const labels = (n: number) => idx([n], Uint8Array.from({ length: n }, (_, i) => i % 3));
+  const images = (n: number) =>
+    idx(
+      [n, 6, 6],
+      Uint8Array.from({ length: n * 36 }, (_, i) => 40 + 80 * (Math.floor(i / 36) % 3)),
+    );
+  const labels = (n: number) =>
+    idx(
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i % 3),
+    );
   const files = [
     { name: 'train-images-idx3-ubyte', content: images(30) },
     { name: 'train-labels-idx1-ubyte', content: labels(30) },
@@ -74,17 +82,29 @@ test('a truncated .tgz is one line naming it and saying it is truncated, and lea
   for (let attempt = 0; attempt < 6; attempt++) {
     await assert.rejects(
       fetchDataset('tiny-own', { manifest, home, from: [truncated] }),
-      (err: unknown) => err instanceof UserError && err.message.startsWith(`${truncated}: the archive is truncated (unexpected end of file)`) && !err.message.includes('\n'),
+      (err: unknown) =>
+        err instanceof UserError &&
+        err.message.startsWith(`${truncated}: the archive is truncated (unexpected end of file)`) &&
+        !err.message.includes('\n'),
     );
     assert.deepEqual(leftovers(home), [], `attempt ${attempt + 1}`);
   }
 
   const notGzip = write(path.join(dir, 'damaged.tgz'), Buffer.concat([Buffer.from([0x1f, 0x8b]), randomBytes(4096)]));
-  await assert.rejects(fetchDataset('tiny-own', { manifest, home, from: [notGzip] }), (err: unknown) => err instanceof UserError && err.message.startsWith(`${notGzip}: not valid gzip data (`));
+  await assert.rejects(
+    fetchDataset('tiny-own', { manifest, home, from: [notGzip] }),
+    (err: unknown) => err instanceof UserError && err.message.startsWith(`${notGzip}: not valid gzip data (`),
+  );
   const gzipOfText = write(path.join(dir, 'text.tgz'), zlib.gzipSync('not a tar archive at all, just some words '.repeat(40)));
-  await assert.rejects(fetchDataset('tiny-own', { manifest, home, from: [gzipOfText] }), (err: unknown) => err instanceof UserError && err.message.startsWith(`${gzipOfText}: not a tar archive inside the gzip data`));
+  await assert.rejects(
+    fetchDataset('tiny-own', { manifest, home, from: [gzipOfText] }),
+    (err: unknown) => err instanceof UserError && err.message.startsWith(`${gzipOfText}: not a tar archive inside the gzip data`),
+  );
   const plainTruncated = write(path.join(dir, 'truncated.tar'), makeTar(datasetFiles()).subarray(0, 3000));
-  await assert.rejects(fetchDataset('tiny-own', { manifest, home, from: [plainTruncated] }), (err: unknown) => err instanceof UserError && err.message.startsWith(`${plainTruncated}: the archive is truncated`));
+  await assert.rejects(
+    fetchDataset('tiny-own', { manifest, home, from: [plainTruncated] }),
+    (err: unknown) => err instanceof UserError && err.message.startsWith(`${plainTruncated}: the archive is truncated`),
+  );
   assert.deepEqual(leftovers(home), []);
 });
 
@@ -97,7 +117,9 @@ async function fetchUntilExtracting(home: string, archive: string) {
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const layoutDir = datasetLayout('tiny-own', home).dir;
   for (;;) {
     const tmp = fs.existsSync(layoutDir) ? fs.readdirSync(layoutDir).find((n) => /^\.data\..*\.tmp$/.test(n)) : undefined;
@@ -132,5 +154,8 @@ test('Ctrl-C or SIGTERM during extraction removes the temporary folder; kill -9 
   assert.equal(result.index.splits.test.ids.length, 9);
   assert.deepEqual(leftovers(home), ['data']);
   assert.ok(lines.includes(`removing ${stale[0]}, left by an interrupted fetch`), lines.join('\n'));
-  assert.ok(lines.some((l) => /taking over the lock .*fetch\.lock: process \d+, which held it, is gone/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /taking over the lock .*fetch\.lock: process \d+, which held it, is gone/.test(l)),
+    lines.join('\n'),
+  );
 });

@@ -74,7 +74,9 @@ test('datasets fetch downloads, verifies, indexes and caches a public dataset; l
 
   const list = await runCli(['datasets', 'list', '--json', '--manifest', manifest], env);
   assert.equal(list.code, 0, list.stderr);
-  const status = (JSON.parse(list.stdout) as { id: string; fetched: boolean; indexed: boolean; size: number }[]).find((s) => s.id === 'tiny-mnist')!;
+  const status = (JSON.parse(list.stdout) as { id: string; fetched: boolean; indexed: boolean; size: number }[]).find(
+    (s) => s.id === 'tiny-mnist',
+  )!;
   assert.deepEqual([status.fetched, status.indexed, status.size], [true, true, Object.values(served).reduce((n, b) => n + b.length, 0)]);
   const cubStatus = (JSON.parse(list.stdout) as { id: string; fetched: boolean }[]).find((s) => s.id === 'cub')!;
   assert.equal(cubStatus.fetched, false);
@@ -85,8 +87,19 @@ test('datasets fetch downloads, verifies, indexes and caches a public dataset; l
   const loaded = loadManifest({ extra: [manifest] });
   const entry = getEntry(loaded, 'tiny-mnist');
   const info = datasetInfo(entry, await ensureIndex(entry, { home }), home);
-  assert.equal(info.splits.reduce((n, s) => n + s.count, 0), 39);
-  assert.deepEqual(info.splits.find((s) => s.split === 'test')!.tasks[0], { task: 'category', kind: 'categorical', samples: 9, unlabelled: 0, coverage: 1, classesPresent: 3, classes: 3 });
+  assert.equal(
+    info.splits.reduce((n, s) => n + s.count, 0),
+    39,
+  );
+  assert.deepEqual(info.splits.find((s) => s.split === 'test')!.tasks[0], {
+    task: 'category',
+    kind: 'categorical',
+    samples: 9,
+    unlabelled: 0,
+    coverage: 1,
+    classesPresent: 3,
+    classes: 3,
+  });
 
   // A second fetch finds the verified downloads and the current index: nothing goes over the network.
   const again = await fetchDataset('tiny-mnist', { manifest: loaded, home });
@@ -110,7 +123,13 @@ test('a wrong checksum stops the fetch with one line and leaves no data behind',
   const result = await runCli(['datasets', 'fetch', 'tiny-mnist', '--manifest', manifest], { MTL_BENCH_HOME: home });
   assert.equal(result.code, 1);
   assert.match(result.stderr, /mtl-bench: error: t10k-images-idx3-ubyte\.gz: md5 [0-9a-f]{32}, expected 0{32}; the download was deleted/);
-  assert.equal(result.stderr.trim().split('\n').filter((l) => l.startsWith('mtl-bench')).length, 1);
+  assert.equal(
+    result.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('mtl-bench')).length,
+    1,
+  );
   const layout = datasetLayout('tiny-mnist', home);
   assert.equal(fs.existsSync(layout.data), false);
   assert.equal(fs.existsSync(layout.indexFile), false);
@@ -119,12 +138,23 @@ test('a wrong checksum stops the fetch with one line and leaves no data behind',
 
 test('request datasets: no --from fails at once saying where to ask; --from takes an archive or a folder', async () => {
   const home = path.join(dir, 'home-request');
-  const entry = tinyEntry({ id: 'tiny-private', access: 'request', files: [], request: { url: 'https://example.org/ask', instructions: 'sign the form' } });
+  const entry = tinyEntry({
+    id: 'tiny-private',
+    access: 'request',
+    files: [],
+    request: { url: 'https://example.org/ask', instructions: 'sign the form' },
+  });
   const manifest = writeManifest(dir, [entry]);
   const before = server.log.length;
   const refused = await runCli(['datasets', 'fetch', 'tiny-private', '--manifest', manifest], { MTL_BENCH_HOME: home });
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /dataset "tiny-private" is not here yet: sign the form \(https:\/\/example\.org\/ask\), then run: mtl-bench datasets fetch tiny-private --from PATH/);
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      'dataset "tiny-private" is not here yet: sign the form \\(https:\\/\\/example\\.org\\/ask\\), ' +
+        'then run: mtl-bench datasets fetch tiny-private --from PATH',
+    ),
+  );
   assert.equal(server.log.length, before);
 
   // The user's zip of the four files: extracted into data/ and indexed.
@@ -143,5 +173,8 @@ test('request datasets: no --from fails at once saying where to ask; --from take
   const source = JSON.parse(fs.readFileSync(datasetLayout('tiny-private', home).sourceFile, 'utf8')) as { root: string; kind: string };
   assert.deepEqual([source.root, source.kind], [folder, 'folder']);
 
-  await assert.rejects(fetchDataset('tiny-private', { manifest: loaded, home, from: [path.join(dir, 'nope.zip')] }), /--from .*nope\.zip: no such file or folder/);
+  await assert.rejects(
+    fetchDataset('tiny-private', { manifest: loaded, home, from: [path.join(dir, 'nope.zip')] }),
+    /--from .*nope\.zip: no such file or folder/,
+  );
 });

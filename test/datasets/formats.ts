@@ -21,11 +21,24 @@ export function matFile(name: string, values: number[], options: { compress?: bo
   header.writeUInt16LE(0x0100, 124);
   header.write('IM', 126, 'latin1');
   const flags = Buffer.concat([tag(6, 8), Buffer.from([6, 0, 0, 0, 0, 0, 0, 0])]);
-  const dims = Buffer.concat([tag(5, 8), (() => { const d = Buffer.alloc(8); d.writeInt32LE(values.length, 0); d.writeInt32LE(1, 4); return d; })()]);
+  const dims = Buffer.concat([
+    tag(5, 8),
+    (() => {
+      const d = Buffer.alloc(8);
+      d.writeInt32LE(values.length, 0);
+      d.writeInt32LE(1, 4);
+      return d;
+    })(),
+  ]);
   const nameBytes = Buffer.from(name, 'latin1');
   const nameElement =
     nameBytes.length <= 4
-      ? (() => { const b = Buffer.alloc(8); b.writeUInt32LE((nameBytes.length << 16) | 1, 0); nameBytes.copy(b, 4); return b; })()
+      ? (() => {
+          const b = Buffer.alloc(8);
+          b.writeUInt32LE((nameBytes.length << 16) | 1, 0);
+          nameBytes.copy(b, 4);
+          return b;
+        })()
       : Buffer.concat([tag(1, nameBytes.length), pad8(nameBytes)]);
   let real: Buffer;
   if (options.storage === 'uint8') {

@@ -17,7 +17,10 @@ export function write(file: string, content: string | Uint8Array): string {
 }
 
 /** A small solid-colour JPEG (or PNG) with a brighter square, so crops and resizes are visible. */
-export async function writeImage(file: string, options: { width?: number; height?: number; rgb?: [number, number, number]; format?: 'jpeg' | 'png' } = {}): Promise<string> {
+export async function writeImage(
+  file: string,
+  options: { width?: number; height?: number; rgb?: [number, number, number]; format?: 'jpeg' | 'png' } = {},
+): Promise<string> {
   const width = options.width ?? 24;
   const height = options.height ?? 20;
   const [r, g, b] = options.rgb ?? [200, 40, 40];
@@ -39,5 +42,8 @@ export async function writeImage(file: string, options: { width?: number; height
 
 /** A manifest file with the given dataset entries (YAML is a superset of JSON). */
 export function writeManifest(dir: string, datasets: unknown[], priors: Record<string, unknown> = {}): string {
-  return write(path.join(dir, `manifest-${Math.random().toString(36).slice(2)}.yaml`), JSON.stringify({ version: 1, priors, datasets }, null, 2));
+  return write(
+    path.join(dir, `manifest-${Math.random().toString(36).slice(2)}.yaml`),
+    JSON.stringify({ version: 1, priors, datasets }, null, 2),
+  );
 }

@@ -42,18 +42,33 @@ test('the package manifest has every dataset of issue 3 and the Du et al. prior'
 });
 
 test('an unknown dataset id is one line naming the known ones', () => {
-  assert.throws(() => getEntry(loadManifest(), 'imagenet'), (err: unknown) => err instanceof UserError && /unknown dataset "imagenet"; known: .*cub/.test(err.message));
+  assert.throws(
+    () => getEntry(loadManifest(), 'imagenet'),
+    (err: unknown) => err instanceof UserError && /unknown dataset "imagenet"; known: .*cub/.test(err.message),
+  );
 });
 
 test('errors name the file, the entry and the key path', () => {
   const cases: [unknown, RegExp][] = [
-    [{ ...userEntry, access: 'public', files: [{ url: 'https://example.org/a.tgz', sha256: 'abc' }] }, /entry "shoes": files\[0\]\.sha256: expected 64 hexadecimal digits/],
+    [
+      { ...userEntry, access: 'public', files: [{ url: 'https://example.org/a.tgz', sha256: 'abc' }] },
+      /entry "shoes": files\[0\]\.sha256: expected 64 hexadecimal digits/,
+    ],
     [{ ...userEntry, options: { file: 'labels.csv', colour: 'red' } }, /entry "shoes": options.*colour/],
-    [{ ...userEntry, relatedness: [{ from: 'type', to: 'nothing', prior: 'x' }] }, /entry "shoes": relatedness\[0\]\.to: no task named "nothing"/],
-    [{ ...userEntry, relatedness: [{ from: 'attrs', to: 'type', prior: 'x' }] }, /relatedness\[0\]\.from: relatedness rows come from a categorical task/],
+    [
+      { ...userEntry, relatedness: [{ from: 'type', to: 'nothing', prior: 'x' }] },
+      /entry "shoes": relatedness\[0\]\.to: no task named "nothing"/,
+    ],
+    [
+      { ...userEntry, relatedness: [{ from: 'attrs', to: 'type', prior: 'x' }] },
+      /relatedness\[0\]\.from: relatedness rows come from a categorical task/,
+    ],
     [{ ...userEntry, request: undefined }, /entry "shoes": request: a "request" dataset needs request.instructions/],
     [{ ...userEntry, tasks: { type: { kind: 'ordinal' } } }, /entry "shoes": tasks\.type\.kind:/],
-    [{ ...userEntry, access: 'public', files: [{ url: 'https://example.org/a.tgz' }] }, /files\[0\].*needs at least one of "sha256", "md5" or "size"/],
+    [
+      { ...userEntry, access: 'public', files: [{ url: 'https://example.org/a.tgz' }] },
+      /files\[0\].*needs at least one of "sha256", "md5" or "size"/,
+    ],
     [{ ...userEntry, id: 'Bad Id' }, /entry "Bad Id": id: lower-case/],
     [{ name: 'no id' }, /entry #1: id:/],
   ];
@@ -61,12 +76,16 @@ test('errors name the file, the entry and the key path', () => {
     const file = writeManifest(dir, [entry]);
     assert.throws(
       () => loadManifest({ extra: [file] }),
-      (err: unknown) => err instanceof UserError && err.message.startsWith(`${file}: `) && pattern.test(err.message) && !err.message.includes('\n'),
+      (err: unknown) =>
+        err instanceof UserError && err.message.startsWith(`${file}: `) && pattern.test(err.message) && !err.message.includes('\n'),
       `${JSON.stringify(entry).slice(0, 80)} → expected ${pattern}`,
     );
   }
   const badYaml = write(path.join(dir, 'bad.yaml'), 'version: 1\ndatasets: [\n');
-  assert.throws(() => loadManifest({ extra: [badYaml] }), (err: unknown) => err instanceof UserError && err.message.startsWith(`${badYaml}:3:1: not valid YAML: unexpected end`));
+  assert.throws(
+    () => loadManifest({ extra: [badYaml] }),
+    (err: unknown) => err instanceof UserError && err.message.startsWith(`${badYaml}:3:1: not valid YAML: unexpected end`),
+  );
   assert.throws(() => loadManifest({ extra: [path.join(dir, 'missing.yaml')] }), /missing\.yaml: manifest file not found/);
   const unknownPrior = writeManifest(dir, [{ ...userEntry, relatedness: [{ from: 'type', to: 'attrs', prior: 'nobody' }] }]);
   assert.throws(() => loadManifest({ extra: [unknownPrior] }), /entry "shoes": relatedness\[0\]\.prior: no prior named "nobody"/);

@@ -38,7 +38,12 @@ function expected() {
   };
   const words = (e: Emoji) => {
     const src = byHex.get(base(e))!;
-    return new Set(`${src.tags},${src.openmoji_tags}`.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean));
+    return new Set(
+      `${src.tags},${src.openmoji_tags}`
+        .split(',')
+        .map((w) => w.trim().toLowerCase())
+        .filter(Boolean),
+    );
   };
   const counts = new Map<string, number>();
   const seen = new Set<string>();
@@ -47,7 +52,10 @@ function expected() {
     seen.add(base(e));
     for (const w of words(e)) counts.set(w, (counts.get(w) ?? 0) + 1);
   }
-  const tags = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], 'en')).slice(0, 32).map(([w]) => w);
+  const tags = [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], 'en'))
+    .slice(0, 32)
+    .map(([w]) => w);
   return { kept, split, words, tags, base };
 }
 
@@ -55,11 +63,17 @@ test('openmoji end to end: fetch indexes and caches it; loadDataset gives the sp
   const want = expected();
   const fetched = await runCli(['datasets', 'fetch', 'openmoji', '--size', String(SIZE)], { MTL_BENCH_HOME: home });
   assert.equal(fetched.code, 0, fetched.stderr);
-  assert.match(fetched.stdout, new RegExp(`openmoji: train \\d+, val \\d+, test \\d+; tasks group \\(8\\), subgroup \\(\\d+\\), tags \\(32\\), skintone \\(6\\)`));
+  assert.match(
+    fetched.stdout,
+    new RegExp(`openmoji: train \\d+, val \\d+, test \\d+; tasks group \\(8\\), subgroup \\(\\d+\\), tags \\(32\\), skintone \\(6\\)`),
+  );
   assert.match(fetched.stdout, new RegExp(`cache ${SIZE}×${SIZE}: ${want.kept.length} images`));
   const layout = datasetLayout('openmoji', home);
   const index = readIndex(layout.indexFile)!;
-  assert.equal(SPLITS.reduce((n, s) => n + index.splits[s].ids.length, 0), want.kept.length);
+  assert.equal(
+    SPLITS.reduce((n, s) => n + index.splits[s].ids.length, 0),
+    want.kept.length,
+  );
   const metaFile = path.join(layout.cacheDir, `${SIZE}px-3c-contain-ffffff`, 'train', 'meta.json');
   const indexTime = fs.statSync(layout.indexFile).mtimeMs;
   const metaTime = fs.statSync(metaFile).mtimeMs;
@@ -68,12 +82,15 @@ test('openmoji end to end: fetch indexes and caches it; loadDataset gives the sp
   // loadDataset reuses what fetch prepared: nothing is rebuilt.
   assert.equal(fs.statSync(layout.indexFile).mtimeMs, indexTime);
   assert.equal(fs.statSync(metaFile).mtimeMs, metaTime);
-  assert.deepEqual(view.tasks.map((t) => [t.name, t.kind]), [
-    ['group', 'categorical'],
-    ['subgroup', 'categorical'],
-    ['tags', 'multilabel'],
-    ['skintone', 'categorical'],
-  ]);
+  assert.deepEqual(
+    view.tasks.map((t) => [t.name, t.kind]),
+    [
+      ['group', 'categorical'],
+      ['subgroup', 'categorical'],
+      ['tags', 'multilabel'],
+      ['skintone', 'categorical'],
+    ],
+  );
   assert.equal(view.tasks[0].labels.length, 8);
   assert.equal(view.tasks[1].labels.length, new Set(want.kept.map((e) => e.subgroups)).size);
   assert.deepEqual(view.tasks[2].labels, want.tags);
@@ -110,14 +127,20 @@ test('openmoji end to end: fetch indexes and caches it; loadDataset gives the sp
       baseSplit.set(want.base(e), s);
       const words = want.words(e);
       const row = Array.from(tags.values.subarray(i * 32, (i + 1) * 32));
-      assert.deepEqual(row, want.tags.map((w) => (words.has(w) ? 1 : 0)), id);
+      assert.deepEqual(
+        row,
+        want.tags.map((w) => (words.has(w) ? 1 : 0)),
+        id,
+      );
       const t = String(e.skintone);
       assert.equal(tone.values[i], t === '' ? 0 : t.includes(',') ? NO_CLASS : Number(t), id);
       assert.equal(view.tasks[0].labels[group.values[i]], e.group);
     });
   }
   // A skin-tone variant has empty tag fields in openmoji.json yet carries its base's tags.
-  const variant = view.splits.train.ids.findIndex((id) => byHex.get(id)!.skintone_base_hexcode && byHex.get(id)!.skintone_base_hexcode !== id);
+  const variant = view.splits.train.ids.findIndex(
+    (id) => byHex.get(id)!.skintone_base_hexcode && byHex.get(id)!.skintone_base_hexcode !== id,
+  );
   assert.ok(variant >= 0);
   const tags = view.splits.train.labels.tags;
   assert.ok(tags.kind === 'multilabel' && tags.values.subarray(variant * 32, (variant + 1) * 32).some((v) => v === 1));

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface Served {
   body: Buffer;
@@ -21,7 +21,7 @@ export async function startServer(): Promise<TestServer> {
   const routes: TestServer['routes'] = new Map();
   const log: TestServer['log'] = [];
   const counts = new Map<string, number>();
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     log.push({ path: url.pathname + url.search, range: req.headers.range, cookie: req.headers.cookie });
@@ -49,7 +49,11 @@ export async function startServer(): Promise<TestServer> {
       return;
     }
     const slice = route.body.subarray(start);
-    const headers: http.OutgoingHttpHeaders = { 'content-type': route.contentType ?? 'application/octet-stream', 'content-length': slice.length, 'accept-ranges': 'bytes' };
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': route.contentType ?? 'application/octet-stream',
+      'content-length': slice.length,
+      'accept-ranges': 'bytes',
+    };
     if (range) headers['content-range'] = `bytes ${start}-${route.body.length - 1}/${route.body.length}`;
     res.writeHead(range ? 206 : 200, headers);
     if (behaviour === 'drop-half') {

@@ -33,28 +33,173 @@ interface ConvCase {
 // rows / right columns unread, non-square filters and strides, 1×1 filters, batch 1 and single
 // channels, and one case at the scale of the real network's layers.
 const CASES: ConvCase[] = [
-  { name: '3x3 same stride 1, x smaller than dy (first layer)', batch: 3, height: 9, width: 8, inChannels: 2, outChannels: 6, filter: [3, 3], strides: [1, 1], pad: 'same' },
-  { name: '5x5 same stride 1, padding uneven', batch: 2, height: 6, width: 7, inChannels: 2, outChannels: 3, filter: [5, 4], strides: [1, 1], pad: 'same' },
-  { name: 'explicit pad larger than the filter, stride 1', batch: 2, height: 4, width: 4, inChannels: 2, outChannels: 3, filter: [2, 2], strides: [1, 1], pad: 3 },
+  {
+    name: '3x3 same stride 1, x smaller than dy (first layer)',
+    batch: 3,
+    height: 9,
+    width: 8,
+    inChannels: 2,
+    outChannels: 6,
+    filter: [3, 3],
+    strides: [1, 1],
+    pad: 'same',
+  },
+  {
+    name: '5x5 same stride 1, padding uneven',
+    batch: 2,
+    height: 6,
+    width: 7,
+    inChannels: 2,
+    outChannels: 3,
+    filter: [5, 4],
+    strides: [1, 1],
+    pad: 'same',
+  },
+  {
+    name: 'explicit pad larger than the filter, stride 1',
+    batch: 2,
+    height: 4,
+    width: 4,
+    inChannels: 2,
+    outChannels: 3,
+    filter: [2, 2],
+    strides: [1, 1],
+    pad: 3,
+  },
   { name: '3x3 same stride 1', batch: 2, height: 5, width: 5, inChannels: 3, outChannels: 4, filter: [3, 3], strides: [1, 1], pad: 'same' },
-  { name: '3x3 valid stride 1', batch: 3, height: 6, width: 7, inChannels: 2, outChannels: 5, filter: [3, 3], strides: [1, 1], pad: 'valid' },
-  { name: '3x3 same stride 2 odd input', batch: 2, height: 7, width: 7, inChannels: 3, outChannels: 4, filter: [3, 3], strides: [2, 2], pad: 'same' },
-  { name: '3x3 same stride 2 even input', batch: 2, height: 8, width: 6, inChannels: 4, outChannels: 3, filter: [3, 3], strides: [2, 2], pad: 'same' },
-  { name: '3x3 valid stride 2 leaves a row unused', batch: 2, height: 8, width: 8, inChannels: 3, outChannels: 2, filter: [3, 3], strides: [2, 2], pad: 'valid' },
-  { name: '2x3 filter, strides 2x1, same', batch: 2, height: 6, width: 9, inChannels: 3, outChannels: 4, filter: [2, 3], strides: [2, 1], pad: 'same' },
-  { name: '4x4 valid stride 3 leaves rows and columns unused', batch: 2, height: 11, width: 12, inChannels: 2, outChannels: 3, filter: [4, 4], strides: [3, 3], pad: 'valid' },
-  { name: '1x1 stride 1 (a bottleneck projection)', batch: 2, height: 5, width: 6, inChannels: 3, outChannels: 8, filter: [1, 1], strides: [1, 1], pad: 'same' },
-  { name: '1x1 valid stride 2', batch: 2, height: 5, width: 5, inChannels: 3, outChannels: 4, filter: [1, 1], strides: [2, 2], pad: 'valid' },
-  { name: 'explicit numeric pad 1, stride 2', batch: 2, height: 6, width: 6, inChannels: 2, outChannels: 3, filter: [3, 3], strides: [2, 2], pad: 1 },
-  { name: 'batch 1, one channel in and out', batch: 1, height: 5, width: 4, inChannels: 1, outChannels: 1, filter: [3, 3], strides: [1, 1], pad: 'same' },
-  { name: 'network-sized layer', batch: 4, height: 16, width: 16, inChannels: 16, outChannels: 32, filter: [3, 3], strides: [1, 1], pad: 'same' },
+  {
+    name: '3x3 valid stride 1',
+    batch: 3,
+    height: 6,
+    width: 7,
+    inChannels: 2,
+    outChannels: 5,
+    filter: [3, 3],
+    strides: [1, 1],
+    pad: 'valid',
+  },
+  {
+    name: '3x3 same stride 2 odd input',
+    batch: 2,
+    height: 7,
+    width: 7,
+    inChannels: 3,
+    outChannels: 4,
+    filter: [3, 3],
+    strides: [2, 2],
+    pad: 'same',
+  },
+  {
+    name: '3x3 same stride 2 even input',
+    batch: 2,
+    height: 8,
+    width: 6,
+    inChannels: 4,
+    outChannels: 3,
+    filter: [3, 3],
+    strides: [2, 2],
+    pad: 'same',
+  },
+  {
+    name: '3x3 valid stride 2 leaves a row unused',
+    batch: 2,
+    height: 8,
+    width: 8,
+    inChannels: 3,
+    outChannels: 2,
+    filter: [3, 3],
+    strides: [2, 2],
+    pad: 'valid',
+  },
+  {
+    name: '2x3 filter, strides 2x1, same',
+    batch: 2,
+    height: 6,
+    width: 9,
+    inChannels: 3,
+    outChannels: 4,
+    filter: [2, 3],
+    strides: [2, 1],
+    pad: 'same',
+  },
+  {
+    name: '4x4 valid stride 3 leaves rows and columns unused',
+    batch: 2,
+    height: 11,
+    width: 12,
+    inChannels: 2,
+    outChannels: 3,
+    filter: [4, 4],
+    strides: [3, 3],
+    pad: 'valid',
+  },
+  {
+    name: '1x1 stride 1 (a bottleneck projection)',
+    batch: 2,
+    height: 5,
+    width: 6,
+    inChannels: 3,
+    outChannels: 8,
+    filter: [1, 1],
+    strides: [1, 1],
+    pad: 'same',
+  },
+  {
+    name: '1x1 valid stride 2',
+    batch: 2,
+    height: 5,
+    width: 5,
+    inChannels: 3,
+    outChannels: 4,
+    filter: [1, 1],
+    strides: [2, 2],
+    pad: 'valid',
+  },
+  {
+    name: 'explicit numeric pad 1, stride 2',
+    batch: 2,
+    height: 6,
+    width: 6,
+    inChannels: 2,
+    outChannels: 3,
+    filter: [3, 3],
+    strides: [2, 2],
+    pad: 1,
+  },
+  {
+    name: 'batch 1, one channel in and out',
+    batch: 1,
+    height: 5,
+    width: 4,
+    inChannels: 1,
+    outChannels: 1,
+    filter: [3, 3],
+    strides: [1, 1],
+    pad: 'same',
+  },
+  {
+    name: 'network-sized layer',
+    batch: 4,
+    height: 16,
+    width: 16,
+    inChannels: 16,
+    outChannels: 32,
+    filter: [3, 3],
+    strides: [1, 1],
+    pad: 'same',
+  },
 ];
 
 function outputSize(c: ConvCase): [number, number] {
   const info = tf.backend_util.computeConv2DInfo(
     [c.batch, c.height, c.width, c.inChannels],
     [c.filter[0], c.filter[1], c.inChannels, c.outChannels],
-    c.strides, 1, c.pad, undefined, false, 'channelsLast',
+    c.strides,
+    1,
+    c.pad,
+    undefined,
+    false,
+    'channelsLast',
   );
   return [info.outHeight, info.outWidth];
 }
@@ -65,8 +210,20 @@ function filterGradCall(c: ConvCase, seed: number): KernelCall {
   const dyShape = [c.batch, oh, ow, c.outChannels];
   return {
     inputs: {
-      x: { values: randomValues(xShape.reduce((a, b) => a * b), seed), shape: xShape },
-      dy: { values: randomValues(dyShape.reduce((a, b) => a * b), seed + 1), shape: dyShape },
+      x: {
+        values: randomValues(
+          xShape.reduce((a, b) => a * b),
+          seed,
+        ),
+        shape: xShape,
+      },
+      dy: {
+        values: randomValues(
+          dyShape.reduce((a, b) => a * b),
+          seed + 1,
+        ),
+        shape: dyShape,
+      },
     },
     attrs: { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.filter[0], c.filter[1], c.inChannels, c.outChannels] },
   };
@@ -78,8 +235,20 @@ function inputGradCall(c: ConvCase, seed: number): KernelCall {
   const dyShape = [c.batch, oh, ow, c.outChannels];
   return {
     inputs: {
-      dy: { values: randomValues(dyShape.reduce((a, b) => a * b), seed), shape: dyShape },
-      filter: { values: randomValues(filterShape.reduce((a, b) => a * b), seed + 1), shape: filterShape },
+      dy: {
+        values: randomValues(
+          dyShape.reduce((a, b) => a * b),
+          seed,
+        ),
+        shape: dyShape,
+      },
+      filter: {
+        values: randomValues(
+          filterShape.reduce((a, b) => a * b),
+          seed + 1,
+        ),
+        shape: filterShape,
+      },
     },
     attrs: { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.batch, c.height, c.width, c.inChannels] },
   };
@@ -132,7 +301,9 @@ describe('convolution gradient kernels match the cpu backend’s original kernel
 describe('convolution gradients agree with central finite differences', () => {
   // The loss ½·Σ r ⊙ conv(x, w)² is quadratic in each of x and w, so a central difference has no
   // truncation error and a large step keeps float32 rounding small relative to the difference.
-  const FD_CASES = CASES.filter((c) => ['3x3 same stride 1', '3x3 valid stride 2 leaves a row unused', '2x3 filter, strides 2x1, same'].includes(c.name));
+  const FD_CASES = CASES.filter((c) =>
+    ['3x3 same stride 1', '3x3 valid stride 2 leaves a row unused', '2x3 filter, strides 2x1, same'].includes(c.name),
+  );
   const STEP = 0.05;
   const PROBES = 8;
   for (const backendName of ['wasm', 'cpu'] as const) {
@@ -142,8 +313,14 @@ describe('convolution gradients agree with central finite differences', () => {
         const xShape: [number, number, number, number] = [c.batch, c.height, c.width, c.inChannels];
         const wShape: [number, number, number, number] = [c.filter[0], c.filter[1], c.inChannels, c.outChannels];
         const [oh, ow] = outputSize(c);
-        const xValues = randomValues(xShape.reduce((a, b) => a * b), 11);
-        const wValues = randomValues(wShape.reduce((a, b) => a * b), 12);
+        const xValues = randomValues(
+          xShape.reduce((a, b) => a * b),
+          11,
+        );
+        const wValues = randomValues(
+          wShape.reduce((a, b) => a * b),
+          12,
+        );
         const weighting = tf.tensor(randomValues(c.batch * oh * ow * c.outChannels, 13), [c.batch, oh, ow, c.outChannels]);
         const loss = (x: tf.Tensor4D, w: tf.Tensor4D) =>
           tf.tidy(() => tf.sum(tf.mul(weighting, tf.square(tf.conv2d(x, w, c.strides, c.pad)))).mul(0.5) as tf.Scalar);
@@ -163,12 +340,15 @@ describe('convolution gradients agree with central finite differences', () => {
             const minus = Float32Array.from(values);
             plus[index]! += STEP;
             minus[index]! -= STEP;
-            const numeric = which === 'x'
-              ? (lossAt(plus, wValues) - lossAt(minus, wValues)) / (2 * STEP)
-              : (lossAt(xValues, plus) - lossAt(xValues, minus)) / (2 * STEP);
+            const numeric =
+              which === 'x'
+                ? (lossAt(plus, wValues) - lossAt(minus, wValues)) / (2 * STEP)
+                : (lossAt(xValues, plus) - lossAt(xValues, minus)) / (2 * STEP);
             const got = analytic[which][index]!;
-            assert.ok(Math.abs(got - numeric) <= 2e-3 * Math.max(1, Math.abs(numeric)),
-              `d loss / d ${which}[${index}]: analytic ${got}, numeric ${numeric}`);
+            assert.ok(
+              Math.abs(got - numeric) <= 2e-3 * Math.max(1, Math.abs(numeric)),
+              `d loss / d ${which}[${index}]: analytic ${got}, numeric ${numeric}`,
+            );
           }
         }
         weighting.dispose();

@@ -55,7 +55,8 @@ test('a helper that fails has its part redone on the main thread, and later call
     const before = heapHelperCount();
     const done = new Uint8Array(100);
     runOnHeap(new SharedArrayBuffer(8), { kind: 'no-such-job' }, 100, 1, (begin, end) => done.fill(1, begin, end));
-    process.stdout.write(JSON.stringify({ before, after: heapHelperCount(), reason: heapHelpersDisabledReason(), allDone: done.every((d) => d === 1) }));
+    const report = { before, after: heapHelperCount(), reason: heapHelpersDisabledReason(), allDone: done.every((d) => d === 1) };
+    process.stdout.write(JSON.stringify(report));
   `);
   assert.equal(report.before, 1);
   assert.equal(report.after, 0);

@@ -21,7 +21,10 @@ async function assertMatchesCpuOriginal(kernelName: CustomKernelName, backendNam
   const expected = runKernelFuncWithShape(originalCpuKernel(kernelName), call);
   await tf.setBackend(backendName);
   const registered = tf.getKernel(kernelName, backendName)?.kernelFunc;
-  assert.ok(registered && registered !== originalKernelFunc(kernelName, backendName), `the ${backendName} ${kernelName} kernel in use is mtl-bench's, not the backend's own`);
+  assert.ok(
+    registered && registered !== originalKernelFunc(kernelName, backendName),
+    `the ${backendName} ${kernelName} kernel in use is mtl-bench's, not the backend's own`,
+  );
   const buffersBefore = backendBuffers();
   const actual = runRegisteredWithShape(kernelName, call);
   assert.equal(backendBuffers(), buffersBefore, 'the kernel freed all of its scratch tensors');
@@ -32,30 +35,73 @@ async function assertMatchesCpuOriginal(kernelName: CustomKernelName, backendNam
 }
 
 const TILE_CASES: Case[] = [
-  { name: 'batch-norm scale vector to an NHWC activation', call: { inputs: { x: floats([1, 1, 1, 5], 1) }, attrs: { reps: [2, 3, 4, 1] } } },
+  {
+    name: 'batch-norm scale vector to an NHWC activation',
+    call: { inputs: { x: floats([1, 1, 1, 5], 1) }, attrs: { reps: [2, 3, 4, 1] } },
+  },
   { name: 'matrix tiled on both axes', call: { inputs: { x: floats([2, 3], 2) }, attrs: { reps: [3, 2] } } },
   { name: 'innermost extent 1', call: { inputs: { x: floats([3, 1], 3) }, attrs: { reps: [2, 4] } } },
   { name: 'rank 1', call: { inputs: { x: floats([4], 4) }, attrs: { reps: [3] } } },
   { name: 'all reps 1 (a copy)', call: { inputs: { x: floats([2, 3, 2], 5) }, attrs: { reps: [1, 1, 1] } } },
   { name: 'rank 5 with a middle repeat', call: { inputs: { x: floats([2, 1, 3, 1, 2], 6) }, attrs: { reps: [1, 3, 2, 2, 1] } } },
-  { name: 'int32', call: { inputs: { x: { values: Int32Array.from([1, -2, 3, 4, 5, -6]), shape: [2, 3], dtype: 'int32' } }, attrs: { reps: [2, 2] } } },
+  {
+    name: 'int32',
+    call: { inputs: { x: { values: Int32Array.from([1, -2, 3, 4, 5, -6]), shape: [2, 3], dtype: 'int32' } }, attrs: { reps: [2, 2] } },
+  },
   { name: 'bool', call: { inputs: { x: { values: Uint8Array.from([1, 0, 1]), shape: [3], dtype: 'bool' } }, attrs: { reps: [2] } } },
 ];
 
 const REDUCTION_CASES: Case[] = [
-  { name: 'axes 0,1,2 of NHWC keeping dims (batch-norm statistics)', call: { inputs: { x: floats([2, 3, 4, 5], 11) }, attrs: { axis: [0, 1, 2], keepDims: true } } },
+  {
+    name: 'axes 0,1,2 of NHWC keeping dims (batch-norm statistics)',
+    call: { inputs: { x: floats([2, 3, 4, 5], 11) }, attrs: { axis: [0, 1, 2], keepDims: true } },
+  },
   { name: 'axes 0,1,2 of NHWC', call: { inputs: { x: floats([3, 4, 2, 6], 12) }, attrs: { axis: [0, 1, 2], keepDims: false } } },
-  { name: 'axes given out of order and negative', call: { inputs: { x: floats([3, 4, 5], 13) }, attrs: { axis: [-2, 0], keepDims: false } } },
-  { name: 'axis 0 of a matrix (the dense bias gradient)', call: { inputs: { x: floats([7, 3], 14) }, attrs: { axis: 0, keepDims: false } } },
+  {
+    name: 'axes given out of order and negative',
+    call: { inputs: { x: floats([3, 4, 5], 13) }, attrs: { axis: [-2, 0], keepDims: false } },
+  },
+  {
+    name: 'axis 0 of a matrix (the dense bias gradient)',
+    call: { inputs: { x: floats([7, 3], 14) }, attrs: { axis: 0, keepDims: false } },
+  },
   // Large enough for the wasm path that reduces with XNNPACK average pooling.
-  { name: 'axes 0,1,2 of a network-sized activation', call: { inputs: { x: floats([4, 32, 32, 16], 17) }, attrs: { axis: [0, 1, 2], keepDims: true } } },
-  { name: 'axes 0,1 of a large rank-3 tensor', call: { inputs: { x: floats([8, 1024, 12], 18) }, attrs: { axis: [0, 1], keepDims: false } } },
-  { name: 'trailing axes (stock kernel)', call: { inputs: { x: floats([3, 4, 5], 15) }, attrs: { axis: [1, 2], keepDims: true } }, delegated: true },
-  { name: 'every axis (stock kernel)', call: { inputs: { x: floats([3, 4], 16) }, attrs: { axis: [0, 1], keepDims: false } }, delegated: true },
-  { name: 'int32 (stock kernel)', call: { inputs: { x: { values: Int32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2], dtype: 'int32' } }, attrs: { axis: 0, keepDims: false } }, delegated: true },
+  {
+    name: 'axes 0,1,2 of a network-sized activation',
+    call: { inputs: { x: floats([4, 32, 32, 16], 17) }, attrs: { axis: [0, 1, 2], keepDims: true } },
+  },
+  {
+    name: 'axes 0,1 of a large rank-3 tensor',
+    call: { inputs: { x: floats([8, 1024, 12], 18) }, attrs: { axis: [0, 1], keepDims: false } },
+  },
+  {
+    name: 'trailing axes (stock kernel)',
+    call: { inputs: { x: floats([3, 4, 5], 15) }, attrs: { axis: [1, 2], keepDims: true } },
+    delegated: true,
+  },
+  {
+    name: 'every axis (stock kernel)',
+    call: { inputs: { x: floats([3, 4], 16) }, attrs: { axis: [0, 1], keepDims: false } },
+    delegated: true,
+  },
+  {
+    name: 'int32 (stock kernel)',
+    call: {
+      inputs: { x: { values: Int32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2], dtype: 'int32' } },
+      attrs: { axis: 0, keepDims: false },
+    },
+    delegated: true,
+  },
 ];
 
-function maxPoolGradCall(shape: [number, number, number, number], filterSize: number, strides: number, pad: 'same' | 'valid', seed: number, zeros = false): KernelCall {
+function maxPoolGradCall(
+  shape: [number, number, number, number],
+  filterSize: number,
+  strides: number,
+  pad: 'same' | 'valid',
+  seed: number,
+  zeros = false,
+): KernelCall {
   const input = randomValues(size(shape), seed);
   // After a ReLU many inputs are exactly 0, so windows tie; the first maximum must win everywhere.
   if (zeros) for (let i = 0; i < input.length; i++) input[i] = Math.max(0, input[i]!);
@@ -109,7 +155,8 @@ for (const backendName of ['wasm', 'cpu'] as const) {
       test(`Sum: ${c.name}`, () => assertMatchesCpuOriginal('Sum', backendName, c.call, 1e-5));
       test(`Mean: ${c.name}`, () => assertMatchesCpuOriginal('Mean', backendName, c.call, 1e-5));
     }
-    for (const c of MAX_POOL_GRAD_CASES) test(`MaxPoolGrad: ${c.name}`, () => assertMatchesCpuOriginal('MaxPoolGrad', backendName, c.call, 1e-6));
+    for (const c of MAX_POOL_GRAD_CASES)
+      test(`MaxPoolGrad: ${c.name}`, () => assertMatchesCpuOriginal('MaxPoolGrad', backendName, c.call, 1e-6));
   });
 }
 
@@ -178,15 +225,20 @@ function depthwiseCalls(c: DepthwiseCase, seed: number): { filterGrad: KernelCal
   };
 }
 
-describe('wasm: depthwise convolution gradients match the cpu backend\'s', () => {
+describe("wasm: depthwise convolution gradients match the cpu backend's", () => {
   for (const [i, c] of DEPTHWISE_CASES.entries()) {
     const calls = depthwiseCalls(c, 40 + 5 * i);
-    test(`DepthwiseConv2dNativeBackpropFilter: ${c.name}`, () => assertMatchesCpuOriginal('DepthwiseConv2dNativeBackpropFilter', 'wasm', calls.filterGrad, 1e-5));
-    test(`DepthwiseConv2dNativeBackpropInput: ${c.name}`, () => assertMatchesCpuOriginal('DepthwiseConv2dNativeBackpropInput', 'wasm', calls.inputGrad, 1e-5));
+    test(`DepthwiseConv2dNativeBackpropFilter: ${c.name}`, () =>
+      assertMatchesCpuOriginal('DepthwiseConv2dNativeBackpropFilter', 'wasm', calls.filterGrad, 1e-5));
+    test(`DepthwiseConv2dNativeBackpropInput: ${c.name}`, () =>
+      assertMatchesCpuOriginal('DepthwiseConv2dNativeBackpropInput', 'wasm', calls.inputGrad, 1e-5));
   }
   test('dilations other than 1 are refused with a clear error', async () => {
     await tf.setBackend('wasm');
-    const calls = depthwiseCalls({ name: 'dilated', shape: [1, 7, 7, 2], filter: [3, 3], multiplier: 1, strides: 1, pad: 'same', dilations: 2 }, 60);
+    const calls = depthwiseCalls(
+      { name: 'dilated', shape: [1, 7, 7, 2], filter: [3, 3], multiplier: 1, strides: 1, pad: 'same', dilations: 2 },
+      60,
+    );
     assert.throws(() => runRegisteredWithShape('DepthwiseConv2dNativeBackpropFilter', calls.filterGrad), /support dilation 1 only/);
     assert.throws(() => runRegisteredWithShape('DepthwiseConv2dNativeBackpropInput', calls.inputGrad), /support dilation 1 only/);
   });

@@ -20,9 +20,16 @@ function gradientsOf(backboneName: string, inputSize: number, batch = 4): StepRe
   const backbone = buildBackbone({ name: backboneName, inputSize, seed: 5 });
   const head = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) });
   const images = tf.randomUniform([batch, inputSize, inputSize, 3], 0, 1, 'float32', 7);
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % classes), 'int32'), classes);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => i % classes),
+      'int32',
+    ),
+    classes,
+  );
   try {
-    const lossOf = () => tf.losses.softmaxCrossEntropy(labels, head.apply(backbone.apply(images, { training: true }) as tf.Tensor) as tf.Tensor) as tf.Scalar;
+    const lossOf = () =>
+      tf.losses.softmaxCrossEntropy(labels, head.apply(backbone.apply(images, { training: true }) as tf.Tensor) as tf.Tensor) as tf.Scalar;
     tf.tidy(() => lossOf()); // builds the head's weights
     const variables = [...backbone.trainableWeights, ...head.trainableWeights].map((w) => w.read() as tf.Variable);
     const { value, grads } = tf.variableGrads(lossOf, variables);
@@ -53,7 +60,10 @@ after(() => {
 // gradient by one term. With these fixed inputs no ReLU flips and every gradient agrees to 1e-4;
 // the per-kernel tests (same inputs to both kernels) are the exact check. The deeper backbones are
 // left out: the cpu backend's stock kernels take minutes on them.
-for (const [backboneName, inputSize] of [['convnet-s', 16], ['convnet-4', 16]] as const) {
+for (const [backboneName, inputSize] of [
+  ['convnet-s', 16],
+  ['convnet-4', 16],
+] as const) {
   test(`${backboneName}: every gradient on wasm (all our kernels) matches the cpu backend's stock kernels`, async () => {
     await tf.setBackend('cpu');
     setCustomKernels('cpu', 'none');
@@ -76,7 +86,13 @@ async function countCalls(kernelName: string, backendName: string, body: () => P
   const config = tf.getKernel(kernelName, backendName)!;
   let calls = 0;
   tf.unregisterKernel(kernelName, backendName);
-  tf.registerKernel({ ...config, kernelFunc: (args) => { calls++; return config.kernelFunc(args); } });
+  tf.registerKernel({
+    ...config,
+    kernelFunc: (args) => {
+      calls++;
+      return config.kernelFunc(args);
+    },
+  });
   try {
     await body();
   } finally {
@@ -97,7 +113,10 @@ test('our gradients stand aside on a backend we do not serve', async () => {
     const variance = tf.variable(tf.ones([4]));
     const offset = tf.variable(tf.zeros([4]));
     const scale = tf.variable(tf.ones([4]));
-    const { grads } = tf.variableGrads(() => tf.sum(tf.batchNorm(x, mean, variance, offset, scale, 1e-3)) as tf.Scalar, [x, mean, variance, offset, scale]);
+    const { grads } = tf.variableGrads(
+      () => tf.sum(tf.batchNorm(x, mean, variance, offset, scale, 1e-3)) as tf.Scalar,
+      [x, mean, variance, offset, scale],
+    );
     tf.dispose([x, mean, variance, offset, scale, ...Object.values(grads)]);
   };
   try {
@@ -122,7 +141,10 @@ test('convnet-4 at 64×64: with the forward pass unchanged, our backward kernels
   try {
     setCustomKernels('wasm', ['Conv2DBackpropFilter']);
     const reference = gradientsOf('convnet-4', 64, 8);
-    setCustomKernels('wasm', customKernelNamesFor('wasm').filter((id) => id !== 'Mean' && id !== 'FusedBatchNorm'));
+    setCustomKernels(
+      'wasm',
+      customKernelNamesFor('wasm').filter((id) => id !== 'Mean' && id !== 'FusedBatchNorm'),
+    );
     const ours = gradientsOf('convnet-4', 64, 8);
     assert.equal(ours.loss, reference.loss, 'identical forward pass');
     for (let i = 0; i < reference.gradients.length; i++) {
@@ -146,7 +168,11 @@ test('mobilenetv2 (depthwise convolutions) and resnet18 (strided convolutions) t
     try {
       for (let i = 0; i < 6; i++) {
         const cost = optimizer.minimize(
-          () => tf.losses.softmaxCrossEntropy(labels, head.apply(backbone.apply(images, { training: true }) as tf.Tensor) as tf.Tensor) as tf.Scalar,
+          () =>
+            tf.losses.softmaxCrossEntropy(
+              labels,
+              head.apply(backbone.apply(images, { training: true }) as tf.Tensor) as tf.Tensor,
+            ) as tf.Scalar,
           true,
         )!;
         losses.push(cost.dataSync()[0]!);

@@ -26,7 +26,13 @@ function ours(x: tf.Tensor, perm: number[], flipped?: number[]): tf.Tensor {
 
 describe('transpose kernels match tf.transpose (and tf.reverse) exactly', () => {
   // Shapes with size-1 axes, axes that merge, and one large enough for several tiles per row.
-  const SHAPES = [[2, 3, 4, 5], [1, 3, 1, 4], [3, 1, 40, 2], [5, 70, 1, 33], [2, 3, 5]];
+  const SHAPES = [
+    [2, 3, 4, 5],
+    [1, 3, 1, 4],
+    [3, 1, 40, 2],
+    [5, 70, 1, 33],
+    [2, 3, 5],
+  ];
   for (const backendName of ['wasm', 'cpu'] as const) {
     test(`${backendName}: every permutation of rank-3 and rank-4 shapes`, async () => {
       await tf.setBackend(backendName);
@@ -47,10 +53,24 @@ describe('transpose kernels match tf.transpose (and tf.reverse) exactly', () => 
     test(`${backendName}: transposing with flipped axes equals reverse then transpose; int32 keeps its dtype`, async () => {
       await tf.setBackend(backendName);
       const x = tf.tensor(randomValues(3 * 4 * 5 * 2, 9), [3, 4, 5, 2]);
-      for (const [perm, flipped] of [[[1, 2, 3, 0], [1, 2]], [[0, 1, 3, 2], [0, 1]], [[3, 2, 1, 0], [0, 3]], [[0, 1, 2, 3], []]] as const) {
+      for (const [perm, flipped] of [
+        [
+          [1, 2, 3, 0],
+          [1, 2],
+        ],
+        [
+          [0, 1, 3, 2],
+          [0, 1],
+        ],
+        [
+          [3, 2, 1, 0],
+          [0, 3],
+        ],
+        [[0, 1, 2, 3], []],
+      ] as const) {
         const expected = tf.tidy(() => (flipped.length ? tf.reverse(x, [...flipped]) : x.clone()).transpose([...perm]));
         const actual = ours(x, [...perm], [...flipped]);
-        assert.deepEqual(actual.dataSync(), expected.dataSync(), `perm [${perm}] flipped [${flipped}]`);
+        assert.deepEqual(actual.dataSync(), expected.dataSync(), `perm [${perm.join(',')}] flipped [${flipped.join(',')}]`);
         tf.dispose([expected, actual]);
       }
       const ints = tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32');

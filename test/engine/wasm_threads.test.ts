@@ -39,7 +39,7 @@ test('the wasm backend runs the threaded build with the requested threads, and t
   assert.deepEqual(report.status, { threads: 2, chosenBy: 'MTL_BENCH_WASM_THREADS', build: 'threaded-simd', helpers: 1 });
 });
 
-test('MTL_BENCH_WASM_THREADS=1 keeps tfjs\'s own single-threaded build', () => {
+test("MTL_BENCH_WASM_THREADS=1 keeps tfjs's own single-threaded build", () => {
   const { code, stdout, stderr } = runSnippet(TRAIN_AND_REPORT, { MTL_BENCH_WASM_THREADS: '1' });
   assert.equal(code, 0, stderr);
   const report = JSON.parse(stdout.trim().split('\n').at(-1)!);
@@ -49,12 +49,16 @@ test('MTL_BENCH_WASM_THREADS=1 keeps tfjs\'s own single-threaded build', () => {
 });
 
 for (const threads of ['1', '2']) {
-  test(`an uncaught error after the wasm backend started (${threads} thread${threads === '1' ? '' : 's'}) is reported as itself, not as the wasm glue source`, () => {
-    const { code, stderr } = runSnippet(`
+  const started = `an uncaught error after the wasm backend started (${threads} thread${threads === '1' ? '' : 's'})`;
+  test(`${started} is reported as itself, not as the wasm glue source`, () => {
+    const { code, stderr } = runSnippet(
+      `
       const { initBackend } = await import(${JSON.stringify(engineUrl('backend.js'))});
       await initBackend({ requested: 'wasm' });
       setTimeout(() => { throw new Error('deliberate failure'); }, 0);
-    `, { MTL_BENCH_WASM_THREADS: threads });
+    `,
+      { MTL_BENCH_WASM_THREADS: threads },
+    );
     assert.notEqual(code, 0);
     assert.match(stderr, /deliberate failure/);
     assert.ok(stderr.length < 5000, `stderr is ${stderr.length} characters`);
@@ -65,7 +69,10 @@ test('MTL_BENCH_WASM_THREADS is validated', () => {
   assert.equal(requestedWasmThreads({ MTL_BENCH_WASM_THREADS: '3' }), 3);
   assert.ok(requestedWasmThreads({}) >= 1);
   for (const bad of ['0', '9', 'two', '1.5', '-1']) {
-    assert.throws(() => requestedWasmThreads({ MTL_BENCH_WASM_THREADS: bad }), /MTL_BENCH_WASM_THREADS: expected a whole number from 1 to 8/);
+    assert.throws(
+      () => requestedWasmThreads({ MTL_BENCH_WASM_THREADS: bad }),
+      /MTL_BENCH_WASM_THREADS: expected a whole number from 1 to 8/,
+    );
   }
 });
 

@@ -15,12 +15,20 @@ import {
   scaMultilabelToCategorical,
 } from '../../src/method/losses.js';
 import { clipRelatedness } from '../../src/method/relatedness.js';
-import type { MethodOptions } from '../../src/config/options.js';
+import type { CellMethodOptions } from '../../src/config/options.js';
 import { Rng } from '../../src/train/random.js';
 import type { RefBatch, RefOptions } from './reference.js';
 import * as ref from './reference.js';
 
-const METHOD: MethodOptions = { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} };
+const METHOD: CellMethodOptions = {
+  tau: 1,
+  detachTarget: false,
+  dmVariant: 'likelihood',
+  dmScope: 'all',
+  lambdaSca: 1,
+  lambdaDm: 1,
+  taskWeights: {},
+};
 
 function categorical(zC: number[][], c: number[]): CategoricalBatch {
   const K = zC[0]!.length;
@@ -137,7 +145,11 @@ describe('method losses', () => {
         for (const scope of ['all', 'missing'] as const) {
           for (const tau of [1, 0.25]) {
             const o: RefOptions = { tau, variant, scope };
-            const { terms } = objective({ C: c, A: a }, [k], { sca: false, dm: true, method: { ...METHOD, tau, dmVariant: variant, dmScope: scope } });
+            const { terms } = objective({ C: c, A: a }, [k], {
+              sca: false,
+              dm: true,
+              method: { ...METHOD, tau, dmVariant: variant, dmScope: scope },
+            });
             const byName = Object.fromEntries(terms.map((t) => [t.name, value(t.value)]));
             close(byName['dm:C->A']!, ref.dmCA(BATCH, R, o), 1e-5, `dm C->A ${variant} ${scope} ${tau}`);
             close(byName['dm:A->C']!, ref.dmAC(BATCH, R, o), 1e-5, `dm A->C ${variant} ${scope} ${tau}`);
@@ -192,8 +204,18 @@ describe('method losses', () => {
         return R2[0]!.map((_, j) => p[0]! * R2[0]![j]! + p[1]! * R2[1]![j]!);
       };
       const all = ref.mean([0, 1, 2].map((n) => ref.softCE(z2[n]!, q(n))));
-      close(value(dmCategoricalToCategorical(source, target, Rt, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'all' })), all, 1e-5, 'dm all');
-      close(value(dmCategoricalToCategorical(source, target, Rt, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'missing' })), ref.softCE(z2[0]!, q(0)), 1e-5, 'dm missing');
+      close(
+        value(dmCategoricalToCategorical(source, target, Rt, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'all' })),
+        all,
+        1e-5,
+        'dm all',
+      );
+      close(
+        value(dmCategoricalToCategorical(source, target, Rt, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'missing' })),
+        ref.softCE(z2[0]!, q(0)),
+        1e-5,
+        'dm missing',
+      );
     });
   });
 
@@ -217,8 +239,15 @@ describe('method losses', () => {
       const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => run(a, b).total)([zC, zA]);
       for (const g of grads) assert.ok(Array.from(g.dataSync()).every(Number.isFinite), 'finite gradients');
       // With no coupling either, the batch contributes exactly 0 and zero gradients.
-      const supOnly = tf.grads((a: tf.Tensor) => objective({ C: { ...categorical(none.zC, none.c), logits: a as tf.Tensor2D } }, [], { sca: false, dm: false, method: METHOD }).total)([zC]);
-      assert.deepEqual(Array.from(supOnly[0]!.dataSync()).map((v) => Math.abs(v)), new Array(12).fill(0));
+      const supOnly = tf.grads(
+        (a: tf.Tensor) =>
+          objective({ C: { ...categorical(none.zC, none.c), logits: a as tf.Tensor2D } }, [], { sca: false, dm: false, method: METHOD })
+            .total,
+      )([zC]);
+      assert.deepEqual(
+        Array.from(supOnly[0]!.dataSync()).map((v) => Math.abs(v)),
+        new Array(12).fill(0),
+      );
       disposeCoupling(k);
     });
   });
@@ -227,8 +256,17 @@ describe('method losses', () => {
     tf.tidy(() => {
       const k = coupling();
       const method = { ...METHOD, taskWeights: { C: 0.5, A: 2 }, lambdaSca: 0.3, lambdaDm: 1.7 };
-      const { total } = objective({ C: categorical(BATCH.zC, BATCH.c), A: multilabel(BATCH.zA, BATCH.a) }, [k], { sca: true, dm: true, method });
-      close(value(total), ref.total(BATCH, R, { tau: 1, variant: 'likelihood', scope: 'all' }, { c: 0.5, a: 2, sca: 0.3, dm: 1.7 }), 1e-5, 'weighted total');
+      const { total } = objective({ C: categorical(BATCH.zC, BATCH.c), A: multilabel(BATCH.zA, BATCH.a) }, [k], {
+        sca: true,
+        dm: true,
+        method,
+      });
+      close(
+        value(total),
+        ref.total(BATCH, R, { tau: 1, variant: 'likelihood', scope: 'all' }, { c: 0.5, a: 2, sca: 0.3, dm: 1.7 }),
+        1e-5,
+        'weighted total',
+      );
       disposeCoupling(k);
     });
   });
@@ -238,14 +276,18 @@ describe('method losses', () => {
       const rng = Rng.fromSeed(5, 'cub-like');
       const K = 6;
       const M = 312;
-      const raw = Array.from({ length: K }, () => Array.from({ length: M }, () => (rng.float() < 0.2 ? 0 : rng.float() < 0.2 ? 1 : rng.float())));
+      const raw = Array.from({ length: K }, () =>
+        Array.from({ length: M }, () => (rng.float() < 0.2 ? 0 : rng.float() < 0.2 ? 1 : rng.float())),
+      );
       const Rc = clipRelatedness(raw);
       // Confident logits: each factor R p + (1−R)(1−p) is often ~1e-4, so the plain product is ~1e-400.
       const zA = [0, 1].map(() => Array.from({ length: M }, () => (rng.bool() ? 9 : -9) * (0.5 + rng.float())));
       const a = zA.map((row) => row.map((z) => (rng.float() < 0.3 ? null : z > 0 ? 1 : 0)));
       const zC = [0, 1].map(() => Array.from({ length: K }, () => rng.float() * 4 - 2));
       const batch: RefBatch = { zC, c: [-1, -1], zA, a };
-      const plainProduct = Math.fround(Rc[0]!.reduce((p, r, i) => p * (r * (1 / (1 + Math.exp(-zA[0]![i]!))) + (1 - r) * (1 / (1 + Math.exp(zA[0]![i]!)))), 1));
+      const plainProduct = Math.fround(
+        Rc[0]!.reduce((p, r, i) => p * (r * (1 / (1 + Math.exp(-zA[0]![i]!))) + (1 - r) * (1 / (1 + Math.exp(zA[0]![i]!)))), 1),
+      );
       assert.equal(plainProduct, 0, 'the naive product underflows float32, so the test is meaningful');
       const k = couplingTensors({ from: 'C', to: 'A', kind: 'categorical->multilabel', source: 'file', matrix: Rc });
       const c = categorical(zC, [-1, -1]);
@@ -255,7 +297,14 @@ describe('method losses', () => {
         close(loss, ref.dmAC(batch, Rc, { tau: 1, variant, scope: 'all' }), 1e-4, `dm A->C ${variant}`);
       }
       close(value(scaMultilabelToCategorical(ml, c, k.logR!, k.log1mR!, 1)), ref.scaAC(batch, Rc, 1), 1e-4, 'sca A->C');
-      const grads = tf.grads((z: tf.Tensor) => dmMultilabelToCategorical({ ...ml, logits: z as tf.Tensor2D }, c, k, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'all' }))([ml.logits]);
+      const grads = tf.grads((z: tf.Tensor) =>
+        dmMultilabelToCategorical({ ...ml, logits: z as tf.Tensor2D }, c, k, {
+          tau: 1,
+          detachTarget: false,
+          variant: 'likelihood',
+          scope: 'all',
+        }),
+      )([ml.logits]);
       assert.ok(Array.from(grads[0]!.dataSync()).every(Number.isFinite), 'finite gradients through 312 labels');
       disposeCoupling(k);
     });
@@ -265,18 +314,29 @@ describe('method losses', () => {
     for (const variant of ['likelihood', 'prototypical'] as const) {
       it(`gradients of the full objective match finite differences (${variant}, detach_target ${detachTarget})`, () => {
         const k = coupling();
-        const method: MethodOptions = { ...METHOD, tau: 0.7, detachTarget, dmVariant: variant };
+        const method: CellMethodOptions = { ...METHOD, tau: 0.7, detachTarget, dmVariant: variant };
         const grads = tf.tidy(() => {
           const fn = (zC: tf.Tensor, zA: tf.Tensor) =>
-            objective({ C: { ...categorical(BATCH.zC, BATCH.c), logits: zC as tf.Tensor2D }, A: { ...multilabel(BATCH.zA, BATCH.a), logits: zA as tf.Tensor2D } }, [k], { sca: true, dm: true, method }).total;
-          return tf.grads(fn)([tf.tensor2d(BATCH.zC), tf.tensor2d(BATCH.zA)]).map((g) => g.arraySync() as number[][]);
+            objective(
+              {
+                C: { ...categorical(BATCH.zC, BATCH.c), logits: zC as tf.Tensor2D },
+                A: { ...multilabel(BATCH.zA, BATCH.a), logits: zA as tf.Tensor2D },
+              },
+              [k],
+              { sca: true, dm: true, method },
+            ).total;
+          return tf
+            .grads(fn)([tf.tensor2d(BATCH.zC), tf.tensor2d(BATCH.zA)])
+            .map((g) => g.arraySync() as number[][]);
         });
         disposeCoupling(k);
         const o: RefOptions = { tau: 0.7, variant, scope: 'all' };
         // Central differences of the float64 reference; a detached target stays at the unperturbed logits.
-        const f = (zC: number[][], zA: number[][]) => ref.total({ ...BATCH, zC, zA }, R, detachTarget ? { ...o, targetZC: BATCH.zC, targetZA: BATCH.zA } : o);
+        const f = (zC: number[][], zA: number[][]) =>
+          ref.total({ ...BATCH, zC, zA }, R, detachTarget ? { ...o, targetZC: BATCH.zC, targetZA: BATCH.zA } : o);
         const h = 1e-5;
-        const perturb = (m: number[][], n: number, j: number, d: number) => m.map((row, r) => row.map((v, c) => (r === n && c === j ? v + d : v)));
+        const perturb = (m: number[][], n: number, j: number, d: number) =>
+          m.map((row, r) => row.map((v, c) => (r === n && c === j ? v + d : v)));
         BATCH.zC.forEach((row, n) =>
           row.forEach((_, j) => {
             const fd = (f(perturb(BATCH.zC, n, j, h), BATCH.zA) - f(perturb(BATCH.zC, n, j, -h), BATCH.zA)) / (2 * h);
@@ -294,14 +354,35 @@ describe('method losses', () => {
   }
 
   it('the likelihood score has the right gradient where p = ½ and R = ½', () => {
-    const k = couplingTensors({ from: 'C', to: 'A', kind: 'categorical->multilabel', source: 'prior', matrix: [[0.5, 0.9], [0.5, 0.2]] });
+    const k = couplingTensors({
+      from: 'C',
+      to: 'A',
+      kind: 'categorical->multilabel',
+      source: 'prior',
+      matrix: [
+        [0.5, 0.9],
+        [0.5, 0.2],
+      ],
+    });
     const g = tf.tidy(() => {
-      const fn = (zA: tf.Tensor) => dmMultilabelToCategorical(multilabel([[0, 0]], [[null, null]]) && { ...multilabel([[0, 0]], [[null, null]]), logits: zA as tf.Tensor2D }, categorical([[0.3, -0.3]], [-1]), k, { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'all' });
-      return tf.grads(fn)([tf.tensor2d([[0, 0]])])[0]!.arraySync() as number[][];
+      const fn = (zA: tf.Tensor) =>
+        dmMultilabelToCategorical(
+          multilabel([[0, 0]], [[null, null]]) && { ...multilabel([[0, 0]], [[null, null]]), logits: zA as tf.Tensor2D },
+          categorical([[0.3, -0.3]], [-1]),
+          k,
+          { tau: 1, detachTarget: false, variant: 'likelihood', scope: 'all' },
+        );
+      return tf
+        .grads(fn)([tf.tensor2d([[0, 0]])])[0]!
+        .arraySync() as number[][];
     });
     disposeCoupling(k);
-    const Rm = [[0.5, 0.9], [0.5, 0.2]];
-    const f = (zA: number[]) => ref.dmAC({ zC: [[0.3, -0.3]], c: [-1], zA: [zA], a: [[null, null]] }, Rm, { tau: 1, variant: 'likelihood', scope: 'all' });
+    const Rm = [
+      [0.5, 0.9],
+      [0.5, 0.2],
+    ];
+    const f = (zA: number[]) =>
+      ref.dmAC({ zC: [[0.3, -0.3]], c: [-1], zA: [zA], a: [[null, null]] }, Rm, { tau: 1, variant: 'likelihood', scope: 'all' });
     const h = 1e-5;
     for (let i = 0; i < 2; i++) {
       const up = [0, 0];
@@ -317,8 +398,19 @@ describe('method losses', () => {
     const k = coupling();
     const before = tf.memory().numTensors;
     tf.tidy(() => {
-      const { total } = objective({ C: categorical(BATCH.zC, BATCH.c), A: multilabel(BATCH.zA, BATCH.a) }, [k], { sca: true, dm: true, method: METHOD });
-      tf.grads((z: tf.Tensor) => objective({ C: { ...categorical(BATCH.zC, BATCH.c), logits: z as tf.Tensor2D }, A: multilabel(BATCH.zA, BATCH.a) }, [k], { sca: true, dm: true, method: METHOD }).total)([tf.tensor2d(BATCH.zC)]);
+      const { total } = objective({ C: categorical(BATCH.zC, BATCH.c), A: multilabel(BATCH.zA, BATCH.a) }, [k], {
+        sca: true,
+        dm: true,
+        method: METHOD,
+      });
+      tf.grads(
+        (z: tf.Tensor) =>
+          objective({ C: { ...categorical(BATCH.zC, BATCH.c), logits: z as tf.Tensor2D }, A: multilabel(BATCH.zA, BATCH.a) }, [k], {
+            sca: true,
+            dm: true,
+            method: METHOD,
+          }).total,
+      )([tf.tensor2d(BATCH.zC)]);
       return total;
     }).dispose();
     assert.equal(tf.memory().numTensors, before);

@@ -4,14 +4,12 @@
  */
 export const EPS = 1e-4;
 
-export const clip = (v: number) => Math.min(1 - EPS, Math.max(EPS, v));
-
-export function logSumExp(values: number[]): number {
+function logSumExp(values: number[]): number {
   const m = Math.max(...values);
   return m + Math.log(values.reduce((a, v) => a + Math.exp(v - m), 0));
 }
 
-export function logSoftmax(row: number[]): number[] {
+function logSoftmax(row: number[]): number[] {
   const lse = logSumExp(row);
   return row.map((z) => z - lse);
 }
@@ -21,7 +19,7 @@ export function softmax(row: number[]): number[] {
 }
 
 /** log σ(z), stable for large |z|. */
-export function logSigmoid(z: number): number {
+function logSigmoid(z: number): number {
   return z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z));
 }
 
@@ -79,7 +77,9 @@ export function scaAC(b: RefBatch, R: number[][], tau: number): number {
   const losses: number[] = [];
   b.a.forEach((row, n) => {
     if (!hasA(row) || b.c[n]! >= 0) return;
-    const scores = R.map((Rk) => row.reduce((acc: number, t, i) => (t === null ? acc : acc + t * Math.log(Rk[i]!) + (1 - t) * Math.log(1 - Rk[i]!)), 0) / tau);
+    const scores = R.map(
+      (Rk) => row.reduce((acc: number, t, i) => (t === null ? acc : acc + t * Math.log(Rk[i]!) + (1 - t) * Math.log(1 - Rk[i]!)), 0) / tau,
+    );
     losses.push(softCE(b.zC[n]!, softmax(scores)));
   });
   return mean(losses);
@@ -98,7 +98,7 @@ export function dmCA(b: RefBatch, R: number[][], o: RefOptions): number {
 }
 
 /** The DM multi-label → categorical target in log space: Σ_i log(R p + (1−R)(1−p)) via log-sum-exp. */
-export function dmACScores(zA: number[], R: number[][], variant: RefOptions['variant']): number[] {
+function dmACScores(zA: number[], R: number[][], variant: RefOptions['variant']): number[] {
   return R.map((Rk) =>
     zA.reduce((acc, z, i) => {
       if (variant === 'prototypical') return Rk[i]! >= 0.5 ? acc + logSigmoid(z) : acc;
@@ -119,5 +119,10 @@ export function dmAC(b: RefBatch, R: number[][], o: RefOptions): number {
 }
 
 export function total(b: RefBatch, R: number[][], o: RefOptions, weights = { c: 1, a: 1, sca: 1, dm: 1 }): number {
-  return weights.c * supC(b) + weights.a * supA(b) + weights.sca * (scaCA(b, R) + scaAC(b, R, o.tau)) + weights.dm * (dmCA(b, R, o) + dmAC(b, R, o));
+  return (
+    weights.c * supC(b) +
+    weights.a * supA(b) +
+    weights.sca * (scaCA(b, R) + scaAC(b, R, o.tau)) +
+    weights.dm * (dmCA(b, R, o) + dmAC(b, R, o))
+  );
 }

@@ -25,11 +25,24 @@ const LABELS: Record<string, LabelColumn> = {
 
 /** Same shape as `expected` (so an empty or ragged matrix fails) and every entry within 1e-12. */
 function assertMatrixClose(actual: readonly (readonly number[])[], expected: readonly (readonly number[])[]): void {
-  assert.deepEqual(actual.map((row) => row.length), expected.map((row) => row.length), 'matrix shape (one length per row)');
-  expected.forEach((row, k) => row.forEach((v, i) => assert.ok(Math.abs(actual[k]![i]! - v) < 1e-12, `R[${k},${i}] = ${actual[k]![i]}, expected ${v}`)));
+  assert.deepEqual(
+    actual.map((row) => row.length),
+    expected.map((row) => row.length),
+    'matrix shape (one length per row)',
+  );
+  expected.forEach((row, k) =>
+    row.forEach((v, i) => assert.ok(Math.abs(actual[k]![i]! - v) < 1e-12, `R[${k},${i}] = ${actual[k]![i]}, expected ${v}`)),
+  );
 }
 
-const spec = (over: Partial<RelatednessSpec> = {}): RelatednessSpec => ({ from: 'expr', to: 'au', source: 'data', alpha: 1, minCoannotated: 1, ...over });
+const spec = (over: Partial<RelatednessSpec> = {}): RelatednessSpec => ({
+  from: 'expr',
+  to: 'au',
+  source: 'data',
+  alpha: 1,
+  minCoannotated: 1,
+  ...over,
+});
 
 describe('relatedness', () => {
   it('counts smoothed co-occurrences over co-annotated samples, skipping masked entries', () => {
@@ -46,7 +59,11 @@ describe('relatedness', () => {
   });
 
   it('categorical → categorical rows are smoothed distributions', () => {
-    const { matrix, coannotated } = countRelatedness({ task: TASKS[0]!, column: LABELS.expr! }, { task: TASKS[2]!, column: LABELS.valence! }, 1);
+    const { matrix, coannotated } = countRelatedness(
+      { task: TASKS[0]!, column: LABELS.expr! },
+      { task: TASKS[2]!, column: LABELS.valence! },
+      1,
+    );
     assert.equal(coannotated, 4); // samples 0-3
     // happy: valence pos twice → (0+1, 0+1, 2+1)/(2+3); sad: neg once, neu once → (2, 2, 1)/5.
     assert.deepEqual(matrix, [
@@ -65,25 +82,59 @@ describe('relatedness', () => {
   });
 
   it('too few co-annotated samples is an error, never a silent uniform matrix', () => {
-    assert.throws(() => resolveRelatedness(spec({ minCoannotated: 5 }), TASKS, LABELS, []), (err: unknown) => err instanceof UserError && /at least 5 .* leaves 4/.test(err.message));
+    assert.throws(
+      () => resolveRelatedness(spec({ minCoannotated: 5 }), TASKS, LABELS, []),
+      (err: unknown) => err instanceof UserError && /at least 5 .* leaves 4/.test(err.message),
+    );
   });
 
   it('takes prior and file tables from the dataset and checks them', () => {
-    const prior: RelatednessTable = { from: 'expr', to: 'au', source: 'prior', matrix: [[1, 1, 0], [0, 0, 0]] };
+    const prior: RelatednessTable = {
+      from: 'expr',
+      to: 'au',
+      source: 'prior',
+      matrix: [
+        [1, 1, 0],
+        [0, 0, 0],
+      ],
+    };
     const r = resolveRelatedness(spec({ source: 'prior' }), TASKS, LABELS, [prior]);
     assert.deepEqual(r.matrix, clipRelatedness(prior.matrix));
     assert.deepEqual(r.matrix[1], [RELATEDNESS_EPSILON, RELATEDNESS_EPSILON, RELATEDNESS_EPSILON], 'a zero row (Neutral) becomes ε');
     assert.throws(() => resolveRelatedness(spec({ source: 'file' }), TASKS, LABELS, [prior]), /ships no "file" table/);
-    const bad: RelatednessTable = { ...prior, matrix: [[1, 1], [0, 0]] };
+    const bad: RelatednessTable = {
+      ...prior,
+      matrix: [
+        [1, 1],
+        [0, 0],
+      ],
+    };
     assert.throws(() => resolveRelatedness(spec({ source: 'prior' }), TASKS, LABELS, [bad]), /is 2×2, expected 2×3/);
-    const outOfRange: RelatednessTable = { ...prior, matrix: [[1, 1.5, 0], [0, 0, 0]] };
+    const outOfRange: RelatednessTable = {
+      ...prior,
+      matrix: [
+        [1, 1.5, 0],
+        [0, 0, 0],
+      ],
+    };
     assert.throws(() => resolveRelatedness(spec({ source: 'prior' }), TASKS, LABELS, [outOfRange]), /1\.5 at row 1, column 2/);
   });
 
   it('normalises categorical → categorical tables and rejects wrong directions', () => {
-    const table: RelatednessTable = { from: 'expr', to: 'valence', source: 'prior', matrix: [[0, 0.2, 0.6], [0.4, 0.4, 0]] };
+    const table: RelatednessTable = {
+      from: 'expr',
+      to: 'valence',
+      source: 'prior',
+      matrix: [
+        [0, 0.2, 0.6],
+        [0.4, 0.4, 0],
+      ],
+    };
     const r = resolveRelatedness(spec({ to: 'valence', source: 'prior' }), TASKS, LABELS, [table]);
-    assertMatrixClose(r.matrix, [[0, 0.25, 0.75], [0.5, 0.5, 0]]);
+    assertMatrixClose(r.matrix, [
+      [0, 0.25, 0.75],
+      [0.5, 0.5, 0],
+    ]);
     assert.throws(() => resolveRelatedness(spec({ from: 'au', to: 'expr' }), TASKS, LABELS, []), /write it as expr->au/);
     assert.throws(() => resolveRelatedness(spec({ to: 'nope' }), TASKS, LABELS, []), /unknown task "nope"/);
   });

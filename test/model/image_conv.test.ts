@@ -17,7 +17,13 @@ async function kernelCounts(loss: () => tf.Scalar): Promise<Map<string, number>>
 
 test('the first convolution skips the image gradient and otherwise equals a standard Conv2D', async () => {
   await tf.setBackend('cpu');
-  const args = { filters: 4, kernelSize: 3, padding: 'same' as const, useBias: false, kernelInitializer: tf.initializers.heNormal({ seed: 3 }) };
+  const args = {
+    filters: 4,
+    kernelSize: 3,
+    padding: 'same' as const,
+    useBias: false,
+    kernelInitializer: tf.initializers.heNormal({ seed: 3 }),
+  };
   const ours = new ImageConv2D(args);
   const standard = tf.layers.conv2d({ ...args, name: 'standard' });
   const x = tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
@@ -41,7 +47,17 @@ test('the first convolution skips the image gradient and otherwise equals a stan
   const { grads } = tf.variableGrads(() => tf.sum(ours.apply(trainedInput) as tf.Tensor) as tf.Scalar, [trainedInput]);
   const expected = tf.grad((input: tf.Tensor) => tf.sum(standard.apply(input) as tf.Tensor))(x);
   assert.ok(tf.max(tf.abs(tf.sub(grads[trainedInput.name]!, expected))).dataSync()[0]! < 1e-5);
-  tf.dispose([x, weighting, a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads), trainedInput, ...Object.values(grads), expected]);
+  tf.dispose([
+    x,
+    weighting,
+    a.value,
+    b.value,
+    ...Object.values(a.grads),
+    ...Object.values(b.grads),
+    trainedInput,
+    ...Object.values(grads),
+    expected,
+  ]);
 });
 
 test('backbones use it for the convolution on the image only, and save it as a standard Conv2D', async () => {
@@ -51,12 +67,16 @@ test('backbones use it for the convolution on the image only, and save it as a s
     const imageConvs = model.layers.filter((l) => l instanceof ImageConv2D);
     assert.equal(imageConvs.length, 1, `${name}: one convolution reads the image`);
     assert.equal(imageConvs[0]!.inboundNodes[0]!.inboundLayers[0]!.name, 'image');
-    const restored = await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON["modelTopology"] });
+    const restored = await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] });
     assert.equal(restored.layers.filter((l) => l instanceof ImageConv2D).length, 0);
     assert.equal(restored.layers[1]!.getClassName(), 'Conv2D');
     const x = tf.ones([1, 32, 32, 3]);
     const counts = await kernelCounts(() => tf.sum(model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
-    assert.equal(counts.get('Conv2DBackpropInput'), counts.get('Conv2DBackpropFilter')! - 1, `${name}: every convolution but the first computes its input gradient`);
+    assert.equal(
+      counts.get('Conv2DBackpropInput'),
+      counts.get('Conv2DBackpropFilter')! - 1,
+      `${name}: every convolution but the first computes its input gradient`,
+    );
     model.dispose();
     restored.dispose();
     x.dispose();

@@ -24,7 +24,7 @@ describe('initialisation schemes', () => {
     he.dispose();
   });
 
-  it("pytorch: kernels uniform in ±1/√fan_in (std 1/√(3·fan_in)), head biases drawn in the same bound", async () => {
+  it('pytorch: kernels uniform in ±1/√fan_in (std 1/√(3·fan_in)), head biases drawn in the same bound', async () => {
     const net = await buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 3, heads: HEADS, init: 'pytorch' });
     const he = await buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 3, heads: HEADS });
     const weights = net.snapshot();
@@ -37,7 +37,10 @@ describe('initialisation schemes', () => {
     assert.ok(spread(heSecond.data).std > 2 * std, 'He-normal kernels are wider (√6 in variance terms)');
     const bias = weights.find((w) => w.name.startsWith('head0') && w.name.endsWith('bias'))!;
     const headFan = 128;
-    assert.ok(bias.data.some((v) => v !== 0), 'biases are drawn, not zero');
+    assert.ok(
+      bias.data.some((v) => v !== 0),
+      'biases are drawn, not zero',
+    );
     assert.ok(spread(bias.data).maxAbs <= 1 / Math.sqrt(headFan) + 1e-7);
     net.dispose();
     he.dispose();

@@ -43,11 +43,17 @@ describe('multi-task network', () => {
     const sb = b.snapshot();
     const sc = c.snapshot();
     sa.forEach((w, i) => assert.deepEqual(w.data, sb[i]!.data, `same seed, weight ${w.name}`));
-    assert.ok(sa.some((w, i) => w.data.some((v, j) => v !== sc[i]!.data[j])), 'another seed gives other weights');
+    assert.ok(
+      sa.some((w, i) => w.data.some((v, j) => v !== sc[i]!.data[j])),
+      'another seed gives other weights',
+    );
     // Decay applies to the convolution and dense kernels only.
     const mask = a.decayMask();
     const names = a.model.trainableWeights.map((w) => w.originalName);
-    assert.deepEqual(names.filter((_, i) => mask[i]), names.filter((n) => /kernel$/.test(n)));
+    assert.deepEqual(
+      names.filter((_, i) => mask[i]),
+      names.filter((n) => /kernel$/.test(n)),
+    );
     assert.equal(mask.filter(Boolean).length, 3 + 2);
     // restore() puts a snapshot back exactly.
     c.restore(sa, 'test');
@@ -55,10 +61,31 @@ describe('multi-task network', () => {
     for (const n of [a, b, c]) n.dispose();
   });
 
+  it('tells which variables each head owns and which layer is the last shared one', async () => {
+    const net = await buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 4, heads: HEADS });
+    const names = net.model.trainableWeights.map((w) => w.originalName);
+    const tasks = net.variableTasks();
+    assert.deepEqual(tasks.slice(-4), ['kind', 'kind', 'attrs', 'attrs']);
+    assert.ok(
+      tasks.slice(0, -4).every((t) => t === undefined),
+      'everything else is shared',
+    );
+    assert.deepEqual(
+      net.lastSharedLayer().map((i) => names[i]),
+      ['block3_conv1/kernel'],
+    );
+    assert.equal(net.statefulWeights().length, 6, 'three batch norms, each with a moving mean and variance');
+    net.dispose();
+  });
+
   it('builds resnet18, resnet50 and mobilenetv2 with torchvision parameter counts and any square input', () => {
     assert.ok(['convnet-s', 'resnet18', 'resnet50', 'mobilenetv2'].every((n) => BACKBONE_NAMES.includes(n)));
     // torchvision without the classifier: resnet18 11,176,512; resnet50 23,508,032; mobilenet_v2 2,223,872.
-    const expected: Record<string, [number, number]> = { resnet18: [11176512, 512], resnet50: [23508032, 2048], mobilenetv2: [2223872, 1280] };
+    const expected: Record<string, [number, number]> = {
+      resnet18: [11176512, 512],
+      resnet50: [23508032, 2048],
+      mobilenetv2: [2223872, 1280],
+    };
     for (const [name, [params, width]] of Object.entries(expected)) {
       const large = buildBackbone({ name, inputSize: 64, seed: 1 });
       assert.equal(trainableCount(large), params, `${name} parameters`);
@@ -77,7 +104,16 @@ describe('multi-task network', () => {
   it('loads a saved tfjs Layers model as the backbone (path, file:// URL and http), pooling its feature map', async () => {
     // A small "pretrained" feature extractor that ends in a feature map, saved by the test itself.
     const input = tf.input({ shape: [16, 16, 3] });
-    const conv = tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }), name: 'pre_conv' }).apply(input) as tf.SymbolicTensor;
+    const conv = tf.layers
+      .conv2d({
+        filters: 6,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }),
+        name: 'pre_conv',
+      })
+      .apply(input) as tf.SymbolicTensor;
     const pooled = tf.layers.maxPooling2d({ poolSize: 2 }).apply(conv) as tf.SymbolicTensor;
     const source = tf.model({ inputs: input, outputs: pooled });
     const folder = path.join(tmp, 'pretrained');
@@ -108,10 +144,19 @@ describe('multi-task network', () => {
     } finally {
       server.close();
     }
-    await assert.rejects(buildNetwork({ backbone: 'convnet-s', inputSize: 32, channels: 3, seed: 1, heads: HEADS, pretrained: folder }), /takes input \[\?, 16, 16, 3\]/);
-    await assert.rejects(buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 1, heads: HEADS, pretrained: path.join(tmp, 'missing') }), (err: unknown) => err instanceof UserError && /cannot read/.test(err.message));
+    await assert.rejects(
+      buildNetwork({ backbone: 'convnet-s', inputSize: 32, channels: 3, seed: 1, heads: HEADS, pretrained: folder }),
+      /takes input \[\?, 16, 16, 3\]/,
+    );
+    await assert.rejects(
+      buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 1, heads: HEADS, pretrained: path.join(tmp, 'missing') }),
+      (err: unknown) => err instanceof UserError && /cannot read/.test(err.message),
+    );
     fs.writeFileSync(path.join(tmp, 'broken.json'), '{"modelTopology": ');
-    await assert.rejects(buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 1, heads: HEADS, pretrained: path.join(tmp, 'broken.json') }), /not valid JSON/);
+    await assert.rejects(
+      buildNetwork({ backbone: 'convnet-s', inputSize: 16, channels: 3, seed: 1, heads: HEADS, pretrained: path.join(tmp, 'broken.json') }),
+      /not valid JSON/,
+    );
     source.dispose();
   });
 });

@@ -24,11 +24,18 @@ for (const backendName of ['cpu', 'wasm'] as const) {
   test(`${backendName}: one-op training batch norm equals tfjs-layers' (outputs, gradients, moving statistics)`, async () => {
     if (backendName === 'wasm') await initTestWasmBackend();
     await tf.setBackend(backendName);
-    const args = { momentum: 0.9, epsilon: 1e-5, gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 1 }), betaInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) };
+    const args = {
+      momentum: 0.9,
+      epsilon: 1e-5,
+      gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 1 }),
+      betaInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }),
+    };
     const ours = new TrainingBatchNormalization(args);
     const standard = tf.layers.batchNormalization(args);
     // An offset mean and uneven scale per channel, as after a convolution.
-    const x = tf.tidy(() => tf.add(tf.mul(tf.randomNormal([4, 5, 6, 7], 0, 1, 'float32', 3), tf.linspace(0.5, 3, 7)), tf.linspace(-2, 4, 7)));
+    const x = tf.tidy(() =>
+      tf.add(tf.mul(tf.randomNormal([4, 5, 6, 7], 0, 1, 'float32', 3), tf.linspace(0.5, 3, 7)), tf.linspace(-2, 4, 7)),
+    );
     const weighting = tf.randomNormal([4, 5, 6, 7], 0, 1, 'float32', 4);
     ours.build(x.shape);
     standard.build(x.shape);
@@ -40,7 +47,11 @@ for (const backendName of ['cpu', 'wasm'] as const) {
       const error = maxRelativeError(a[key], b[key]);
       assert.ok(error < 1e-4, `${key}: relative error ${error}`);
     }
-    ours.getWeights().forEach((w, i) => assert.ok(maxRelativeError(w, standard.getWeights()[i]!) < 1e-5, `weight ${i} (moving statistics after 3 updates)`));
+    ours
+      .getWeights()
+      .forEach((w, i) =>
+        assert.ok(maxRelativeError(w, standard.getWeights()[i]!) < 1e-5, `weight ${i} (moving statistics after 3 updates)`),
+      );
     // Inference uses the moving statistics in both.
     assert.ok(maxRelativeError(ours.apply(x) as tf.Tensor, standard.apply(x) as tf.Tensor) < 1e-5);
     tf.dispose([...Object.values(a), ...Object.values(b)]);

@@ -29,9 +29,34 @@ function config(benchmark: string, setting: Setting, seed: number, beta: number)
     ],
     inputSize: 8,
     backbone: 'convnet-s',
-    train: { epochs: 2, batchSize: 4, learningRate: 0.001, optimizer: 'adam', momentum: 0.9, schedule: 'cosine', stepEvery: 30, stepGamma: 0.1, weightDecay: 0, cropPadding: 0, flip: false, classBalanced: false },
+    train: {
+      epochs: 2,
+      batchSize: 4,
+      learningRate: 0.001,
+      optimizer: 'adam',
+      momentum: 0.9,
+      schedule: 'cosine',
+      stepEvery: 30,
+      stepGamma: 0.1,
+      weightDecay: 0,
+      cropPadding: 0,
+      flip: false,
+      classBalanced: false,
+    },
     method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
-    relatedness: setting === 'stl' ? [] : [{ from: 'subgroup', to: 'group', source: 'file', alpha: 1, minCoannotated: 20, ...(beta === 0 ? {} : { sharpnessBlend: beta }) }],
+    relatedness:
+      setting === 'stl'
+        ? []
+        : [
+            {
+              from: 'subgroup',
+              to: 'group',
+              source: 'file',
+              alpha: 1,
+              minCoannotated: 20,
+              ...(beta === 0 ? {} : { sharpnessBlend: beta }),
+            },
+          ],
     regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0.05 } },
     setting,
     seed,
@@ -52,7 +77,15 @@ function history(group: number, teacher: number | undefined): EpochRecord[] {
   }));
 }
 
-function cell(benchmark: string, setting: Setting, seed: number, beta: number, subgroup: number, group: number, unstable = false): CellRecord {
+function cell(
+  benchmark: string,
+  setting: Setting,
+  seed: number,
+  beta: number,
+  subgroup: number,
+  group: number,
+  unstable = false,
+): CellRecord {
   const coupled = setting !== 'stl';
   const metrics: MetricsFile = {
     configHash: `${benchmark}-${setting}-${seed}`,
@@ -65,13 +98,30 @@ function cell(benchmark: string, setting: Setting, seed: number, beta: number, s
     ...(coupled
       ? {
           relatedness: {
-            'subgroup->group': { kind: 'categorical->categorical', sharpness: 1 - beta, uninformedSharpness: 0.04, entriesAboveHalf: beta < 0.5 ? 95 : 0, entries: 760, source: 'file', description: 'the taxonomy', ...(beta === 0 ? {} : { blend: beta }) },
+            'subgroup->group': {
+              kind: 'categorical->categorical',
+              sharpness: 1 - beta,
+              uninformedSharpness: 0.04,
+              entriesAboveHalf: beta < 0.5 ? 95 : 0,
+              entries: 760,
+              source: 'file',
+              description: 'the taxonomy',
+              ...(beta === 0 ? {} : { blend: beta }),
+            },
           },
         }
       : {}),
-    stability: unstable ? { unstable: true, reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] } : { unstable: false, reasons: [] },
+    stability: unstable
+      ? { unstable: true, reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] }
+      : { unstable: false, reasons: [] },
   };
-  return { dir: '', config: config(benchmark, setting, seed, beta), hash: metrics.configHash, metrics, history: history(group, coupled ? group - 0.1 : undefined) };
+  return {
+    dir: '',
+    config: config(benchmark, setting, seed, beta),
+    hash: metrics.configHash,
+    metrics,
+    history: history(group, coupled ? group - 0.1 : undefined),
+  };
 }
 
 function cells(): CellRecord[] {
@@ -97,16 +147,34 @@ test('an unstable cell is left out of every number and named; the diagnostic, th
   // Δm% = 100/2 · ((44 − 40)/40 + (66 − 60)/60) = 10, as without the collapsed seed.
   assert.ok(Math.abs(dm.delta_m_pct! - 10) < 1e-9, `Δm% ${dm.delta_m_pct}`);
   assert.match(dm.verdict, /left out as unstable: seed 3/);
-  assert.deepEqual(b0.unstable, [{ cell: 'disjoint.mtl+dm.seed3', reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] }]);
+  assert.deepEqual(b0.unstable, [
+    { cell: 'disjoint.mtl+dm.seed3', reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] },
+  ]);
   assert.match(summaryCsv(report).split('\n')[0]!, /,unstable_cells,/);
 
   assert.equal(b0.relatedness.length, 1);
-  assert.deepEqual({ ...b0.relatedness[0]!, description: undefined }, { pair: 'subgroup->group', kind: 'categorical->categorical', source: 'file', description: undefined, blend: 0, sharpness: 1, uninformedSharpness: 0.04, entriesAboveHalf: 95, entries: 760, cells: 2 });
+  assert.deepEqual(
+    { ...b0.relatedness[0]!, description: undefined },
+    {
+      pair: 'subgroup->group',
+      kind: 'categorical->categorical',
+      source: 'file',
+      description: undefined,
+      blend: 0,
+      sharpness: 1,
+      uninformedSharpness: 0.04,
+      entriesAboveHalf: 95,
+      entries: 760,
+      cells: 2,
+    },
+  );
 
   assert.equal(b0.teachers.length, 1);
   assert.equal(b0.teachers[0]!.teacher.at(-1)!.mean.toFixed(2), '56.00');
   assert.deepEqual(b0.teacherFindings, [
-    'disjoint, mtl+dm: the dm:subgroup->group teacher scores below its student at epoch 2 (group accuracy on validation 56.00 against 66.00, mean of 2 seeds): distribution matching pulls the group head toward something worse than itself.',
+    'disjoint, mtl+dm: the dm:subgroup->group teacher scores below its student at epoch 2 ' +
+      '(group accuracy on validation 56.00 against 66.00, mean of 2 seeds): ' +
+      'distribution matching pulls the group head toward something worse than itself.',
   ]);
 
   assert.equal(report.sweeps.length, 1);
@@ -114,7 +182,15 @@ test('an unstable cell is left out of every number and named; the diagnostic, th
   assert.equal(sweep!.regime, 'disjoint');
   assert.deepEqual(
     sweep!.series.map((s) => [s.setting, s.points.map((p) => [p.beta, p.benchmark, Number(p.deltaM!.toFixed(6)), p.n])]),
-    [['mtl+dm', [[0, 'sweep-b0', 10, 2], [1, 'sweep-b1', 0, 2]]]],
+    [
+      [
+        'mtl+dm',
+        [
+          [0, 'sweep-b0', 10, 2],
+          [1, 'sweep-b1', 0, 2],
+        ],
+      ],
+    ],
   );
 
   const html = reportHtml(report);
@@ -130,7 +206,13 @@ test('an unstable cell is left out of every number and named; the diagnostic, th
 });
 
 test('benchmarks with a single β, or cells written before the diagnostics existed, add no sweep and no diagnostic', () => {
-  const old = cells().filter((c) => c.config.benchmark === 'sweep-b1').map((c) => ({ ...c, metrics: { ...c.metrics!, relatedness: undefined, stability: undefined }, history: c.history!.map((e) => ({ ...e, teachers: undefined })) }));
+  const old = cells()
+    .filter((c) => c.config.benchmark === 'sweep-b1')
+    .map((c) => ({
+      ...c,
+      metrics: { ...c.metrics!, relatedness: undefined, stability: undefined },
+      history: c.history!.map((e) => ({ ...e, teachers: undefined })),
+    }));
   const report = buildReport({ cells: old, benchmarks: new Map(), warnings: [] });
   assert.deepEqual(report.sweeps, []);
   assert.deepEqual(report.benchmarks[0]!.relatedness, []);
@@ -139,8 +221,12 @@ test('benchmarks with a single β, or cells written before the diagnostics exist
   assert.equal(report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl+dm')!.unstable_cells, 0);
 });
 
-test('a study at β = 0 beside the sweep gives one point per β: the benchmark with more seeds, and settings seen at one β only are no series', () => {
-  const study = [cell('a-study', 'stl', 1, 0, 0.4, 0.6), cell('a-study', 'mtl+dm', 1, 0, 0.4, 0.6), cell('a-study', 'mtl+sca', 1, 0, 0.4, 0.6)];
+test('a study at β = 0 beside the sweep: one point per β (the benchmark with more seeds); a setting seen at one β is no series', () => {
+  const study = [
+    cell('a-study', 'stl', 1, 0, 0.4, 0.6),
+    cell('a-study', 'mtl+dm', 1, 0, 0.4, 0.6),
+    cell('a-study', 'mtl+sca', 1, 0, 0.4, 0.6),
+  ];
   const report = buildReport({ cells: [...cells(), ...study], benchmarks: new Map(), warnings: [] });
   assert.equal(report.sweeps.length, 1);
   assert.deepEqual(

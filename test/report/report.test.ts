@@ -48,7 +48,20 @@ function handConfig(setting: Setting, seed: number): CellConfig {
     ],
     inputSize: 8,
     backbone: 'convnet-s',
-    train: { epochs: 2, batchSize: 4, learningRate: 0.001, optimizer: 'adam', momentum: 0.9, schedule: 'cosine', stepEvery: 30, stepGamma: 0.1, weightDecay: 0, cropPadding: 0, flip: false, classBalanced: false },
+    train: {
+      epochs: 2,
+      batchSize: 4,
+      learningRate: 0.001,
+      optimizer: 'adam',
+      momentum: 0.9,
+      schedule: 'cosine',
+      stepEvery: 30,
+      stepGamma: 0.1,
+      weightDecay: 0,
+      cropPadding: 0,
+      flip: false,
+      classBalanced: false,
+    },
     method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
     relatedness: [],
     regime: { name: 'full', spec: { kind: 'full' } },
@@ -67,7 +80,11 @@ function handResult(group: number, tags: number, trainSeconds: number, coupled =
     history: [1, 2].map((epoch) => ({
       epoch,
       loss: 2 / epoch,
-      terms: { 'sup:group': 1 / epoch, 'sup:tags': group / epoch, ...(coupled ? { 'sca:group->tags': tags / epoch, sca: tags / epoch } : {}) },
+      terms: {
+        'sup:group': 1 / epoch,
+        'sup:tags': group / epoch,
+        ...(coupled ? { 'sca:group->tags': tags / epoch, sca: tags / epoch } : {}),
+      },
       val: { group: { accuracy: (group * epoch) / 2 }, tags: { macro_f1: (tags * epoch) / 2 } },
       valPrimaryMean: ((group + tags) * epoch) / 4,
       seconds: 1,
@@ -81,13 +98,28 @@ function handResult(group: number, tags: number, trainSeconds: number, coupled =
 
 /** setting → per seed [group accuracy, tags macro-F1] as fractions. */
 const HAND: Record<string, [number, number][]> = {
-  stl: [[0.58, 0.4], [0.62, 0.4]],
-  mtl: [[0.66, 0.38], [0.66, 0.38]],
-  'mtl+sca': [[0.6, 0.4], [0.6, 0.4]],
-  'mtl+dm': [[0.63, 0.42], [0.63, 0.44]],
+  stl: [
+    [0.58, 0.4],
+    [0.62, 0.4],
+  ],
+  mtl: [
+    [0.66, 0.38],
+    [0.66, 0.38],
+  ],
+  'mtl+sca': [
+    [0.6, 0.4],
+    [0.6, 0.4],
+  ],
+  'mtl+dm': [
+    [0.63, 0.42],
+    [0.63, 0.44],
+  ],
 };
 
-async function writeHandRuns(root: string, options: { failing?: boolean; table?: Record<string, [number, number][]>; info?: BenchmarkInfo } = {}): Promise<string> {
+async function writeHandRuns(
+  root: string,
+  options: { failing?: boolean; table?: Record<string, [number, number][]>; info?: BenchmarkInfo } = {},
+): Promise<string> {
   const dir = path.join(root, 'hand');
   await writeBenchmarkInfo(dir, options.info ?? INFO);
   for (const [setting, seeds] of Object.entries(options.table ?? HAND)) {
@@ -113,7 +145,11 @@ function csvRows(text: string): string[][] {
   return text
     .trim()
     .split('\n')
-    .map((line) => [...line.matchAll(/(?:^|,)("(?:[^"]|"")*"|[^,]*)/g)].map((m) => (m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!)));
+    .map((line) =>
+      [...line.matchAll(/(?:^|,)("(?:[^"]|"")*"|[^,]*)/g)].map((m) =>
+        m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!,
+      ),
+    );
 }
 
 test('Δm% follows method.md: (100/T) Σ (M − M_stl) / M_stl', () => {
@@ -128,7 +164,19 @@ test('leaderboard and summary: exact leading columns and hand-computed values', 
   await writeReports([dir], dir);
   const leaderboard = csvRows(fs.readFileSync(path.join(dir, 'leaderboard.csv'), 'utf8'));
   assert.deepEqual(leaderboard[0]!.slice(0, LEADERBOARD_COLUMNS.length), [
-    'benchmark', 'regime', 'setting', 'task', 'metric', 'mean', 'std', 'n', 'stl_mean', 'delta_vs_stl', 'paper', 'gap_to_paper', 'rank',
+    'benchmark',
+    'regime',
+    'setting',
+    'task',
+    'metric',
+    'mean',
+    'std',
+    'n',
+    'stl_mean',
+    'delta_vs_stl',
+    'paper',
+    'gap_to_paper',
+    'rank',
   ]);
   const row = (setting: string, task: string, metric: string) => {
     const found = leaderboard.find((r) => r[2] === setting && r[3] === task && r[4] === metric);
@@ -136,15 +184,39 @@ test('leaderboard and summary: exact leading columns and hand-computed values', 
     return Object.fromEntries(leaderboard[0]!.map((h, i) => [h, found[i]]));
   };
   assert.deepEqual(row('stl', 'group', 'accuracy'), {
-    benchmark: 'hand', regime: 'full', setting: 'stl', task: 'group', metric: 'accuracy',
-    mean: '60.00', std: '2.83', n: '2', stl_mean: '60.00', delta_vs_stl: '0.00', paper: '70.00', gap_to_paper: '-10.00', rank: '3',
+    benchmark: 'hand',
+    regime: 'full',
+    setting: 'stl',
+    task: 'group',
+    metric: 'accuracy',
+    mean: '60.00',
+    std: '2.83',
+    n: '2',
+    stl_mean: '60.00',
+    delta_vs_stl: '0.00',
+    paper: '70.00',
+    gap_to_paper: '-10.00',
+    rank: '3',
     // 60 ± t(0.975, 1) × 2.8284 / √2 = 60 ± 25.41
-    ci_low: '34.59', ci_high: '85.41', paired_seeds: '', diff_mean: '', diff_ci_low: '', diff_ci_high: '', diff_p: '', verdict: 'baseline',
-    primary: 'true', seeds: '1 2',
+    ci_low: '34.59',
+    ci_high: '85.41',
+    paired_seeds: '',
+    diff_mean: '',
+    diff_ci_low: '',
+    diff_ci_high: '',
+    diff_p: '',
+    verdict: 'baseline',
+    primary: 'true',
+    seeds: '1 2',
   });
   // Paired by seed: differences 8 and 4, mean 6, t = 6 / (2.8284 / √2) = 3, p = 1 − (2/π) atan 3 (one degree of freedom).
   assert.deepEqual(
-    [row('mtl', 'group', 'accuracy').paired_seeds, row('mtl', 'group', 'accuracy').diff_mean, row('mtl', 'group', 'accuracy').diff_ci_low, row('mtl', 'group', 'accuracy').diff_ci_high],
+    [
+      row('mtl', 'group', 'accuracy').paired_seeds,
+      row('mtl', 'group', 'accuracy').diff_mean,
+      row('mtl', 'group', 'accuracy').diff_ci_low,
+      row('mtl', 'group', 'accuracy').diff_ci_high,
+    ],
     ['2', '6.00', '-19.41', '31.41'],
   );
   assert.equal(row('mtl', 'group', 'accuracy').diff_p, (1 - (2 / Math.PI) * Math.atan(3)).toFixed(4));
@@ -163,7 +235,15 @@ test('leaderboard and summary: exact leading columns and hand-computed values', 
   assert.equal(row('mtl', 'group', 'macro_f1').primary, 'false');
 
   const summary = csvRows(fs.readFileSync(path.join(dir, 'summary.csv'), 'utf8'));
-  assert.deepEqual(summary[0]!.slice(0, SUMMARY_COLUMNS.length), ['benchmark', 'regime', 'setting', 'delta_m_pct', 'tasks_worse_than_stl', 'negative_transfer', 'train_seconds']);
+  assert.deepEqual(summary[0]!.slice(0, SUMMARY_COLUMNS.length), [
+    'benchmark',
+    'regime',
+    'setting',
+    'delta_m_pct',
+    'tasks_worse_than_stl',
+    'negative_transfer',
+    'train_seconds',
+  ]);
   const s = (setting: string) => summary.find((r) => r[2] === setting)!.slice(0, 7);
   assert.deepEqual(s('stl'), ['hand', 'full', 'stl', '', '', '', '11.00']);
   assert.deepEqual(s('mtl'), ['hand', 'full', 'mtl', '2.50', '1', 'true', '11.00']);
@@ -183,38 +263,87 @@ test('leaderboard and summary: exact leading columns and hand-computed values', 
   assert.ok(Math.abs(mtl.delta_m_seeds!.p! - 0.395843) < 1e-6);
   assert.equal(mtl.tasks_significantly_worse, 1);
   assert.equal(mtl.significant_negative_transfer, true);
-  assert.equal(mtl.verdict, 'worse than stl (significant) on tags macro_f1 (-2.00 pts, p < 0.001); delta_m +2.50% (95% CI -20.76 to 25.88, p = 0.4)');
+  assert.equal(
+    mtl.verdict,
+    'worse than stl (significant) on tags macro_f1 (-2.00 pts, p < 0.001); delta_m +2.50% (95% CI -20.76 to 25.88, p = 0.4)',
+  );
   const dm = report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl+dm')!;
   assert.equal(dm.finding, 'no-difference');
   assert.equal(dm.tasks_significantly_worse, 0);
   const mtlCsv = Object.fromEntries(summary[0]!.map((h, i) => [h, summary.find((r) => r[2] === 'mtl')![i]]));
   assert.deepEqual(
-    [mtlCsv.n, mtlCsv.paired_seeds, mtlCsv.delta_m_seed_mean, mtlCsv.delta_m_ci_low, mtlCsv.delta_m_ci_high, mtlCsv.delta_m_p, mtlCsv.delta_m_left_out, mtlCsv.tasks_significantly_worse, mtlCsv.significant_negative_transfer],
+    [
+      mtlCsv.n,
+      mtlCsv.paired_seeds,
+      mtlCsv.delta_m_seed_mean,
+      mtlCsv.delta_m_ci_low,
+      mtlCsv.delta_m_ci_high,
+      mtlCsv.delta_m_p,
+      mtlCsv.delta_m_left_out,
+      mtlCsv.tasks_significantly_worse,
+      mtlCsv.significant_negative_transfer,
+    ],
     ['2', '2', '2.56', '-20.76', '25.88', '0.3958', '', '1', 'true'],
   );
+  // Ranked by Δm% within the regime: mtl+dm 6.25, mtl 2.50, mtl+sca 0.00; stl and the failed setting have none.
+  const rankOf = (setting: string) => summary.find((r) => r[2] === setting)![summary[0]!.indexOf('rank_delta_m')];
+  assert.deepEqual(['mtl+dm', 'mtl', 'mtl+sca', 'stl', 'mtl+sca+dm'].map(rankOf), ['1', '2', '3', '', '']);
   for (const file of ['leaderboard.csv', 'summary.csv']) {
     assert.match(fs.readFileSync(path.join(dir, file), 'utf8'), /^[\x20-\x7e\n]*$/, `${file} is plain ASCII`);
   }
 });
 
 test('Δm% leaves out a task whose stl baseline is 0, under 1 point or at chance, and says so everywhere', async () => {
-  const info: BenchmarkInfo = { ...INFO, tasks: [{ ...INFO.tasks[0]!, classes: 4 }, { ...INFO.tasks[1]!, classes: 32 }] };
+  const info: BenchmarkInfo = {
+    ...INFO,
+    tasks: [
+      { ...INFO.tasks[0]!, classes: 4 },
+      { ...INFO.tasks[1]!, classes: 32 },
+    ],
+  };
   const cases: { name: string; table: Record<string, [number, number][]>; reason: RegExp; deltaM: string }[] = [
     {
       name: 'an stl macro-F1 of exactly 0',
-      table: { stl: [[0.6, 0], [0.6, 0]], mtl: [[0.63, 0.02], [0.63, 0.01]] },
+      table: {
+        stl: [
+          [0.6, 0],
+          [0.6, 0],
+        ],
+        mtl: [
+          [0.63, 0.02],
+          [0.63, 0.01],
+        ],
+      },
       reason: /^tags: stl macro_f1 0\.00% on seed 1 is under 1 point$/,
       deltaM: '5.00', // group only: (63 − 60) / 60
     },
     {
       name: 'an stl macro-F1 near 0 on one seed',
-      table: { stl: [[0.6, 0.3], [0.6, 0.004]], mtl: [[0.63, 0.3], [0.63, 0.05]] },
+      table: {
+        stl: [
+          [0.6, 0.3],
+          [0.6, 0.004],
+        ],
+        mtl: [
+          [0.63, 0.3],
+          [0.63, 0.05],
+        ],
+      },
       reason: /^tags: stl macro_f1 0\.40% on seed 2 is under 1 point$/,
       deltaM: '5.00', // with tags it would be about +600%
     },
     {
       name: 'an stl accuracy at chance (4 groups)',
-      table: { stl: [[0.25, 0.4], [0.3, 0.4]], mtl: [[0.5, 0.44], [0.5, 0.44]] },
+      table: {
+        stl: [
+          [0.25, 0.4],
+          [0.3, 0.4],
+        ],
+        mtl: [
+          [0.5, 0.44],
+          [0.5, 0.44],
+        ],
+      },
       reason: /^group: stl accuracy 25\.00% on seed 1 is at or below chance \(25\.00%, 1 of 4 classes\)$/,
       deltaM: '10.00', // tags only: (44 − 40) / 40
     },
@@ -236,7 +365,19 @@ test('Δm% leaves out a task whose stl baseline is 0, under 1 point or at chance
     assert.ok(html.includes(mtl.delta_m_left_out[0]!.reason), `${c.name}: report.html says it`);
   }
   // Both tasks below their floor: no Δm% at all, rather than a number that means nothing.
-  const dir = await writeHandRuns(tempDir('floor'), { table: { stl: [[0.2, 0], [0.2, 0]], mtl: [[0.3, 0.1], [0.3, 0.1]] }, info });
+  const dir = await writeHandRuns(tempDir('floor'), {
+    table: {
+      stl: [
+        [0.2, 0],
+        [0.2, 0],
+      ],
+      mtl: [
+        [0.3, 0.1],
+        [0.3, 0.1],
+      ],
+    },
+    info,
+  });
   const mtl = buildReport(collectRuns([dir])).benchmarks[0]!.summary.find((r) => r.setting === 'mtl')!;
   assert.equal(mtl.delta_m_pct, undefined);
   assert.equal(mtl.delta_m_left_out.length, 2);
@@ -249,7 +390,18 @@ test('report.html is one self-contained file with the charts', async () => {
   await writeReports([dir], dir);
   const html = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
   assert.match(html, /^<!DOCTYPE html>/);
-  for (const forbidden of [/https?:/i, /<script/i, /<link/i, /\bsrc\s*=/i, /url\(/i, /@import/i, /<iframe/i, /<object/i, /xlink:href/i, /\bhref\s*=/i]) {
+  for (const forbidden of [
+    /https?:/i,
+    /<script/i,
+    /<link/i,
+    /\bsrc\s*=/i,
+    /url\(/i,
+    /@import/i,
+    /<iframe/i,
+    /<object/i,
+    /xlink:href/i,
+    /\bhref\s*=/i,
+  ]) {
     assert.doesNotMatch(html, forbidden, `no external reference: ${forbidden}`);
   }
   const charts = html.match(/<svg /g) ?? [];
@@ -262,7 +414,13 @@ test('report.html is one self-contained file with the charts', async () => {
   assert.match(html, /Δm% per setting and regime/);
   assert.match(html, /class="paper"/, 'the paper value is drawn');
   assert.match(html, /class="stl"/, 'the stl baseline is drawn');
-  assert.match(html, /a lower mean than stl on at least one task\): 1 of 3 multi-task rows \(mtl in full: tags\)\. Significant drops \(paired t-test over seeds, p &lt; 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./);
+  assert.match(
+    html,
+    new RegExp(
+      'a lower mean than stl on at least one task\\): 1 of 3 multi-task rows \\(mtl in full: tags\\)\\. ' +
+        'Significant drops \\(paired t-test over seeds, p &lt; 0\\.05\\): 1 of 3 rows with two or more seeds \\(mtl in full\\)\\.',
+    ),
+  );
   assert.match(html, /<path d="M/, 'training curves');
 });
 
@@ -277,7 +435,10 @@ test('the terminal table is plain when colour is off and says when a setting hur
   assert.match(plain, /full\s+stl\s+60\.00 ±25\.41\s+40\.00 ±0\.00\s+–\s+–\s+baseline\s+baseline\s+2/);
   assert.match(plain, /full\s+mtl\s+66\.00 ±0\.00\s+38\.00 ±0\.00\s+\+2\.50\s+\[-20\.76, \+25\.88\]\s+yes: tags\s+significant drop\s+2/);
   assert.match(plain, /full\s+mtl\+dm\s+63\.00 ±0\.00\s+43\.00 ±12\.71\s+\+6\.25\s+\[.+\]\s+no\s+no detectable difference\s+2/);
-  assert.match(plain.replace(/\s+/g, ' '), /Significant drops \(paired t-test over seeds, p < 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./);
+  assert.match(
+    plain.replace(/\s+/g, ' '),
+    /Significant drops \(paired t-test over seeds, p < 0\.05\): 1 of 3 rows with two or more seeds \(mtl in full\)\./,
+  );
   const coloured = summaryTable(report, new Chalk({ level: 1 }));
   assert.match(coloured, /\u001b\[31m/, 'red for harm');
   // Same columns: removing the colour codes gives the plain table back.
@@ -289,9 +450,12 @@ test('one seed: no interval, no significance, and no colour of a finding', async
   const report = buildReport(collectRuns([dir]));
   const mtl = report.benchmarks[0]!.summary.find((r) => r.setting === 'mtl')!;
   assert.equal(mtl.finding, 'one-seed');
-  assert.equal(mtl.negative_transfer, true, 'the paper\'s definition still applies');
+  assert.equal(mtl.negative_transfer, true, "the paper's definition still applies");
   assert.equal(mtl.tasks_significantly_worse, undefined, 'nothing can be counted as significant');
-  assert.equal(mtl.verdict, '1 seed: no uncertainty estimate; lower than stl on group accuracy (-10.00 pts), tags macro_f1 (-2.00 pts); delta_m -10.83%');
+  assert.equal(
+    mtl.verdict,
+    '1 seed: no uncertainty estimate; lower than stl on group accuracy (-10.00 pts), tags macro_f1 (-2.00 pts); delta_m -10.83%',
+  );
   const row = report.benchmarks[0]!.leaderboard.find((r) => r.setting === 'mtl' && r.metric === 'accuracy')!;
   assert.equal(row.verdict, '1 seed: no uncertainty estimate');
   assert.equal(row.ci, undefined);
@@ -310,19 +474,30 @@ test('reports from the folders of two shards equal the report of one run', async
   await runStudy([file], { out: single }, fakeDeps(fakeTrainer()), captureIO());
   const shardDirs = ['1/2', '2/2'].map((shard, i) => path.join(dir, `shard${i + 1}`));
   const trainers = [fakeTrainer(), fakeTrainer()];
-  for (const [i, shard] of ['1/2', '2/2'].entries()) await runStudy([file], { out: shardDirs[i], shard }, fakeDeps(trainers[i]!), captureIO());
+  for (const [i, shard] of ['1/2', '2/2'].entries())
+    await runStudy([file], { out: shardDirs[i], shard }, fakeDeps(trainers[i]!), captureIO());
   assert.equal(trainers[0]!.calls.length + trainers[1]!.calls.length, 20);
   assert.ok(trainers[0]!.calls.length > 0 && trainers[1]!.calls.length > 0);
   const merged = path.join(dir, 'merged');
   const io = captureIO();
-  await reportCommand(shardDirs.map((d) => path.join(d, 'toy-study')), { out: merged }, io);
+  await reportCommand(
+    shardDirs.map((d) => path.join(d, 'toy-study')),
+    { out: merged },
+    io,
+  );
   for (const name of ['leaderboard.csv', 'summary.csv', 'report.html']) {
     assert.equal(fs.readFileSync(path.join(merged, name), 'utf8'), fs.readFileSync(path.join(single, 'toy-study', name), 'utf8'), name);
   }
   // A runs/ root with both shard folders inside gives the same result too.
   await reportCommand([dir + '/shard1', dir + '/shard2'], { out: path.join(dir, 'merged2') }, captureIO());
-  assert.equal(fs.readFileSync(path.join(dir, 'merged2', 'summary.csv'), 'utf8'), fs.readFileSync(path.join(merged, 'summary.csv'), 'utf8'));
-  await assert.rejects(reportCommand(shardDirs, {}, captureIO()), /several folders are merged into one report; say where it goes with --out DIR/);
+  assert.equal(
+    fs.readFileSync(path.join(dir, 'merged2', 'summary.csv'), 'utf8'),
+    fs.readFileSync(path.join(merged, 'summary.csv'), 'utf8'),
+  );
+  await assert.rejects(
+    reportCommand(shardDirs, {}, captureIO()),
+    /several folders are merged into one report; say where it goes with --out DIR/,
+  );
   await assert.rejects(reportCommand([path.join(dir, 'nothing')], {}, captureIO()), /nothing: no such folder/);
 });
 
@@ -331,7 +506,10 @@ test('two folders holding the same cell under different configs cannot be merged
   const file = writeBenchmark(dir, toyBenchmarkYaml());
   await runStudy([file], { out: path.join(dir, 'a'), regimes: ['full'], seeds: ['1'] }, fakeDeps(fakeTrainer()), captureIO());
   await runStudy([file], { out: path.join(dir, 'b'), regimes: ['full'], seeds: ['1'], epochs: 3 }, fakeDeps(fakeTrainer()), captureIO());
-  await assert.rejects(reportCommand([path.join(dir, 'a'), path.join(dir, 'b')], { out: path.join(dir, 'm') }, captureIO()), /hold the same cell trained with different configs/);
+  await assert.rejects(
+    reportCommand([path.join(dir, 'a'), path.join(dir, 'b')], { out: path.join(dir, 'm') }, captureIO()),
+    /hold the same cell trained with different configs/,
+  );
 });
 
 test('the header and report.html show the configuration the cells ran with, --epochs included, and say when cells differ', async () => {
@@ -343,7 +521,11 @@ test('the header and report.html show the configuration the cells ran with, --ep
   // Unwrapped, so the assertions do not depend on where the lines break.
   const header = io.out.join('').replace(/\n {6}/g, ' ');
   assert.match(header, /toy-study {2}\(benchmark file: a toy study for tests\)/);
-  assert.match(header, /training: epochs 1, batch 16, optimizer adam, learning rate 0\.001 \(cosine\), weight decay 0, augmentation none/, 'the overridden epochs, not the file\'s 2');
+  assert.match(
+    header,
+    /training: epochs 1, batch 16, optimizer adam, learning rate 0\.001 \(cosine\), weight decay 0, augmentation none/,
+    "the overridden epochs, not the file's 2",
+  );
   assert.match(header, /data and model: dataset toy, tasks group \(accuracy\), tags \(macro_f1\), backbone convnet-s, input size 8x8/);
   // lambda_dm is read by the DM settings only; the others carry the default, which is no disagreement.
   assert.match(header, /lambda_dm 0\.5/);
@@ -360,8 +542,17 @@ test('the header and report.html show the configuration the cells ran with, --ep
   await runStudy([file], { out, regimes: ['disjoint'], seeds: ['2'] }, fakeDeps(fakeTrainer()), again);
   const text = again.out.join('').replace(/\s+/g, ' ');
   assert.match(text, /epochs 1 in 5 cells, 2 in 5 cells/);
-  assert.match(text, /warning: benchmark "toy-study": its cells ran with different configurations \(e\.g\. a changed --epochs\): epochs: 1 in 5 cells, 2 in 5 cells \(e\.g\. disjoint\.\S+\.seed2\)/);
-  assert.match(fs.readFileSync(path.join(out, 'toy-study', 'report.html'), 'utf8'), /cells differ: 1 <span class="muted">\(5: disjoint\.mtl\+dm\.seed1/);
+  assert.match(
+    text,
+    new RegExp(
+      'warning: benchmark "toy-study": its cells ran with different configurations \\(e\\.g\\. a changed --epochs\\): ' +
+        'epochs: 1 in 5 cells, 2 in 5 cells \\(e\\.g\\. disjoint\\.\\S+\\.seed2\\)',
+    ),
+  );
+  assert.match(
+    fs.readFileSync(path.join(out, 'toy-study', 'report.html'), 'utf8'),
+    /cells differ: 1 <span class="muted">\(5: disjoint\.mtl\+dm\.seed1/,
+  );
 });
 
 test('--check names each value out of tolerance and fails the run', async () => {
@@ -375,7 +566,10 @@ test('--check names each value out of tolerance and fails the run', async () => 
   const io = captureIO();
   const result = await runStudy([file], { out: path.join(dir, 'runs'), check: true }, fakeDeps(fakeTrainer()), io);
   assert.deepEqual(result.problems, ['--check: 2 values out of tolerance']);
-  const failures = io.err.join('').split('\n').filter((line) => line.startsWith('check failed: '));
+  const failures = io.err
+    .join('')
+    .split('\n')
+    .filter((line) => line.startsWith('check failed: '));
   assert.equal(failures.length, 2);
   assert.match(failures[0]!, /^check failed: toy-study: full\/mtl\/tags macro_f1 = \d+\.\d\d, expected 80 ± 5 \(off by -\d+\.\d\d\)$/);
   assert.match(failures[1]!, /^check failed: toy-study: disjoint\/stl\/group accuracy = \d+\.\d\d, expected 20 ± 2/);

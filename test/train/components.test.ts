@@ -64,7 +64,8 @@ describe('trainer components', () => {
       // A larger overlap keeps a superset of the smaller one's shared samples.
       const wider = applyRegime(train, tasks, { kind: 'disjoint', overlap: 0.3 }, 7);
       for (let s = 0; s < 200; s++) {
-        if (hasLabel(r.labels.quadrant!, s) && hasLabel(r.labels.attrs!, s)) assert.ok(hasLabel(wider.labels.quadrant!, s) && hasLabel(wider.labels.attrs!, s));
+        if (hasLabel(r.labels.quadrant!, s) && hasLabel(r.labels.attrs!, s))
+          assert.ok(hasLabel(wider.labels.quadrant!, s) && hasLabel(wider.labels.attrs!, s));
       }
     });
 
@@ -110,7 +111,10 @@ describe('trainer components', () => {
     // One 3×3 single-channel image 1..9.
     const source = memoryImages(3, 1, Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80, 90]));
     const plain = readImageBatch(source, [1]);
-    assert.deepEqual(Array.from(plain).map((v) => Math.round(v * 255)), [10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    assert.deepEqual(
+      Array.from(plain).map((v) => Math.round(v * 255)),
+      [10, 20, 30, 40, 50, 60, 70, 80, 90],
+    );
     // Find a draw sequence by replaying the generator: dy, dx, flip.
     const rng = Rng.fromSeed(3);
     const replay = Rng.fromState(rng.state());
@@ -126,7 +130,10 @@ describe('trainer components', () => {
         expected.push(1 + sy * 3 + sx);
       }
     }
-    assert.deepEqual(Array.from(out).map((v) => Math.round(v * 255)), expected);
+    assert.deepEqual(
+      Array.from(out).map((v) => Math.round(v * 255)),
+      expected,
+    );
     // Over many draws every offset and both flips occur.
     const seen = new Set<string>();
     const many = Rng.fromSeed(4);
@@ -137,7 +144,11 @@ describe('trainer components', () => {
   it('the crop padding repeats the edge: a white image stays white and its edge rows and columns repeat, never black', () => {
     const white = memoryImages(4, 3, new Uint8Array(2 * 4 * 4 * 3).fill(255));
     const rng = Rng.fromSeed(5);
-    for (let i = 0; i < 50; i++) assert.ok(readImageBatch(white, [0, 1], { padding: 2, flip: false }, rng).every((v) => v === 1), `draw ${i}`);
+    for (let i = 0; i < 50; i++)
+      assert.ok(
+        readImageBatch(white, [0, 1], { padding: 2, flip: false }, rng).every((v) => v === 1),
+        `draw ${i}`,
+      );
     // A 2×2 image 1 2 / 3 4 padded by 1: whatever offset is drawn (replayed from the generator),
     // each pixel of the crop is the image's nearest pixel.
     const small = memoryImages(2, 1, Uint8Array.from([1, 2, 3, 4]));
@@ -166,8 +177,19 @@ describe('trainer components', () => {
       m: { kind: 'multilabel', width: 2, values: Uint8Array.from([1, MASKED, MASKED, MASKED, 0, 1]) },
     };
     const e = encodeLabels(tasks, labels, [2, 0, 1]);
-    assert.deepEqual(e.c, { kind: 'categorical', classes: 2, oneHot: Float32Array.from([1, 0, 0, 1, 0, 0]), has: Float32Array.from([1, 1, 0]) });
-    assert.deepEqual(e.m, { kind: 'multilabel', width: 2, target: Float32Array.from([0, 1, 1, 0, 0, 0]), mask: Float32Array.from([1, 1, 1, 0, 0, 0]), has: Float32Array.from([1, 1, 0]) });
+    assert.deepEqual(e.c, {
+      kind: 'categorical',
+      classes: 2,
+      oneHot: Float32Array.from([1, 0, 0, 1, 0, 0]),
+      has: Float32Array.from([1, 1, 0]),
+    });
+    assert.deepEqual(e.m, {
+      kind: 'multilabel',
+      width: 2,
+      target: Float32Array.from([0, 1, 1, 0, 0, 0]),
+      mask: Float32Array.from([1, 1, 1, 0, 0, 0]),
+      has: Float32Array.from([1, 1, 0]),
+    });
   });
 
   it('class-balanced sampling gives each class about the same share', () => {
@@ -179,7 +201,11 @@ describe('trainer components', () => {
     for (let e = 0; e < 50; e++) for (const s of epochOrder(samples, rng, { column })) if (column.values[s] === 1) minority++;
     assert.ok(Math.abs(minority / 5000 - 0.5) < 0.03, `minority share ${minority / 5000}`);
     const shuffled = epochOrder(samples, Rng.fromSeed(2));
-    assert.deepEqual(Array.from(shuffled).sort((a, b) => a - b), Array.from(samples), 'a uniform epoch is a permutation');
+    assert.deepEqual(
+      Array.from(shuffled).sort((a, b) => a - b),
+      Array.from(samples),
+      'a uniform epoch is a permutation',
+    );
   });
 
   it('Adam and SGD with momentum take the textbook steps, weight decay on masked variables only', () => {
@@ -189,7 +215,10 @@ describe('trainer components', () => {
     tf.tidy(() => adam.apply([tf.tensor1d([0.2, 0.4]), tf.tensor1d([-1])], 0.01));
     // Step 1: g' = g + 0.1w = (0.3, 0.2); m̂ = g', v̂ = g'²; update = lr·g'/(|g'| + 1e-8) ≈ lr·sign(g').
     const wv = Array.from(w.dataSync());
-    assert.ok(Math.abs(wv[0]! - (1 - 0.01 * (0.3 / (0.3 + 1e-8)))) < 1e-6 && Math.abs(wv[1]! - (-2 - 0.01 * (0.2 / (0.2 + 1e-8)))) < 1e-6, `adam w ${wv}`);
+    assert.ok(
+      Math.abs(wv[0]! - (1 - 0.01 * (0.3 / (0.3 + 1e-8)))) < 1e-6 && Math.abs(wv[1]! - (-2 - 0.01 * (0.2 / (0.2 + 1e-8)))) < 1e-6,
+      `adam w ${wv}`,
+    );
     assert.ok(Math.abs(u.dataSync()[0]! - 0.51) < 1e-6);
     tf.tidy(() => adam.apply([tf.tensor1d([0.2, 0.4]), tf.tensor1d([1])], 0.01));
     // Step 2 for u: m = 0.9(−0.1)+0.1·1 = 0.01 → m̂ = 0.01/0.19; v = 0.999·0.001 + 0.001 = 0.001999 → v̂ = 0.001999/0.001999 = 1.
@@ -238,7 +267,17 @@ describe('trainer components', () => {
       epochsDone: 3,
       globalStep: 30,
       rng: [1, 2, 3, 4294967295],
-      history: [{ epoch: 1, loss: 0.5, terms: { 'sup:a': 0.5 }, val: { a: { accuracy: 0.5, macro_f1: Number.NaN } }, valPrimaryMean: 0.5, seconds: 1, imagesPerSecond: 10 }],
+      history: [
+        {
+          epoch: 1,
+          loss: 0.5,
+          terms: { 'sup:a': 0.5 },
+          val: { a: { accuracy: 0.5, macro_f1: Number.NaN } },
+          valPrimaryMean: 0.5,
+          seconds: 1,
+          imagesPerSecond: 10,
+        },
+      ],
       best: { epoch: 1, value: 0.5, val: { a: { accuracy: 0.5, macro_f1: Number.NaN } } },
       weights: [{ name: 'w', shape: [2, 2], data: Float32Array.from([1, 2, 3, Math.PI]) }],
       optimizer: { step: 30, slots: [Float32Array.from([0.25, -0.5, 1e-30, 7])] },
@@ -247,7 +286,17 @@ describe('trainer components', () => {
     const back = decodeCheckpoint(encodeCheckpoint(state), 'test');
     assert.deepEqual(back, state);
     // Written on an interrupt: the partial epoch's order and float64 sums come back exactly.
-    const interrupted: CheckpointState = { ...state, partial: { epoch: 3, step: 2, order: Int32Array.from([5, 0, 7, 2147483647]), sums: Float64Array.from([0.1 + 0.2, 1e-300, -3]), trainMs: 1.25, seconds: 2.5 } };
+    const interrupted: CheckpointState = {
+      ...state,
+      partial: {
+        epoch: 3,
+        step: 2,
+        order: Int32Array.from([5, 0, 7, 2147483647]),
+        sums: Float64Array.from([0.1 + 0.2, 1e-300, -3]),
+        trainMs: 1.25,
+        seconds: 2.5,
+      },
+    };
     assert.deepEqual(decodeCheckpoint(encodeCheckpoint(interrupted), 'test'), interrupted);
     assert.throws(() => decodeCheckpoint(new TextEncoder().encode('hello world, not a checkpoint'), 'x.bin'), /x\.bin is unreadable/);
 
@@ -256,7 +305,14 @@ describe('trainer components', () => {
     for (const at of [12, 40, bytes.length - 40, bytes.length - 20, bytes.length - 1]) {
       const damaged = Uint8Array.from(bytes);
       damaged[at]! ^= 0x10;
-      assert.throws(() => decodeCheckpoint(damaged, 'ck.bin'), /^UserError: checkpoint ck\.bin is damaged \(its checksum does not match its content\); delete it to train this cell again from the start$/, `byte ${at}`);
+      assert.throws(
+        () => decodeCheckpoint(damaged, 'ck.bin'),
+        new RegExp(
+          '^UserError: checkpoint ck\\.bin is damaged \\(its checksum does not match its content\\); ' +
+            'delete it to train this cell again from the start$',
+        ),
+        `byte ${at}`,
+      );
     }
     // Format 1 (before checksums) still reads; one with stray bytes after its data does not.
     const v1 = Uint8Array.from(bytes.subarray(0, bytes.length - 32));
@@ -276,10 +332,25 @@ describe('trainer components', () => {
     const progress = createProgress('jsonl', stream);
     progress.startEpoch({ unit: 'mtl', epoch: 1, epochs: 2, steps: 3 });
     progress.step(1, 0.5, 100);
-    progress.endEpoch('mtl', { epoch: 1, loss: 0.5, terms: {}, val: { a: { accuracy: 0.5 } }, valPrimaryMean: 0.5, seconds: 1, imagesPerSecond: 100 });
+    progress.endEpoch('mtl', {
+      epoch: 1,
+      loss: 0.5,
+      terms: {},
+      val: { a: { accuracy: 0.5 } },
+      valPrimaryMean: 0.5,
+      seconds: 1,
+      imagesPerSecond: 100,
+    });
     progress.finish('mtl', { a: { accuracy: 0.75 } }, 1);
-    const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(lines.map((l) => l.event), ['epoch', 'test']);
+    const lines = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((l) => l.event),
+      ['epoch', 'test'],
+    );
     assert.equal(lines[0]!.loss, 0.5);
   });
 });

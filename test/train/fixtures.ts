@@ -37,7 +37,7 @@ export function recordingReads(source: ImageSource): ImageSource & { calls: numb
   };
 }
 
-export const SHAPE_CLASSES = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
+const SHAPE_CLASSES = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
 export const ATTRIBUTES = ['top', 'left', 'red', 'coin', 'never'];
 
 /**
@@ -46,7 +46,9 @@ export const ATTRIBUTES = ['top', 'left', 'red', 'coin', 'never'];
  * so a small network learns them in a few epochs. Some attribute entries are masked and some
  * samples lack the class, as real partial annotations do.
  */
-export function syntheticDataset(options: { size?: number; counts?: [number, number, number]; seed?: number; maskRate?: number } = {}): DatasetView {
+export function syntheticDataset(
+  options: { size?: number; counts?: [number, number, number]; seed?: number; maskRate?: number } = {},
+): DatasetView {
   const size = options.size ?? 8;
   const [nTrain, nVal, nTest] = options.counts ?? [96, 32, 32];
   const rng = Rng.fromSeed(options.seed ?? 1, 'synthetic');
@@ -86,7 +88,13 @@ export function syntheticDataset(options: { size?: number; counts?: [number, num
       quadrant: { kind: 'categorical', values: classes },
       attrs: { kind: 'multilabel', width: ATTRIBUTES.length, values: attrs },
     };
-    return { split, count, ids: Array.from({ length: count }, (_, i) => `${split}/${i}.png`), images: memoryImages(size, 3, pixels), labels };
+    return {
+      split,
+      count,
+      ids: Array.from({ length: count }, (_, i) => `${split}/${i}.png`),
+      images: memoryImages(size, 3, pixels),
+      labels,
+    };
   };
   return {
     id: 'synthetic',
@@ -104,7 +112,11 @@ export function syntheticDataset(options: { size?: number; counts?: [number, num
   };
 }
 
-export function cellConfig(overrides: Partial<CellConfig> = {}, train: Partial<CellConfig['train']> = {}, method: Partial<CellConfig['method']> = {}): CellConfig {
+export function cellConfig(
+  overrides: Partial<CellConfig> = {},
+  train: Partial<CellConfig['train']> = {},
+  method: Partial<CellConfig['method']> = {},
+): CellConfig {
   return {
     benchmark: 'test',
     dataset: 'synthetic',

@@ -57,7 +57,11 @@ test("'lines' mode: one plain line per epoch with terms, validation in percent, 
   assert.equal(lines.length, 2);
   assert.match(
     lines[0]!,
-    /^\[full\.mtl\+dm\.seed1\] mtl epoch 3\/4: loss 1\.2346 \(sup:group 0\.5000, sup:tags 0\.2500, dm:group->tags 0\.1250\) \| val group accuracy 78\.13% macro_f1 40\.00% \| tags macro_f1 11\.25% \| 346 img\/s \| epoch 12\.5s, elapsed \d+\.\ds$/,
+    new RegExp(
+      '^\\[full\\.mtl\\+dm\\.seed1\\] mtl epoch 3\\/4: loss 1\\.2346 \\(sup:group 0\\.5000, sup:tags 0\\.2500, dm:group->tags 0\\.1250\\)' +
+        ' \\| val group accuracy 78\\.13% macro_f1 40\\.00% \\| tags macro_f1 11\\.25%' +
+        ' \\| 346 img\\/s \\| epoch 12\\.5s, elapsed \\d+\\.\\ds$',
+    ),
   );
   assert.equal(lines[1], '[full.mtl+dm.seed1] mtl: checkpoint after epoch 3 written to /runs/q/full.mtl+dm.seed1/checkpoint.bin');
   assert.doesNotMatch(text, /\u001b/, 'no control characters in a log');
@@ -70,5 +74,11 @@ test("'jsonl' mode is unchanged: no line for a checkpoint", () => {
   const progress = createProgress('jsonl', stream);
   progress.endEpoch('mtl', RECORD);
   progress.checkpoint('mtl', 'x.bin', 3);
-  assert.deepEqual(text.trim().split('\n').map((l) => JSON.parse(l).event), ['epoch']);
+  assert.deepEqual(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).event),
+    ['epoch'],
+  );
 });

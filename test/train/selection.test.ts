@@ -38,7 +38,11 @@ describe('model selection', () => {
       const base = syntheticDataset({ counts: [64, 0, 32] });
       const data: DatasetView = { ...base, splits: { ...base.splits, val: tiedValidation(8) } };
       const result = await trainCell(cellConfig({ setting }, TRAIN), data, { progress: 'quiet' });
-      assert.deepEqual(result.history.map((r) => r.val.quadrant!.accuracy), [0.25, 0.25, 0.25], 'the tie the test is built on');
+      assert.deepEqual(
+        result.history.map((r) => r.val.quadrant!.accuracy),
+        [0.25, 0.25, 0.25],
+        'the tie the test is built on',
+      );
       assert.notEqual(result.history[0]!.loss, result.history[2]!.loss, 'the network changed between epochs');
       assert.equal(result.bestEpoch, 1);
       assert.deepEqual(result.bestEpochByTask, { quadrant: 1, attrs: 1 });
@@ -61,7 +65,10 @@ describe('model selection', () => {
       const base = syntheticDataset({ counts: [TRAIN_COUNT, 0, 32], maskRate: 0 });
       const images = recordingReads(base.splits.train.images);
       const data: DatasetView = { ...base, splits: { ...base.splits, train: { ...base.splits.train, images } } };
-      const result = await trainCell(cellConfig({ seed }, { flip: false, epochs: 2, batchSize: BATCH }), data, { progress: 'quiet', evalBatchSize: 4 * TRAIN_COUNT });
+      const result = await trainCell(cellConfig({ seed }, { flip: false, epochs: 2, batchSize: BATCH }), data, {
+        progress: 'quiet',
+        evalBatchSize: 4 * TRAIN_COUNT,
+      });
       const evaluations = images.calls.filter((c) => c.length !== BATCH);
       const trained = new Set(images.calls.filter((c) => c.length === BATCH).flat());
       assert.equal(evaluations.length, 2, 'one evaluation of the held-out slice per epoch');
@@ -74,7 +81,11 @@ describe('model selection', () => {
       assert.equal(slice.length, TRAIN_COUNT / 10);
       assert.equal(new Set(slice).size, slice.length, 'distinct samples');
       assert.ok(slice.every((s) => Number.isInteger(s) && s >= 0 && s < TRAIN_COUNT));
-      assert.deepEqual(slice.filter((s) => trained.has(s)), [], 'no held-out sample in a training batch');
+      assert.deepEqual(
+        slice.filter((s) => trained.has(s)),
+        [],
+        'no held-out sample in a training batch',
+      );
       assert.deepEqual(result.labelCounts, { quadrant: TRAIN_COUNT - slice.length, attrs: TRAIN_COUNT - slice.length });
       assert.match(result.selectionRule, /on a seeded 10% slice of train \(10 samples; the dataset has no validation split\)/);
     });

@@ -44,9 +44,35 @@ describe('teachers', () => {
     const out = tf.tidy(() => {
       const batches: Record<string, TaskBatch> = {
         // Sample 0 is confidently class 0, sample 1 class 1; the labels say class 1 and class 0.
-        c: { kind: 'categorical', logits: tf.tensor2d([[9, -9], [-9, 9]]), oneHot: tf.tensor2d([[0, 1], [1, 0]]), has: tf.tensor1d([1, 1]) },
+        c: {
+          kind: 'categorical',
+          logits: tf.tensor2d([
+            [9, -9],
+            [-9, 9],
+          ]),
+          oneHot: tf.tensor2d([
+            [0, 1],
+            [1, 0],
+          ]),
+          has: tf.tensor1d([1, 1]),
+        },
         // Head: sample 0 says label 0 present, label 1 absent; labels: sample 0 has only label 1, sample 1 only label 0.
-        m: { kind: 'multilabel', logits: tf.tensor2d([[9, -9], [-9, 9]]), target: tf.tensor2d([[0, 1], [1, 0]]), mask: tf.tensor2d([[1, 1], [1, 1]]), has: tf.tensor1d([1, 1]) },
+        m: {
+          kind: 'multilabel',
+          logits: tf.tensor2d([
+            [9, -9],
+            [-9, 9],
+          ]),
+          target: tf.tensor2d([
+            [0, 1],
+            [1, 0],
+          ]),
+          mask: tf.tensor2d([
+            [1, 1],
+            [1, 1],
+          ]),
+          has: tf.tensor1d([1, 1]),
+        },
       };
       return [scaCM, scaMC, dmCM, dmMC].map((d) => Array.from(teacherPrediction(d!, batches, [coupling], 'likelihood').dataSync()));
     });
@@ -65,9 +91,19 @@ describe('teachers', () => {
     const data = syntheticDataset({ counts: [64, 32, 32] });
     const result = await trainCell(cellConfig({}, { epochs: 2, flip: false }), data, { progress: 'quiet' });
     const [first, second] = result.history;
-    assert.deepEqual(Object.keys(first!.teachers!), ['sca:quadrant->attrs', 'sca:attrs->quadrant', 'dm:quadrant->attrs', 'dm:attrs->quadrant']);
-    for (const scores of Object.values(first!.teachers!)) for (const v of Object.values(scores)) assert.ok(Number.isNaN(v) || (v >= 0 && v <= 1), `score ${v}`);
-    assert.deepEqual(first!.teachers!['sca:quadrant->attrs'], second!.teachers!['sca:quadrant->attrs'], 'an SCA target depends on R and the labels only');
+    assert.deepEqual(Object.keys(first!.teachers!), [
+      'sca:quadrant->attrs',
+      'sca:attrs->quadrant',
+      'dm:quadrant->attrs',
+      'dm:attrs->quadrant',
+    ]);
+    for (const scores of Object.values(first!.teachers!))
+      for (const v of Object.values(scores)) assert.ok(Number.isNaN(v) || (v >= 0 && v <= 1), `score ${v}`);
+    assert.deepEqual(
+      first!.teachers!['sca:quadrant->attrs'],
+      second!.teachers!['sca:quadrant->attrs'],
+      'an SCA target depends on R and the labels only',
+    );
     assert.deepEqual(Object.keys(first!.teachers!['dm:attrs->quadrant']!).sort(), ['accuracy', 'macro_f1']);
     const diagnostic = result.relatednessDiagnostics!['quadrant->attrs']!;
     assert.equal(diagnostic.source, 'data');
@@ -93,29 +129,59 @@ describe('stability', () => {
   });
 
   it('flags a rising loss, a swinging validation metric and a saturated multi-label head, each with its numbers', () => {
-    const rising = { ...healthy, history: [record(1, 2, { a: { accuracy: 0.3 } }), record(2, 0.8, { a: { accuracy: 0.5 } }), record(3, 1.3, { a: { accuracy: 0.45 } })] };
+    const rising = {
+      ...healthy,
+      history: [
+        record(1, 2, { a: { accuracy: 0.3 } }),
+        record(2, 0.8, { a: { accuracy: 0.5 } }),
+        record(3, 1.3, { a: { accuracy: 0.45 } }),
+      ],
+    };
     assert.deepEqual(assessStability([rising]).reasons, [
       'mtl: training loss total rose to 1.30 at epoch 3, 1.6× its lowest (0.800 at epoch 2)',
       'mtl: training loss sup:a rose to 1.30 at epoch 3, 1.6× its lowest (0.800 at epoch 2)',
     ]);
     const swinging = {
       ...healthy,
-      history: [record(1, 2, { a: { accuracy: 0.56 } }), record(2, 1.9, { a: { accuracy: 0.07 } }), record(3, 1.8, { a: { accuracy: 0.5 } }), record(4, 1.7, { a: { accuracy: 0.25 } })],
+      history: [
+        record(1, 2, { a: { accuracy: 0.56 } }),
+        record(2, 1.9, { a: { accuracy: 0.07 } }),
+        record(3, 1.8, { a: { accuracy: 0.5 } }),
+        record(4, 1.7, { a: { accuracy: 0.25 } }),
+      ],
     };
-    assert.deepEqual(assessStability([swinging]).reasons, ['mtl: validation a accuracy fell more than 20 points between two epochs 2 times, at most 49.0 points from epoch 1 to 2 (56.0% → 7.0%)']);
+    assert.deepEqual(assessStability([swinging]).reasons, [
+      'mtl: validation a accuracy fell more than 20 points between two epochs 2 times, ' +
+        'at most 49.0 points from epoch 1 to 2 (56.0% → 7.0%)',
+    ]);
     const saturated = { ...healthy, testPositiveRates: { tags: { predicted: 0.8, truth: 0.08 } } };
-    assert.deepEqual(assessStability([saturated]).reasons, ['mtl: the tags head predicts 80.0% of annotated test entries present, where 8.0% are']);
+    assert.deepEqual(assessStability([saturated]).reasons, [
+      'mtl: the tags head predicts 80.0% of annotated test entries present, where 8.0% are',
+    ]);
   });
 
-  it('does not flag drops of exactly 20 points, one dip that recovers, a loss 1.5× its lowest, a near-zero loss doubling, or a head at half present when half is true', () => {
+  it('does not flag 20-point drops, one dip that recovers, a loss 1.5× its lowest, a near-zero loss doubling, a head half present', () => {
     const edge = {
       ...healthy,
-      history: [record(1, 1, { a: { accuracy: 0.6 } }), record(2, 1.5, { a: { accuracy: 0.4 } }), record(3, 1.4, { a: { accuracy: 0.6 } }), record(4, 1.5, { a: { accuracy: 0.4 } })],
+      history: [
+        record(1, 1, { a: { accuracy: 0.6 } }),
+        record(2, 1.5, { a: { accuracy: 0.4 } }),
+        record(3, 1.4, { a: { accuracy: 0.6 } }),
+        record(4, 1.5, { a: { accuracy: 0.4 } }),
+      ],
       testPositiveRates: { tags: { predicted: 0.5, truth: 0.5 } },
     };
     assert.equal(assessStability([edge]).unstable, false);
     // Issue 14's healthy mtl control: one dip of 33 points, supervised loss 0.0054 → 0.0093 at the end.
-    const dip = { ...healthy, history: [record(1, 0.5, { a: { accuracy: 0.78 } }), record(2, 0.3, { a: { accuracy: 0.45 } }), record(3, 0.0054, { a: { accuracy: 0.77 } }), record(4, 0.0093, { a: { accuracy: 0.78 } })] };
+    const dip = {
+      ...healthy,
+      history: [
+        record(1, 0.5, { a: { accuracy: 0.78 } }),
+        record(2, 0.3, { a: { accuracy: 0.45 } }),
+        record(3, 0.0054, { a: { accuracy: 0.77 } }),
+        record(4, 0.0093, { a: { accuracy: 0.78 } }),
+      ],
+    };
     assert.deepEqual(assessStability([dip]), { unstable: false, reasons: [] });
   });
 });

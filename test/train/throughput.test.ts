@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend.js';
-import { createTrainingHarness, measureThroughput } from '../../src/train/throughput.js';
+import { createTrainingHarness, measureStepCosts, measureThroughput } from '../../src/train/throughput.js';
 
 describe('throughput measurement', () => {
   before(async () => {
@@ -29,5 +29,32 @@ describe('throughput measurement', () => {
     assert.equal(result.trainImagesPerSecond, [...result.trainRounds].sort((a, b) => a - b)[1]);
     assert.ok(result.trainImagesPerSecond > 0 && result.inferImagesPerSecond > 0);
     assert.equal(result.backend, 'wasm');
+  });
+
+  it('times the step of any multi-task setting, balancing methods and couplings included, in interleaved rounds', async () => {
+    const tensorsBefore = tf.memory().numTensors;
+    const harness = await createTrainingHarness({ backbone: 'convnet-s', inputSize: 16, batch: 4, setting: 'mtl+sca+dm+pcgrad' });
+    const losses = Array.from({ length: 6 }, () => harness.step());
+    harness.dispose();
+    assert.ok(losses[5]! < losses[0]!, `losses ${losses}`);
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'every tensor of the harness is disposed');
+    const costs = await measureStepCosts({
+      backbone: 'convnet-s',
+      inputSize: 16,
+      batch: 2,
+      steps: 1,
+      warmup: 0,
+      repeats: 2,
+      settings: ['mtl', 'mtl+famo'],
+    });
+    assert.deepEqual(
+      costs.map((c) => [c.setting, c.rounds.length]),
+      [
+        ['mtl', 2],
+        ['mtl+famo', 2],
+      ],
+    );
+    assert.ok(costs.every((c) => c.stepMs > 0));
+    await assert.rejects(createTrainingHarness({ backbone: 'convnet-s', inputSize: 16, batch: 2, setting: 'stl' }), /one network per task/);
   });
 });

@@ -15,7 +15,9 @@ const lockModule = pathToFileURL(path.join(packageRoot, 'dist', 'src', 'util', '
 
 /** A pid that certainly belongs to no running process: one of a child that has ended. */
 function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8', timeout: 10_000 }).stdout);
+  return Number(
+    spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8', timeout: 10_000 }).stdout,
+  );
 }
 
 /** Makes a file look as if it had been written `seconds` ago. */
@@ -91,7 +93,12 @@ test('a waiter says whom it waits for within a second and gets the lock when the
   const started = Date.now();
   let toldAfter = -1;
   setTimeout(() => child.kill('SIGKILL'), 1_500);
-  const lock = await acquireLock(file, { purpose: 'test', pollMs: 100, maxWaitMs: 20_000, onWait: (owner) => (toldAfter = owner.pid === child.pid ? Date.now() - started : -2) });
+  const lock = await acquireLock(file, {
+    purpose: 'test',
+    pollMs: 100,
+    maxWaitMs: 20_000,
+    onWait: (owner) => (toldAfter = owner.pid === child.pid ? Date.now() - started : -2),
+  });
   assert.ok(toldAfter >= 0 && toldAfter < 1_000, `told after ${toldAfter} ms`);
   assert.ok(Date.now() - started >= 1_400, 'waited for the owner');
   await lock.release();
@@ -106,12 +113,21 @@ test('a waiter gives up with one clear line on an owner that stopped refreshing 
     child.kill('SIGSTOP');
     await assert.rejects(
       acquireLock(file, { purpose: 'test', pollMs: 100, silentAfterMs: 1_000 }),
-      (err: unknown) => err instanceof UserError && new RegExp(`frozen\\.lock is held by process ${child.pid} \\(holding it for a test\\), which has not refreshed it for \\d+ s; if that process is gone, delete .*frozen\\.lock`).test(err.message),
+      (err: unknown) =>
+        err instanceof UserError &&
+        new RegExp(
+          `frozen\\.lock is held by process ${child.pid} \\(holding it for a test\\), which has not refreshed it for \\d+ s; ` +
+            'if that process is gone, delete .*frozen\\.lock',
+        ).test(err.message),
     );
     child.kill('SIGCONT');
     await assert.rejects(
       acquireLock(file, { purpose: 'test', pollMs: 100, maxWaitMs: 500 }),
-      (err: unknown) => err instanceof UserError && new RegExp(`gave up after \\d+ s waiting for process ${child.pid} \\(holding it for a test\\), which holds .*frozen\\.lock`).test(err.message),
+      (err: unknown) =>
+        err instanceof UserError &&
+        new RegExp(`gave up after \\d+ s waiting for process ${child.pid} \\(holding it for a test\\), which holds .*frozen\\.lock`).test(
+          err.message,
+        ),
     );
   } finally {
     child.kill('SIGKILL');

@@ -9,16 +9,36 @@ import { readNpyScalar } from './npy.js';
 import { forEachLine, lineError, parseInteger, parseNumber, splitCsv } from './text.js';
 import { declaredLabels, type Adapter } from './types.js';
 
-const COLUMNS = ['subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height', 'facial_landmarks', 'expression', 'valence', 'arousal'];
+const COLUMNS = [
+  'subDirectory_filePath',
+  'face_x',
+  'face_y',
+  'face_width',
+  'face_height',
+  'facial_landmarks',
+  'expression',
+  'valence',
+  'arousal',
+];
 
 /** The folder holding Manually_Annotated_file_lists/, at the root or one level down. */
 function findListsBase(root: string): string | undefined {
-  const candidates = [root, ...fs.readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(root, d.name))];
+  const candidates = [
+    root,
+    ...fs
+      .readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => path.join(root, d.name)),
+  ];
   return candidates.find((c) => fs.existsSync(path.join(c, 'Manually_Annotated_file_lists')));
 }
 
 function imagesFolder(base: string, root: string): string {
-  const candidates = [path.join(base, 'Manually_Annotated_Images'), path.join(base, 'Manually_Annotated', 'Manually_Annotated_Images'), path.join(root, 'Manually_Annotated_Images')];
+  const candidates = [
+    path.join(base, 'Manually_Annotated_Images'),
+    path.join(base, 'Manually_Annotated', 'Manually_Annotated_Images'),
+    path.join(root, 'Manually_Annotated_Images'),
+  ];
   const found = candidates.find((c) => fs.existsSync(c));
   if (!found) throw new UserError(`missing AffectNet image folder; looked in: ${candidates.join(', ')}`);
   return found;
@@ -33,14 +53,19 @@ export const affectnetAdapter: Adapter = async ({ entry, root, warn }) => {
   const options = adapterOptions(entry, 'affectnet');
   const labels = declaredLabels(entry, 'expression');
   if (labels.length !== options.classes) {
-    throw new UserError(`${entry.source}: entry "${entry.id}": tasks.expression.labels: ${labels.length} names for options.classes ${options.classes}`);
+    throw new UserError(
+      `${entry.source}: entry "${entry.id}": tasks.expression.labels: ${labels.length} names for options.classes ${options.classes}`,
+    );
   }
   const tasks: TaskSpec[] = [{ name: 'expression', kind: 'categorical', labels }];
   const base = findListsBase(root);
   if (base) {
     const builder = new IndexBuilder(tasks, 'files', imagesFolder(base, root));
     const excluded = new Map<number, number>();
-    for (const [name, isTest] of [['training.csv', false], ['validation.csv', true]] as const) {
+    for (const [name, isTest] of [
+      ['training.csv', false],
+      ['validation.csv', true],
+    ] as const) {
       const file = path.join(base, 'Manually_Annotated_file_lists', name);
       let positions = COLUMNS.map((_, i) => i);
       await forEachLine(file, (line) => {
@@ -49,7 +74,8 @@ export const affectnetAdapter: Adapter = async ({ entry, root, warn }) => {
         if (line.number === 1 && cells[0].toLowerCase() === 'subdirectory_filepath') {
           positions = COLUMNS.map((c) => {
             const at = cells.findIndex((h) => h.toLowerCase() === c.toLowerCase());
-            if (at < 0 && c !== 'facial_landmarks' && c !== 'valence' && c !== 'arousal') throw lineError(file, line.number, `header lacks column "${c}"`);
+            if (at < 0 && c !== 'facial_landmarks' && c !== 'valence' && c !== 'arousal')
+              throw lineError(file, line.number, `header lacks column "${c}"`);
             return at;
           });
           return;
@@ -68,7 +94,8 @@ export const affectnetAdapter: Adapter = async ({ entry, root, warn }) => {
         builder.add(split, image, image, { expression: code }, box[2] > 0 && box[3] > 0 ? box : null);
       });
     }
-    if (excluded.size > 0) warn(`left out ${[...excluded].map(([code, n]) => `${n} × code ${code}`).join(', ')} (not among the ${options.classes} classes)`);
+    if (excluded.size > 0)
+      warn(`left out ${[...excluded].map(([code, n]) => `${n} × code ${code}`).join(', ')} (not among the ${options.classes} classes)`);
     return { tasks, splits: builder.build() };
   }
 
@@ -79,7 +106,10 @@ export const affectnetAdapter: Adapter = async ({ entry, root, warn }) => {
     let excluded = 0;
     for (const folder of setFolders) {
       const isTest = folder.endsWith('val_set');
-      const names = fs.readdirSync(path.join(folder, 'images')).filter((n) => /\.(jpe?g|png)$/i.test(n)).sort();
+      const names = fs
+        .readdirSync(path.join(folder, 'images'))
+        .filter((n) => /\.(jpe?g|png)$/i.test(n))
+        .sort();
       for (const name of names) {
         const stem = name.replace(/\.[^.]+$/, '');
         const labelFile = path.join(folder, 'annotations', `${stem}_exp.npy`);
@@ -102,5 +132,8 @@ export const affectnetAdapter: Adapter = async ({ entry, root, warn }) => {
     if (excluded > 0) warn(`left out ${excluded} images with codes outside the ${options.classes} classes`);
     return { tasks, splits: builder.build() };
   }
-  throw new UserError(`${root}: not an AffectNet folder: expected Manually_Annotated_file_lists/ (with Manually_Annotated_Images/) or train_set/ and val_set/ with images/ and annotations/`);
+  throw new UserError(
+    `${root}: not an AffectNet folder: expected Manually_Annotated_file_lists/ (with Manually_Annotated_Images/) ` +
+      'or train_set/ and val_set/ with images/ and annotations/',
+  );
 };

@@ -22,11 +22,18 @@ export const bp4dAdapter: Adapter = async ({ entry, root, warn }) => {
     if (n === undefined) throw new UserError(`${entry.source}: entry "${entry.id}": tasks.au.labels: "${l}" is not an AU name like AU12`);
     return n;
   });
-  const occRoot = findFirst([path.join(root, 'AUCoding', 'AU_OCC'), path.join(root, 'BP4D', 'AUCoding', 'AU_OCC')], 'BP4D AUCoding/AU_OCC/ folder');
+  const occRoot = findFirst(
+    [path.join(root, 'AUCoding', 'AU_OCC'), path.join(root, 'BP4D', 'AUCoding', 'AU_OCC')],
+    'BP4D AUCoding/AU_OCC/ folder',
+  );
   const base = path.dirname(path.dirname(occRoot));
   const framesRoot = path.join(base, options.frames);
-  if (!fs.existsSync(framesRoot)) throw new UserError(`missing BP4D frame folder ${framesRoot}: extract frames to ${options.frames}/<subject>/<task>/<frame>.jpg`);
-  const files = fs.readdirSync(occRoot).filter((n) => /\.csv$/i.test(n)).sort();
+  if (!fs.existsSync(framesRoot))
+    throw new UserError(`missing BP4D frame folder ${framesRoot}: extract frames to ${options.frames}/<subject>/<task>/<frame>.jpg`);
+  const files = fs
+    .readdirSync(occRoot)
+    .filter((n) => /\.csv$/i.test(n))
+    .sort();
   if (files.length === 0) throw new UserError(`${occRoot}: no AU occurrence .csv files`);
   const tasks: TaskSpec[] = [{ name: 'au', kind: 'multilabel', labels }];
   const builder = new IndexBuilder(tasks, 'files', framesRoot);
@@ -69,7 +76,8 @@ export const bp4dAdapter: Adapter = async ({ entry, root, warn }) => {
       builder.add(split, rel, rel, { au: row });
     }
   }
-  if (noFrames.length > 0) warn(`no frames found for ${noFrames.length} session(s): ${noFrames.slice(0, 5).join(', ')}${noFrames.length > 5 ? ', …' : ''}`);
+  if (noFrames.length > 0)
+    warn(`no frames found for ${noFrames.length} session(s): ${noFrames.slice(0, 5).join(', ')}${noFrames.length > 5 ? ', …' : ''}`);
   if (unmatched > 0) warn(`${unmatched} labelled frames have no frame image and were left out`);
   return { base, tasks, splits: builder.build() };
 };

@@ -15,30 +15,38 @@ import type { Adapter } from './types.js';
  * (→ 0/1). NaN means no label. No official split: 70/10/20 by hashing the image name.
  */
 export const cadAdapter: Adapter = async ({ entry, root }) => {
-  const base = path.dirname(findFirst([path.join(root, 'ClothingAttributeDataset', 'labels'), path.join(root, 'labels')], 'CAD labels/ folder'));
+  const base = path.dirname(
+    findFirst([path.join(root, 'ClothingAttributeDataset', 'labels'), path.join(root, 'labels')], 'CAD labels/ folder'),
+  );
   const imageRoot = path.join(base, 'images');
   if (!fs.existsSync(imageRoot)) throw new UserError(`missing CAD image folder: ${imageRoot}`);
-  const images = fs.readdirSync(imageRoot).filter((n) => /\.jpe?g$/i.test(n)).sort();
+  const images = fs
+    .readdirSync(imageRoot)
+    .filter((n) => /\.jpe?g$/i.test(n))
+    .sort();
   if (images.length === 0) throw new UserError(`${imageRoot}: no .jpg images`);
 
   const column = (name: string) => {
     const file = path.join(base, 'labels', `${name}_GT.mat`);
     if (!fs.existsSync(file)) throw new UserError(`missing CAD label file: ${file}`);
     const variable = matVariable(file, 'GT');
-    if (variable.data.length !== images.length) throw new UserError(`${file}: ${variable.data.length} labels for ${images.length} images in ${imageRoot}`);
+    if (variable.data.length !== images.length)
+      throw new UserError(`${file}: ${variable.data.length} labels for ${images.length} images in ${imageRoot}`);
     return { file, values: variable.data };
   };
   const tasks: TaskSpec[] = [];
   const columns = new Map<string, Int32Array | Uint8Array>();
   for (const [name, spec] of Object.entries(entry.tasks)) {
-    if (!spec.labels) throw new UserError(`${entry.source}: entry "${entry.id}": tasks.${name}.labels: CAD needs the class or attribute names`);
+    if (!spec.labels)
+      throw new UserError(`${entry.source}: entry "${entry.id}": tasks.${name}.labels: CAD needs the class or attribute names`);
     if (spec.kind === 'categorical') {
       const { file, values } = column(name);
       columns.set(
         name,
         Int32Array.from(values, (v, row) => {
           if (Number.isNaN(v)) return NO_CLASS;
-          if (!Number.isInteger(v) || v < 1 || v > spec.labels!.length) throw new UserError(`${file}: row ${row + 1}: value ${v} is not a class 1–${spec.labels!.length}`);
+          if (!Number.isInteger(v) || v < 1 || v > spec.labels!.length)
+            throw new UserError(`${file}: row ${row + 1}: value ${v} is not a class 1–${spec.labels!.length}`);
           return v - 1;
         }),
       );
@@ -62,7 +70,10 @@ export const cadAdapter: Adapter = async ({ entry, root }) => {
     const labels: Record<string, number | Uint8Array> = {};
     for (const task of tasks) {
       const values = columns.get(task.name)!;
-      labels[task.name] = task.kind === 'categorical' ? values[row] : (values as Uint8Array).subarray(row * task.labels.length, (row + 1) * task.labels.length);
+      labels[task.name] =
+        task.kind === 'categorical'
+          ? values[row]
+          : (values as Uint8Array).subarray(row * task.labels.length, (row + 1) * task.labels.length);
     }
     builder.add(splitFromBucket(image), image, image, labels);
   });

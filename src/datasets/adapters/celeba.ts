@@ -17,15 +17,24 @@ const PARTITIONS: Split[] = ['train', 'val', 'test'];
  */
 export const celebaAdapter: Adapter = async ({ entry, root }) => {
   const options = adapterOptions(entry, 'celeba');
-  const find = (name: string, sub: string) => findFirst([path.join(root, name), path.join(root, sub, name), path.join(root, 'celeba', name)], `CelebA ${name}`);
+  const find = (name: string, sub: string) =>
+    findFirst([path.join(root, name), path.join(root, sub, name), path.join(root, 'celeba', name)], `CelebA ${name}`);
   const attrFile = find('list_attr_celeba.txt', 'Anno');
-  const imageRoot = findFirst([path.join(root, 'img_align_celeba'), path.join(root, 'Img', 'img_align_celeba'), path.join(path.dirname(attrFile), 'img_align_celeba')], 'CelebA image folder img_align_celeba/');
+  const imageRoot = findFirst(
+    [
+      path.join(root, 'img_align_celeba'),
+      path.join(root, 'Img', 'img_align_celeba'),
+      path.join(path.dirname(attrFile), 'img_align_celeba'),
+    ],
+    'CelebA image folder img_align_celeba/',
+  );
 
   const lines = readLines(attrFile);
   if (lines.length < 2) throw new UserError(`${attrFile}: expected a count line and a line of attribute names`);
   const declared = parseInteger(tokens(lines[0])[0], attrFile, lines[0].number, 'image count');
   const names = tokens(lines[1]);
-  if (lines.length - 2 !== declared) throw new UserError(`${attrFile}: the first line announces ${declared} images, the file lists ${lines.length - 2}`);
+  if (lines.length - 2 !== declared)
+    throw new UserError(`${attrFile}: the first line announces ${declared} images, the file lists ${lines.length - 2}`);
   const width = names.length;
   const images: string[] = [];
   const attributes = new Uint8Array(declared * width);

@@ -45,7 +45,8 @@ export const csvAdapter: Adapter = async ({ entry, root, warn }) => {
   };
   const pathAt = column(options.path_column, 'options.path_column');
   const splitAt = options.split_column === null ? -1 : header.indexOf(options.split_column);
-  if (options.split_column !== null && splitAt < 0) warn(`${file}: no "${options.split_column}" column: samples are split 70/10/20% by hashing their path`);
+  if (options.split_column !== null && splitAt < 0)
+    warn(`${file}: no "${options.split_column}" column: samples are split 70/10/20% by hashing their path`);
   const missing = new Set(options.missing_values);
   const rows = lines.slice(1).map((line) => ({ line, cells: splitCsv(line, file, options.separator) }));
   for (const { line, cells } of rows) {
@@ -67,7 +68,12 @@ export const csvAdapter: Adapter = async ({ entry, root, warn }) => {
           const value = cells[at];
           if (missing.has(value)) return NO_CLASS;
           const cls = lookup.get(value.toLowerCase());
-          if (cls === undefined) throw lineError(file, line.number, `"${value}" in column "${header[at]}" is not one of the ${labels.length} classes of task "${name}"`);
+          if (cls === undefined)
+            throw lineError(
+              file,
+              line.number,
+              `"${value}" in column "${header[at]}" is not one of the ${labels.length} classes of task "${name}"`,
+            );
           return cls;
         },
       };
@@ -75,7 +81,8 @@ export const csvAdapter: Adapter = async ({ entry, root, warn }) => {
     if (spec.columns) {
       const ats = spec.columns.map((c) => column(c, `tasks.${name}.columns`));
       const labels = spec.labels ?? spec.columns;
-      if (labels.length !== ats.length) throw new UserError(`${entry.source}: entry "${entry.id}": tasks.${name}: ${labels.length} labels for ${ats.length} columns`);
+      if (labels.length !== ats.length)
+        throw new UserError(`${entry.source}: entry "${entry.id}": tasks.${name}: ${labels.length} labels for ${ats.length} columns`);
       return {
         task: { name, kind: 'multilabel', labels },
         read: (cells, line) =>
@@ -83,13 +90,22 @@ export const csvAdapter: Adapter = async ({ entry, root, warn }) => {
             const value = cells[at];
             if (missing.has(value)) return MASKED;
             const bit = binary(value);
-            if (bit === undefined) throw lineError(file, line.number, `"${value}" in column "${header[at]}" is not 0/1 (nor a missing value: ${[...missing].map((m) => `"${m}"`).join(', ')})`);
+            if (bit === undefined)
+              throw lineError(
+                file,
+                line.number,
+                `"${value}" in column "${header[at]}" is not 0/1 (nor a missing value: ${[...missing].map((m) => `"${m}"`).join(', ')})`,
+              );
             return bit;
           }),
       };
     }
     const at = column(spec.column ?? name, `tasks.${name}.column`);
-    const split = (value: string) => value.split(options.list_separator).map((v) => v.trim()).filter(Boolean);
+    const split = (value: string) =>
+      value
+        .split(options.list_separator)
+        .map((v) => v.trim())
+        .filter(Boolean);
     const labels = spec.labels ?? [...new Set(rows.flatMap((r) => (missing.has(r.cells[at]) ? [] : split(r.cells[at]))))].sort();
     const lookup = new Map(labels.map((l, i) => [l.toLowerCase(), i]));
     return {
@@ -100,7 +116,8 @@ export const csvAdapter: Adapter = async ({ entry, root, warn }) => {
         const row = new Uint8Array(labels.length);
         for (const label of split(value)) {
           const i = lookup.get(label.toLowerCase());
-          if (i === undefined) throw lineError(file, line.number, `"${label}" in column "${header[at]}" is not one of the labels of task "${name}"`);
+          if (i === undefined)
+            throw lineError(file, line.number, `"${label}" in column "${header[at]}" is not one of the labels of task "${name}"`);
           row[i] = 1;
         }
         return row;
@@ -108,12 +125,17 @@ export const csvAdapter: Adapter = async ({ entry, root, warn }) => {
     };
   });
 
-  const builder = new IndexBuilder(readers.map((r) => r.task), 'files', path.join(root, options.images));
+  const builder = new IndexBuilder(
+    readers.map((r) => r.task),
+    'files',
+    path.join(root, options.images),
+  );
   const seen = new Set<string>();
   for (const { line, cells } of rows) {
     const imagePath = cells[pathAt];
     if (!imagePath) throw lineError(file, line.number, `empty "${options.path_column}"`);
-    if (path.isAbsolute(imagePath) || imagePath.split(/[\\/]/).includes('..')) throw lineError(file, line.number, `image path "${imagePath}" must be relative to the images folder`);
+    if (path.isAbsolute(imagePath) || imagePath.split(/[\\/]/).includes('..'))
+      throw lineError(file, line.number, `image path "${imagePath}" must be relative to the images folder`);
     if (seen.has(imagePath)) throw lineError(file, line.number, `image "${imagePath}" appears twice`);
     seen.add(imagePath);
     let split: Split;

@@ -42,7 +42,8 @@ export const cubAdapter: Adapter = async ({ entry, root }) => {
 
   const imagePaths = readLines(imagesList).map((line, i) => {
     const [id, file] = tokens(line);
-    if (parseInteger(id, imagesList, line.number, 'image id') !== i + 1) throw lineError(imagesList, line.number, `expected image id ${i + 1}, got ${id}`);
+    if (parseInteger(id, imagesList, line.number, 'image id') !== i + 1)
+      throw lineError(imagesList, line.number, `expected image id ${i + 1}, got ${id}`);
     if (!file) throw lineError(imagesList, line.number, 'missing image path');
     return file;
   });
@@ -60,7 +61,10 @@ export const cubAdapter: Adapter = async ({ entry, root }) => {
   });
   // The archive puts attributes.txt beside CUB_200_2011/, not in attributes/ as the README says.
   const attributeNames = readNumberedNames(
-    findFirst([path.join(path.dirname(base), 'attributes.txt'), at('attributes.txt'), at('attributes', 'attributes.txt')], 'CUB attributes.txt (attribute names)'),
+    findFirst(
+      [path.join(path.dirname(base), 'attributes.txt'), at('attributes.txt'), at('attributes', 'attributes.txt')],
+      'CUB attributes.txt (attribute names)',
+    ),
   );
   const width = attributeNames.length;
   const attributes = new Uint8Array(count * width).fill(MASKED);

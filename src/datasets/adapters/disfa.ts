@@ -22,13 +22,21 @@ export const disfaAdapter: Adapter = async ({ entry, root, warn }) => {
     if (n === undefined) throw new UserError(`${entry.source}: entry "${entry.id}": tasks.au.labels: "${l}" is not an AU name like AU12`);
     return n;
   });
-  const labelRoot = findFirst([path.join(root, 'ActionUnit_Labels'), path.join(root, 'DISFA', 'ActionUnit_Labels')], 'DISFA ActionUnit_Labels/ folder');
+  const labelRoot = findFirst(
+    [path.join(root, 'ActionUnit_Labels'), path.join(root, 'DISFA', 'ActionUnit_Labels')],
+    'DISFA ActionUnit_Labels/ folder',
+  );
   const base = path.dirname(labelRoot);
   const framesRoot = path.join(base, options.frames);
-  if (!fs.existsSync(framesRoot)) throw new UserError(`missing DISFA frame folder ${framesRoot}: extract the video frames to ${options.frames}/<subject>/<frame>.jpg`);
+  if (!fs.existsSync(framesRoot))
+    throw new UserError(`missing DISFA frame folder ${framesRoot}: extract the video frames to ${options.frames}/<subject>/<frame>.jpg`);
   const tasks: TaskSpec[] = [{ name: 'au', kind: 'multilabel', labels }];
   const builder = new IndexBuilder(tasks, 'files', framesRoot);
-  const subjects = fs.readdirSync(labelRoot, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const subjects = fs
+    .readdirSync(labelRoot, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   if (subjects.length === 0) throw new UserError(`${labelRoot}: no subject folders`);
   let unmatched = 0;
   const noFrames: string[] = [];

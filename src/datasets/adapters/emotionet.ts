@@ -17,13 +17,16 @@ export const emotionetAdapter: Adapter = async ({ entry, root, warn }) => {
   const options = adapterOptions(entry, 'emotionet');
   const file = path.join(root, options.file);
   const imageRoot = path.join(root, options.images);
-  if (!fs.existsSync(imageRoot)) throw new UserError(`missing EmotioNet image folder ${imageRoot}: download the images listed in the CSV there`);
+  if (!fs.existsSync(imageRoot))
+    throw new UserError(`missing EmotioNet image folder ${imageRoot}: download the images listed in the CSV there`);
   const lines = readLines(file);
   if (lines.length === 0) throw new UserError(`${file}: empty file`);
   const header = splitCsv(lines[0], file);
   const urlAt = header.findIndex((h) => h.toLowerCase() === 'url');
   if (urlAt < 0) throw lineError(file, lines[0].number, `no "URL" column; the header has: ${header.join(', ')}`);
-  const auColumns = header.map((h, i) => ({ i, au: /^au\s*\d+$/i.test(h) ? auNumber(h.replace(/^au/i, '')) : undefined })).filter((c) => c.au !== undefined);
+  const auColumns = header
+    .map((h, i) => ({ i, au: /^au\s*\d+$/i.test(h) ? auNumber(h.replace(/^au/i, '')) : undefined }))
+    .filter((c) => c.au !== undefined);
   const declared = entry.tasks.au?.labels;
   const chosen = declared
     ? declared.map((label) => {

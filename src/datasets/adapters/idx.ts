@@ -39,7 +39,8 @@ export function readIdx(file: string): IdxArray {
   for (let i = 0; i < ndims; i++) dims.push(bytes.readUInt32BE(4 + 4 * i));
   const offset = 4 + 4 * ndims;
   const expected = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length - offset !== expected) throw new UserError(`${file}: IDX dimensions ${dims.join('×')} need ${expected} bytes of data, the file has ${bytes.length - offset}`);
+  if (bytes.length - offset !== expected)
+    throw new UserError(`${file}: IDX dimensions ${dims.join('×')} need ${expected} bytes of data, the file has ${bytes.length - offset}`);
   return { dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + offset, expected) };
 }
 
@@ -60,13 +61,16 @@ export const idxAdapter: Adapter = async ({ entry, root }) => {
     const labelFile = locateIdx(root, part.labels);
     const images = readIdx(imageFile);
     const classes = readIdx(labelFile);
-    if (images.dims.length !== 3) throw new UserError(`${imageFile}: expected 3 dimensions (count × rows × columns), found ${images.dims.length}`);
+    if (images.dims.length !== 3)
+      throw new UserError(`${imageFile}: expected 3 dimensions (count × rows × columns), found ${images.dims.length}`);
     if (classes.dims.length !== 1) throw new UserError(`${labelFile}: expected 1 dimension, found ${classes.dims.length}`);
-    if (classes.dims[0] !== images.dims[0]) throw new UserError(`${labelFile}: ${classes.dims[0]} labels for ${images.dims[0]} images in ${imageFile}`);
+    if (classes.dims[0] !== images.dims[0])
+      throw new UserError(`${labelFile}: ${classes.dims[0]} labels for ${images.dims[0]} images in ${imageFile}`);
     const builder = new IndexBuilder([task], 'idx', imageFile);
     for (let i = 0; i < classes.dims[0]; i++) {
       const cls = classes.data[i];
-      if (cls >= labels.length) throw new UserError(`${labelFile}: item ${i} has class ${cls}, but the manifest names ${labels.length} classes`);
+      if (cls >= labels.length)
+        throw new UserError(`${labelFile}: item ${i} has class ${cls}, but the manifest names ${labels.length} classes`);
       const id = `${part.split}/${i}`;
       const split: Split = part.split === 'test' ? 'test' : trainOrVal(id, entry.val_fraction);
       builder.add(split, id, i, { [task.name]: cls });

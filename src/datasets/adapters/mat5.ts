@@ -60,16 +60,36 @@ function numbers(element: Element, little: boolean, file: string): Float64Array 
   for (let i = 0; i < count; i++) {
     const at = i * size;
     switch (type) {
-      case 1: out[i] = view.getInt8(at); break;
-      case 2: out[i] = view.getUint8(at); break;
-      case 3: out[i] = view.getInt16(at, little); break;
-      case 4: out[i] = view.getUint16(at, little); break;
-      case 5: out[i] = view.getInt32(at, little); break;
-      case 6: out[i] = view.getUint32(at, little); break;
-      case 7: out[i] = view.getFloat32(at, little); break;
-      case 9: out[i] = view.getFloat64(at, little); break;
-      case 12: out[i] = Number(view.getBigInt64(at, little)); break;
-      case 13: out[i] = Number(view.getBigUint64(at, little)); break;
+      case 1:
+        out[i] = view.getInt8(at);
+        break;
+      case 2:
+        out[i] = view.getUint8(at);
+        break;
+      case 3:
+        out[i] = view.getInt16(at, little);
+        break;
+      case 4:
+        out[i] = view.getUint16(at, little);
+        break;
+      case 5:
+        out[i] = view.getInt32(at, little);
+        break;
+      case 6:
+        out[i] = view.getUint32(at, little);
+        break;
+      case 7:
+        out[i] = view.getFloat32(at, little);
+        break;
+      case 9:
+        out[i] = view.getFloat64(at, little);
+        break;
+      case 12:
+        out[i] = Number(view.getBigInt64(at, little));
+        break;
+      case 13:
+        out[i] = Number(view.getBigUint64(at, little));
+        break;
     }
   }
   return out;
@@ -92,7 +112,8 @@ function readMatrix(data: Buffer, little: boolean, file: string): MatVariable | 
   const real = readElement(data, nameElement.next, little, file);
   const values = numbers(real, little, file);
   const expected = dims.reduce((a, b) => a * b, 1);
-  if (values.length !== expected) throw new UserError(`${file}: variable "${name}" has ${values.length} values for dimensions ${dims.join('×')}`);
+  if (values.length !== expected)
+    throw new UserError(`${file}: variable "${name}" has ${values.length} values for dimensions ${dims.join('×')}`);
   return { name, dims, data: values };
 }
 

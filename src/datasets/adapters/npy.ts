@@ -16,7 +16,11 @@ export function readNpyScalar(file: string): string | number {
   const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
   const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shape === undefined) throw new UserError(`${file}: unreadable .npy header`);
-  const count = shape.split(',').map((s) => s.trim()).filter(Boolean).reduce((n, d) => n * Number(d), 1);
+  const count = shape
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .reduce((n, d) => n * Number(d), 1);
   if (count !== 1) throw new UserError(`${file}: expected a single value, found shape (${shape})`);
   const data = bytes.subarray(headerStart + headerLength);
   const order = descr[0];

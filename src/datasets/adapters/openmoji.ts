@@ -61,11 +61,20 @@ function chooseTags(trainBases: Iterable<Set<string>>, count: number): string[] 
  * spread evenly over its subgroups (group→subgroup: 1/n over the n subgroups it holds). The first
  * is as crisp as a table can be, the second diffuse; both come from the data file, not from counts.
  */
-export function hierarchyTables(emoji: readonly Pick<Emoji, 'group' | 'subgroups'>[], groups: readonly string[], subgroups: readonly string[], where: string): RelatednessTable[] {
+export function hierarchyTables(
+  emoji: readonly Pick<Emoji, 'group' | 'subgroups'>[],
+  groups: readonly string[],
+  subgroups: readonly string[],
+  where: string,
+): RelatednessTable[] {
   const groupOf = new Map<string, string>();
   for (const e of emoji) {
     const known = groupOf.get(e.subgroups);
-    if (known !== undefined && known !== e.group) throw new UserError(`${where}: subgroup "${e.subgroups}" appears in groups "${known}" and "${e.group}", so it has no single group; hierarchy tables need a tree`);
+    if (known !== undefined && known !== e.group)
+      throw new UserError(
+        `${where}: subgroup "${e.subgroups}" appears in groups "${known}" and "${e.group}", ` +
+          'so it has no single group; hierarchy tables need a tree',
+      );
     groupOf.set(e.subgroups, e.group);
   }
   const subgroupToGroup = subgroups.map((s) => groups.map((g) => (groupOf.get(s) === g ? 1 : 0)));
@@ -74,8 +83,20 @@ export function hierarchyTables(emoji: readonly Pick<Emoji, 'group' | 'subgroups
     return subgroups.map((s) => (groupOf.get(s) === g ? 1 / members : 0));
   });
   return [
-    { from: 'subgroup', to: 'group', source: 'file', matrix: subgroupToGroup, description: 'the taxonomy of openmoji.json: each subgroup belongs to one group (probability 1)' },
-    { from: 'group', to: 'subgroup', source: 'file', matrix: groupToSubgroup, description: "the taxonomy of openmoji.json: a group spread evenly over its subgroups" },
+    {
+      from: 'subgroup',
+      to: 'group',
+      source: 'file',
+      matrix: subgroupToGroup,
+      description: 'the taxonomy of openmoji.json: each subgroup belongs to one group (probability 1)',
+    },
+    {
+      from: 'group',
+      to: 'subgroup',
+      source: 'file',
+      matrix: groupToSubgroup,
+      description: 'the taxonomy of openmoji.json: a group spread evenly over its subgroups',
+    },
   ];
 }
 
@@ -129,7 +150,8 @@ export const openmojiAdapter: Adapter = async ({ entry, root }) => {
   const builder = new IndexBuilder(tasks, 'files', imageRoot);
   kept.forEach((e) => {
     const file = `${e.hexcode}.svg`;
-    if (!fs.existsSync(path.join(imageRoot, file))) throw new UserError(`${dataFile}: emoji ${e.hexcode} has no image ${path.join(imageRoot, file)}`);
+    if (!fs.existsSync(path.join(imageRoot, file)))
+      throw new UserError(`${dataFile}: emoji ${e.hexcode} has no image ${path.join(imageRoot, file)}`);
     const words = wordsOf(e);
     builder.add(splitOf(e), e.hexcode, file, {
       group: groupIndex.get(e.group),

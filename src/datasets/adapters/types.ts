@@ -24,6 +24,9 @@ export type Adapter = (ctx: AdapterContext) => Promise<AdapterOutput>;
 /** The label names a manifest task declares, or an error naming the key when the format needs them. */
 export function declaredLabels(entry: DatasetEntry, task: string): string[] {
   const labels = entry.tasks[task]?.labels;
-  if (!labels) throw new UserError(`${entry.source}: entry "${entry.id}": tasks.${task}.labels: the ${entry.format} format needs the label names in the manifest`);
+  if (!labels)
+    throw new UserError(
+      `${entry.source}: entry "${entry.id}": tasks.${task}.labels: the ${entry.format} format needs the label names in the manifest`,
+    );
   return labels;
 }

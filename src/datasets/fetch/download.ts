@@ -76,21 +76,25 @@ function request(url: string, headers: Record<string, string>, jar: CookieJar, t
       return;
     }
     const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const req = client.get(parsed, { headers: { 'user-agent': 'mtl-bench', accept: '*/*', ...headers, ...(cookie ? { cookie } : {}) } }, (response) => {
-      storeCookies(jar, response.headers['set-cookie']);
-      const status = response.statusCode ?? 0;
-      if ([301, 302, 303, 307, 308].includes(status) && response.headers.location) {
-        response.resume();
-        if (redirects >= MAX_REDIRECTS) {
-          reject(new UserError(`too many redirects from ${url}`));
+    const req = client.get(
+      parsed,
+      { headers: { 'user-agent': 'mtl-bench', accept: '*/*', ...headers, ...(cookie ? { cookie } : {}) } },
+      (response) => {
+        storeCookies(jar, response.headers['set-cookie']);
+        const status = response.statusCode ?? 0;
+        if ([301, 302, 303, 307, 308].includes(status) && response.headers.location) {
+          response.resume();
+          if (redirects >= MAX_REDIRECTS) {
+            reject(new UserError(`too many redirects from ${url}`));
+            return;
+          }
+          const next = new URL(response.headers.location, parsed).toString();
+          request(next, headers, jar, timeoutMs, redirects + 1).then(resolve, reject);
           return;
         }
-        const next = new URL(response.headers.location, parsed).toString();
-        request(next, headers, jar, timeoutMs, redirects + 1).then(resolve, reject);
-        return;
-      }
-      resolve({ response, url });
-    });
+        resolve({ response, url });
+      },
+    );
     // The timeout covers the whole exchange: a server that stops sending mid-body is dropped too.
     req.setTimeout(timeoutMs, () => req.destroy(new RetryableError(`no data for ${Math.round(timeoutMs / 1000)} s`)));
     req.on('error', reject);
@@ -112,12 +116,18 @@ async function readText(response: http.IncomingMessage, limit: number): Promise<
 }
 
 function htmlDecode(text: string): string {
-  return text.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  return text
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 }
 
 function attributes(tag: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of tag.matchAll(/([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) out.set(m[1].toLowerCase(), htmlDecode(m[2] ?? m[3] ?? ''));
+  for (const m of tag.matchAll(/([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g))
+    out.set(m[1].toLowerCase(), htmlDecode(m[2] ?? m[3] ?? ''));
   return out;
 }
 
@@ -128,7 +138,9 @@ function attributes(tag: string): Map<string, string> {
 function driveConfirmUrl(html: string, pageUrl: string, jar: CookieJar): string | undefined {
   for (const form of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
     const formAttrs = attributes(form[1]);
-    const inputs = [...form[2].matchAll(/<input\b[^>]*>/gi)].map((m) => attributes(m[0])).filter((a) => a.get('type')?.toLowerCase() === 'hidden' && a.has('name'));
+    const inputs = [...form[2].matchAll(/<input\b[^>]*>/gi)]
+      .map((m) => attributes(m[0]))
+      .filter((a) => a.get('type')?.toLowerCase() === 'hidden' && a.has('name'));
     const names = inputs.map((a) => a.get('name'));
     if (formAttrs.get('id') !== 'download-form' && !names.includes('confirm')) continue;
     const target = new URL(formAttrs.get('action') || pageUrl, pageUrl);
@@ -148,9 +160,14 @@ function driveConfirmUrl(html: string, pageUrl: string, jar: CookieJar): string 
 
 function htmlInsteadOfFile(html: string, label: string, url: string): UserError {
   if (/quota exceeded|too many users have viewed or downloaded/i.test(html)) {
-    return new UserError(`${label}: Google Drive refused the download (quota exceeded for now); try later, or download it in a browser and pass it with --from FILE`);
+    return new UserError(
+      `${label}: Google Drive refused the download (quota exceeded for now); ` +
+        'try later, or download it in a browser and pass it with --from FILE',
+    );
   }
-  return new UserError(`${label}: ${url} answered with a web page instead of the file; download it in a browser and pass it with --from FILE`);
+  return new UserError(
+    `${label}: ${url} answered with a web page instead of the file; download it in a browser and pass it with --from FILE`,
+  );
 }
 
 function partSize(part: string): number {
@@ -169,7 +186,21 @@ function isRetryable(err: unknown): boolean {
   if (err instanceof RetryableError) return true;
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR'].includes(code)) return false;
-  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET'].includes(code) || /aborted|socket hang up|premature/i.test(errorMessage(err));
+  return (
+    [
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+      'EPIPE',
+      'EAI_AGAIN',
+      'ENOTFOUND',
+      'ENETUNREACH',
+      'EHOSTUNREACH',
+      'ECONNABORTED',
+      'ERR_STREAM_PREMATURE_CLOSE',
+      'UND_ERR_SOCKET',
+    ].includes(code) || /aborted|socket hang up|premature/i.test(errorMessage(err))
+  );
 }
 
 export async function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
@@ -247,7 +278,8 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
           },
         });
         await pipeline(response, counter, fs.createWriteStream(part, { flags: append ? 'a' : 'w' }));
-        if (Number.isFinite(length) && received < length) throw new RetryableError(`connection closed after ${received} of ${length} bytes`);
+        if (Number.isFinite(length) && received < length)
+          throw new RetryableError(`connection closed after ${received} of ${length} bytes`);
         break;
       } catch (err) {
         if (err instanceof UserError) throw err;
@@ -256,7 +288,9 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
         if (!isRetryable(err)) throw err;
         failures++;
         if (failures > retries) {
-          throw new UserError(`${label}: download failed after ${failures} attempts (${errorMessage(err)}); run the same command again to resume`);
+          throw new UserError(
+            `${label}: download failed after ${failures} attempts (${errorMessage(err)}); run the same command again to resume`,
+          );
         }
         await sleep(Math.min(30_000, baseDelay * 2 ** (failures - 1)));
       }

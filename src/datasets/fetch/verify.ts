@@ -30,7 +30,8 @@ export async function digestFile(file: string): Promise<Digests> {
 /** The first way `actual` differs from `expected`, or undefined when it matches everything given. */
 export function mismatch(expected: Expected, actual: Digests): string | undefined {
   if (expected.size !== undefined && expected.size !== actual.size) return `size ${actual.size} bytes, expected ${expected.size}`;
-  if (expected.sha256 && expected.sha256.toLowerCase() !== actual.sha256) return `sha256 ${actual.sha256}, expected ${expected.sha256.toLowerCase()}`;
+  if (expected.sha256 && expected.sha256.toLowerCase() !== actual.sha256)
+    return `sha256 ${actual.sha256}, expected ${expected.sha256.toLowerCase()}`;
   if (expected.md5 && expected.md5.toLowerCase() !== actual.md5) return `md5 ${actual.md5}, expected ${expected.md5.toLowerCase()}`;
   return undefined;
 }
@@ -44,7 +45,8 @@ export async function verifyFile(file: string, expected: Expected, label = file)
     throw new UserError(`${label}: file not found (${file})`);
   }
   // A size mismatch needs no hashing: report it at once.
-  if (expected.size !== undefined && stat.size !== expected.size) throw new UserError(`${label}: size ${stat.size} bytes, expected ${expected.size}`);
+  if (expected.size !== undefined && stat.size !== expected.size)
+    throw new UserError(`${label}: size ${stat.size} bytes, expected ${expected.size}`);
   const digests = await digestFile(file);
   const problem = mismatch(expected, digests);
   if (problem) throw new UserError(`${label}: ${problem}`);

@@ -39,7 +39,12 @@ function assertFourD(info: TensorInfo, what: string): Shape4 {
 }
 
 function explicitPadding(top: number, bottom: number, left: number, right: number): backend_util.ExplicitPadding {
-  return [[0, 0], [top, bottom], [left, right], [0, 0]];
+  return [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
 }
 
 /** `fallback` is the backend's own kernel (undefined where it has none, as wasm for this one). */
@@ -78,10 +83,33 @@ function conv2dBackpropFilterViaConv(
 ): TensorInfo {
   const xShape = assertFourD(x, 'Conv2DBackpropFilter x');
   assertFourD(dy, 'Conv2DBackpropFilter dy');
-  const info = backend_util.computeConv2DInfo(xShape, attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const info = backend_util.computeConv2DInfo(
+    xShape,
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels,
+    filterHeight,
+    filterWidth,
+    strideHeight,
+    strideWidth,
+  } = info;
   if (dy.shape[0] !== batchSize || dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
-    throw new Error(`Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`);
+    throw new Error(
+      `Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`,
+    );
   }
   const top = info.padInfo.top;
   const left = info.padInfo.left;
@@ -92,38 +120,73 @@ function conv2dBackpropFilterViaConv(
   const rowsUsed = inHeight + Math.min(0, bottom);
   const colsUsed = inWidth + Math.min(0, right);
   // Padding of the x-as-filter convolution; it only exists where all four are ≥ 0.
-  const flipped = { top: filterHeight - 1 - top, bottom: rowsUsed - outHeight + top, left: filterWidth - 1 - left, right: colsUsed - outWidth + left };
+  const flipped = {
+    top: filterHeight - 1 - top,
+    bottom: rowsUsed - outHeight + top,
+    left: filterWidth - 1 - left,
+    right: colsUsed - outWidth + left,
+  };
   const xAsFilterFits = strideHeight === 1 && strideWidth === 1 && Object.values(flipped).every((p) => p >= 0);
-  const requested = chooseFilterGradFormulation(batchSize * rowsUsed * colsUsed * inChannels, dy.shape.reduce((a, b) => a * b, 1));
+  const requested = chooseFilterGradFormulation(
+    batchSize * rowsUsed * colsUsed * inChannels,
+    dy.shape.reduce((a, b) => a * b, 1),
+  );
   const formulation = xAsFilterFits ? requested : 'dy-as-filter';
   return withScratch(backend, (scratch) => {
     let usedX = x;
     if (bottom < 0 || right < 0) {
-      usedX = scratch(callKernel('Slice', backendName, backend, { x }, {
-        begin: [0, 0, 0, 0],
-        size: [batchSize, rowsUsed, colsUsed, inChannels],
-      }));
+      usedX = scratch(
+        callKernel(
+          'Slice',
+          backendName,
+          backend,
+          { x },
+          {
+            begin: [0, 0, 0, 0],
+            size: [batchSize, rowsUsed, colsUsed, inChannels],
+          },
+        ),
+      );
     }
-    const expected = formulation === 'dy-as-filter' ? [inChannels, filterHeight, filterWidth, outChannels] : [outChannels, filterHeight, filterWidth, inChannels];
+    const expected =
+      formulation === 'dy-as-filter'
+        ? [inChannels, filterHeight, filterWidth, outChannels]
+        : [outChannels, filterHeight, filterWidth, inChannels];
     let gradT: TensorInfo;
     if (formulation === 'dy-as-filter') {
       const xT = scratch(callKernel('Transpose', backendName, backend, { x: usedX }, { perm: [3, 1, 2, 0] }));
       const dyT = scratch(callKernel('Transpose', backendName, backend, { x: dy }, { perm: [1, 2, 0, 3] }));
-      gradT = scratch(callKernel('Conv2D', backendName, backend, { x: xT, filter: dyT }, {
-        strides: [1, 1],
-        pad: explicitPadding(top, Math.max(0, bottom), left, Math.max(0, right)),
-        dataFormat: 'NHWC',
-        dilations: [strideHeight, strideWidth],
-      }));
+      gradT = scratch(
+        callKernel(
+          'Conv2D',
+          backendName,
+          backend,
+          { x: xT, filter: dyT },
+          {
+            strides: [1, 1],
+            pad: explicitPadding(top, Math.max(0, bottom), left, Math.max(0, right)),
+            dataFormat: 'NHWC',
+            dilations: [strideHeight, strideWidth],
+          },
+        ),
+      );
     } else {
       const dyT = scratch(transposeTensor(backendName, backend, dy, [3, 1, 2, 0]));
       const xT = scratch(callKernel('Transpose', backendName, backend, { x: usedX }, { perm: [1, 2, 0, 3] }));
-      gradT = scratch(callKernel('Conv2D', backendName, backend, { x: dyT, filter: xT }, {
-        strides: [1, 1],
-        pad: explicitPadding(flipped.top, flipped.bottom, flipped.left, flipped.right),
-        dataFormat: 'NHWC',
-        dilations: [1, 1],
-      }));
+      gradT = scratch(
+        callKernel(
+          'Conv2D',
+          backendName,
+          backend,
+          { x: dyT, filter: xT },
+          {
+            strides: [1, 1],
+            pad: explicitPadding(flipped.top, flipped.bottom, flipped.left, flipped.right),
+            dataFormat: 'NHWC',
+            dilations: [1, 1],
+          },
+        ),
+      );
     }
     if (gradT.shape.some((d, i) => d !== expected[i])) {
       throw new Error(`Conv2DBackpropFilter rewrite produced [${gradT.shape.join(', ')}], expected [${expected.join(', ')}]`);
@@ -164,10 +227,21 @@ function conv2dBackpropInputViaConv(
 ): TensorInfo | undefined {
   const filterShape = assertFourD(weights, 'Conv2DBackpropInput filter');
   assertFourD(dy, 'Conv2DBackpropInput dy');
-  const info = backend_util.computeConv2DInfo(attrs.inputShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const info = backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
   if (dy.shape[0] !== batchSize || dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
-    throw new Error(`Conv2DBackpropInput: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`);
+    throw new Error(
+      `Conv2DBackpropInput: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`,
+    );
   }
   const stuffedHeight = (outHeight - 1) * strideHeight + 1;
   const stuffedWidth = (outWidth - 1) * strideWidth + 1;
@@ -190,7 +264,13 @@ function conv2dBackpropInputViaConv(
 }
 
 /** Spreads dy so that consecutive output positions sit `stride` apart with zeros between them. */
-function zeroStuff(backendName: CustomBackendName, backend: Backend, dy: TensorInfo, strideHeight: number, strideWidth: number): TensorInfo {
+function zeroStuff(
+  backendName: CustomBackendName,
+  backend: Backend,
+  dy: TensorInfo,
+  strideHeight: number,
+  strideWidth: number,
+): TensorInfo {
   const [n, rows, cols, channels] = dy.shape as Shape4;
   const outRows = (rows - 1) * strideHeight + 1;
   const outCols = (cols - 1) * strideWidth + 1;

@@ -36,7 +36,15 @@ interface Geometry {
 }
 
 function geometry(inputShape: Shape4, filterShape: Shape4, attrs: DepthwiseAttrs): Geometry {
-  const info = backend_util.computeConv2DInfo(inputShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true);
+  const info = backend_util.computeConv2DInfo(
+    inputShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
   // tfjs's gradient of a depthwise convolution rejects dilations too; nothing asks for them.
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) {
     throw new Error(`depthwise convolution gradients support dilation 1 only, got [${info.dilationHeight}, ${info.dilationWidth}]`);
@@ -63,7 +71,12 @@ function supported(infos: TensorInfo[]): boolean {
 }
 
 /** Runs `body` on float32 rank-4 inputs; anything else goes to the backend's kernel, or fails clearly. */
-function forFloat32Nhwc(kernelName: string, backendName: CustomBackendName, fallback: KernelFunc | undefined, body: KernelFunc): KernelFunc {
+function forFloat32Nhwc(
+  kernelName: string,
+  backendName: CustomBackendName,
+  fallback: KernelFunc | undefined,
+  body: KernelFunc,
+): KernelFunc {
   return (args) => {
     if (supported(Object.values(args.inputs) as TensorInfo[])) return body(args);
     if (fallback) return fallback(args);

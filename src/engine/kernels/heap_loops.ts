@@ -123,8 +123,14 @@ export function transposeRange(source: CopyArray, target: CopyArray, plan: Trans
  * so that the TILE input lines being read stay cached while `i` walks along them.
  */
 function copyTile(
-  source: CopyArray, target: CopyArray, inputBase: number, outputBase: number,
-  rows: number, outStride: number, cols: number, inStride: number,
+  source: CopyArray,
+  target: CopyArray,
+  inputBase: number,
+  outputBase: number,
+  rows: number,
+  outStride: number,
+  cols: number,
+  inStride: number,
 ): void {
   for (let j0 = 0; j0 < cols; j0 += TILE) {
     const j1 = Math.min(cols, j0 + TILE);
@@ -150,7 +156,14 @@ export interface PoolDims {
  * every input position gets the dy of its window if it holds the window's first maximum in scan
  * order (strictly greater wins, as in tfjs's cpu backend; NaN never wins), else 0.
  */
-export function maxPoolGradTwoByTwoRange(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: PoolDims, begin: number, end: number): void {
+export function maxPoolGradTwoByTwoRange(
+  x: Float32Array,
+  dy: Float32Array,
+  dx: Float32Array,
+  dims: PoolDims,
+  begin: number,
+  end: number,
+): void {
   const { inHeight, inWidth, channels, outHeight, outWidth } = dims;
   const rowStride = inWidth * channels;
   const imageSize = inHeight * rowStride;

@@ -84,8 +84,17 @@ function idOf(r: Replacement): string {
 
 export const CUSTOM_KERNEL_NAMES: readonly string[] = REPLACEMENTS.map(idOf);
 export type CustomKernelName =
-  | 'Conv2DBackpropFilter' | 'Conv2DBackpropInput' | 'Tile' | 'Sum' | 'Mean' | 'MaxPoolGrad' | 'Identity' | 'Cast' | 'FusedBatchNorm'
-  | 'DepthwiseConv2dNativeBackpropFilter' | 'DepthwiseConv2dNativeBackpropInput';
+  | 'Conv2DBackpropFilter'
+  | 'Conv2DBackpropInput'
+  | 'Tile'
+  | 'Sum'
+  | 'Mean'
+  | 'MaxPoolGrad'
+  | 'Identity'
+  | 'Cast'
+  | 'FusedBatchNorm'
+  | 'DepthwiseConv2dNativeBackpropFilter'
+  | 'DepthwiseConv2dNativeBackpropInput';
 
 function servesBackend(r: Replacement, backendName: CustomBackendName): boolean {
   return !r.backends || r.backends.includes(backendName);
@@ -147,7 +156,8 @@ export function setCustomKernels(backendName: CustomBackendName, ids: 'all' | 'n
   if (!registered) registerCustomKernels();
   const list = ids === 'all' ? customKernelNamesFor(backendName) : ids === 'none' ? [] : ids;
   for (const id of list) {
-    if (!CUSTOM_KERNEL_NAMES.includes(id)) throw new Error(`unknown custom kernel "${id}"; expected one of ${CUSTOM_KERNEL_NAMES.join(', ')}`);
+    if (!CUSTOM_KERNEL_NAMES.includes(id))
+      throw new Error(`unknown custom kernel "${id}"; expected one of ${CUSTOM_KERNEL_NAMES.join(', ')}`);
   }
   const on = enabled.get(backendName)!;
   on.clear();

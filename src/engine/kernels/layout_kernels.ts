@@ -109,10 +109,20 @@ export function makeLeadingReductionKernel(kind: 'sum' | 'mean', backendName: Cu
  * perBatch×1 pixels with `inner` channels, one window per image averages its rows; the few
  * per-image averages are then combined here.
  */
-function reduceByAveragePooling(kind: 'sum' | 'mean', backend: Backend, x: TensorInfo, batch: number, perBatch: number, inner: number, outShape: number[]): TensorInfo {
+function reduceByAveragePooling(
+  kind: 'sum' | 'mean',
+  backend: Backend,
+  x: TensorInfo,
+  batch: number,
+  perBatch: number,
+  inner: number,
+  outShape: number[],
+): TensorInfo {
   return withScratch(backend, (scratch) => {
     const images = scratch(callKernel('Reshape', 'wasm', backend, { x }, { shape: [batch, perBatch, 1, inner] }));
-    const averages = scratch(callKernel('AvgPool', 'wasm', backend, { x: images }, { filterSize: [perBatch, 1], strides: [perBatch, 1], pad: 'valid' }));
+    const averages = scratch(
+      callKernel('AvgPool', 'wasm', backend, { x: images }, { filterSize: [perBatch, 1], strides: [perBatch, 1], pad: 'valid' }),
+    );
     const out = allocateFloat32('wasm', backend, outShape);
     const perImage = float32View('wasm', backend, averages);
     const dst = float32View('wasm', backend, out);
@@ -136,7 +146,14 @@ export function makeMaxPoolGradKernel(backendName: CustomBackendName, original: 
       dimRoundingMode?: 'floor' | 'round' | 'ceil';
     };
     if (dy.dtype !== 'float32' || input.dtype !== 'float32' || input.shape.length !== 4) return original(args);
-    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    const info = backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
     if (info.dataFormat !== 'channelsLast') return original(args);
     const backend = args.backend as Backend;
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
@@ -146,8 +163,15 @@ export function makeMaxPoolGradKernel(backendName: CustomBackendName, original: 
     const x = float32View(backendName, backend, input);
     const dyValues = float32View(backendName, backend, dy);
     const dx = float32View(backendName, backend, out);
-    const twoByTwoInside = filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2
-      && top === 0 && left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth;
+    const twoByTwoInside =
+      filterHeight === 2 &&
+      filterWidth === 2 &&
+      strideHeight === 2 &&
+      strideWidth === 2 &&
+      top === 0 &&
+      left === 0 &&
+      2 * outHeight <= inHeight &&
+      2 * outWidth <= inWidth;
     if (twoByTwoInside) {
       // The backbones' pooling (every window inside the input): split over the batch between the
       // main and helper threads.
@@ -205,9 +229,17 @@ export function makeMaxPoolGradKernel(backendName: CustomBackendName, original: 
  * position gets at most one dy, so dx is written, not accumulated, and no per-window state is kept.
  */
 function maxPoolGradDisjoint(
-  x: Float32Array, dy: Float32Array, dx: Float32Array,
-  batchSize: number, inHeight: number, inWidth: number, channels: number,
-  outHeight: number, outWidth: number, filterHeight: number, filterWidth: number,
+  x: Float32Array,
+  dy: Float32Array,
+  dx: Float32Array,
+  batchSize: number,
+  inHeight: number,
+  inWidth: number,
+  channels: number,
+  outHeight: number,
+  outWidth: number,
+  filterHeight: number,
+  filterWidth: number,
 ): void {
   const rowStride = inWidth * channels;
   let dyIndex = 0;

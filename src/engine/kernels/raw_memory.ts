@@ -51,7 +51,11 @@ export function float32View(backendName: CustomBackendName, backend: Backend, in
 /** Allocates an uninitialised tensor owned by the caller (hand it to the engine or release it). */
 export function allocate(backendName: CustomBackendName, backend: Backend, shape: number[], dtype: NumericDType): TensorInfo {
   if (backendName === 'wasm') return (backend as unknown as WasmLike).makeOutput(shape, dtype);
-  return (backend as unknown as CpuLike).makeTensorInfo(shape, dtype, util.getTypedArrayFromDType(dtype, util.sizeFromShape(shape)) as NumericArray);
+  return (backend as unknown as CpuLike).makeTensorInfo(
+    shape,
+    dtype,
+    util.getTypedArrayFromDType(dtype, util.sizeFromShape(shape)) as NumericArray,
+  );
 }
 
 export function allocateFloat32(backendName: CustomBackendName, backend: Backend, shape: number[]): TensorInfo {

@@ -29,13 +29,20 @@ function bitsView(values: NumericArray): CopyArray {
 export function transposeTensor(backendName: CustomBackendName, backend: Backend, x: TensorInfo, perm: readonly number[]): TensorInfo {
   if (!isNumericDType(x.dtype)) throw new Error(`transpose: expected a numeric tensor, got ${x.dtype}`);
   const plan = planTranspose(x.shape, perm);
-  const out = allocate(backendName, backend, perm.map((axis) => x.shape[axis]!), x.dtype);
+  const out = allocate(
+    backendName,
+    backend,
+    perm.map((axis) => x.shape[axis]!),
+    x.dtype,
+  );
   // Views only after the allocation: on wasm an allocation may grow (and detach) the heap.
   const source = bitsView(typedView(backendName, backend, x));
   const target = bitsView(typedView(backendName, backend, out));
   const perItem = Math.max(1, target.length / plan.outerCount);
   const job = { kind: 'transpose' as const, source: heapSpan(source), target: heapSpan(target), plan };
-  runOnHeap(target.buffer, job, plan.outerCount, Math.ceil(MIN_ELEMENTS_PER_PART / perItem), (begin, end) => transposeRange(source, target, plan, begin, end));
+  runOnHeap(target.buffer, job, plan.outerCount, Math.ceil(MIN_ELEMENTS_PER_PART / perItem), (begin, end) =>
+    transposeRange(source, target, plan, begin, end),
+  );
   return out;
 }
 
@@ -45,7 +52,11 @@ export function transposeTensor(backendName: CustomBackendName, backend: Backend
  * pair, each of which costs a kernel call and a full temporary.
  */
 export function transposeFlipped(
-  backendName: CustomBackendName, backend: Backend, x: TensorInfo, perm: readonly number[], flippedAxes: readonly number[],
+  backendName: CustomBackendName,
+  backend: Backend,
+  x: TensorInfo,
+  perm: readonly number[],
+  flippedAxes: readonly number[],
 ): TensorInfo {
   if (!isNumericDType(x.dtype)) throw new Error(`transpose: expected a numeric tensor, got ${x.dtype}`);
   const rank = x.shape.length;
