@@ -80,7 +80,12 @@ export async function reportAcrossRuns(runDirs: string[], options: RunReportOpti
   const report = buildReport(collectRuns(runDirs.map((d) => path.resolve(d))));
   if (report.sweeps.length === 0) return [];
   const written = await writeReportFiles(report, parents[0]!);
-  if (options.json) io.stdout(`${JSON.stringify({ event: 'report', benchmarks: report.benchmarks.map((b) => b.name), files: written.files })}\n`);
-  else io.stderr(`reports over all ${runDirs.length} benchmarks (Δm% against the sharpness blend β): ${written.files.map((f) => displayPath(f)).join(', ')}\n`);
+  if (options.json)
+    io.stdout(`${JSON.stringify({ event: 'report', benchmarks: report.benchmarks.map((b) => b.name), files: written.files })}\n`);
+  else
+    io.stderr(
+      `reports over all ${runDirs.length} benchmarks (Δm% against the sharpness blend β): ` +
+        `${written.files.map((f) => displayPath(f)).join(', ')}\n`,
+    );
   return written.files;
 }
