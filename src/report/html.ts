@@ -206,7 +206,8 @@ function unstableList(b: BenchmarkReport): string {
   const items = b.unstable.map((u) => `<li><code>${esc(u.cell)}</code>: ${esc(u.reasons.join('; '))}</li>`).join('');
   return (
     `<h3 class="hurts">Unstable cells, left out of every number above</h3><ul>${items}</ul>` +
-    '<p class="note">The trainer flags a cell when its training loss (total or supervised) ends above 1.5× its lowest epoch and at least 0.1 above it, ' +
+    '<p class="note">The trainer flags a cell when its training loss (total or supervised) ends above 1.5× its lowest epoch ' +
+    'and at least 0.1 above it, ' +
     'a primary validation metric falls by more than 20 points between two epochs at least twice, ' +
     'or a multi-label head predicts at least half of the annotated test entries present and twice the true share. ' +
     'Such a seed is not averaged with healthy ones; the summary says which seeds were left out.</p>'
