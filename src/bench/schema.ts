@@ -7,6 +7,7 @@ import { regimeSchema } from '../config/regimes.js';
 import { settingSchema } from '../config/settings.js';
 import { identifier, nonNegativeInt, percent, positiveInt } from '../config/validators.js';
 import { UserError, errorMessage } from '../util/errors.js';
+import { formatKeyPath } from '../util/yaml_file.js';
 
 /**
  * The benchmark file: one YAML document describing a study (dataset or sources, tasks, training,
@@ -75,10 +76,6 @@ export interface LoadedBenchmark {
   doc: BenchmarkDoc;
 }
 
-function formatPath(segments: readonly PropertyKey[]): string {
-  return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : `${i === 0 ? '' : '.'}${String(s)}`)).join('');
-}
-
 function valueAt(root: unknown, segments: readonly PropertyKey[]): unknown {
   let value: unknown = root;
   for (const s of segments) {
@@ -90,11 +87,11 @@ function valueAt(root: unknown, segments: readonly PropertyKey[]): unknown {
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   if (issue.code === 'unrecognized_keys') {
-    const parent = formatPath(issue.path);
+    const parent = formatKeyPath(issue.path);
     const keys = issue.keys.map((k) => (parent ? `${parent}.${k}` : k));
     return `${keys.join(', ')}: unknown key${keys.length > 1 ? 's' : ''}`;
   }
-  const where = formatPath(issue.path) || '(top level)';
+  const where = formatKeyPath(issue.path) || '(top level)';
   if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return `${where}: missing (required)`;
   return `${where}: ${issue.message}`;
 }

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
 import { z } from 'zod';
-import { UserError, errorMessage } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
+import { formatKeyPath, loadYamlFile } from '../util/yaml_file.js';
 
 /**
  * datasets.yaml: one entry per dataset (where its files come from, how to verify them, which
@@ -228,15 +227,6 @@ export interface Manifest {
 
 export const DEFAULT_MANIFEST = path.join(packageRoot, 'datasets.yaml');
 
-function formatPath(parts: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of parts) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out || '(top level)';
-}
-
 function firstIssue(error: z.ZodError): { path: string; message: string } {
   const issue = error.issues[0];
   // Unions report "invalid input" at the top; the most specific branch message is more useful.
@@ -246,22 +236,14 @@ function firstIssue(error: z.ZodError): { path: string; message: string } {
       .map((issues) => issues[0])
       .filter(Boolean)
       .sort((a, b) => b.path.length - a.path.length)[0];
-    if (best) return { path: formatPath([...issue.path, ...best.path]), message: best.message };
+    if (best) return { path: formatKeyPath([...issue.path, ...best.path]) || '(top level)', message: best.message };
   }
-  return { path: formatPath(issue.path), message: issue.message };
+  return { path: formatKeyPath(issue.path) || '(top level)', message: issue.message };
 }
 
 /** Parses one manifest file; every error names the file, the entry id and the key path. */
 function parseManifestFile(file: string, text?: string): { datasets: DatasetEntry[]; priors: RelatednessPrior[] } {
-  let raw: unknown;
-  try {
-    raw = yaml.load(text ?? fs.readFileSync(file, 'utf8'), { filename: file });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${file}: manifest file not found`);
-    if (err instanceof yaml.YAMLException && err.mark)
-      throw new UserError(`${file}:${err.mark.line + 1}:${err.mark.column + 1}: not valid YAML: ${err.reason}`);
-    throw new UserError(`${file}: not valid YAML: ${errorMessage(err).split('\n')[0]}`);
-  }
+  const raw = loadYamlFile(file, 'manifest file', text);
   const top = manifestSchema.safeParse(raw);
   if (!top.success) {
     const { path: where, message } = firstIssue(top.error);

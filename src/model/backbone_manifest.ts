@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
 import { z } from 'zod';
-import { UserError, errorMessage } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
+import { formatKeyPath, loadYamlFile } from '../util/yaml_file.js';
 
 /**
  * backbones.yaml: pretrained tfjs Layers models a benchmark can name as its backbone
@@ -68,24 +67,12 @@ export interface BackboneManifest {
 
 const DEFAULT_BACKBONE_MANIFEST = path.join(packageRoot, 'backbones.yaml');
 
-function formatPath(parts: readonly PropertyKey[]): string {
-  return parts.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('') || '(top level)';
-}
-
 function parseFile(file: string): BackboneEntry[] {
-  let raw: unknown;
-  try {
-    raw = yaml.load(fs.readFileSync(file, 'utf8'), { filename: file });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${file}: backbone manifest not found`);
-    if (err instanceof yaml.YAMLException && err.mark)
-      throw new UserError(`${file}:${err.mark.line + 1}:${err.mark.column + 1}: not valid YAML: ${err.reason}`);
-    throw new UserError(`${file}: not valid YAML: ${errorMessage(err).split('\n')[0]}`);
-  }
+  const raw = loadYamlFile(file, 'backbone manifest');
   const top = manifestSchema.safeParse(raw);
   if (!top.success) {
     const issue = top.error.issues[0]!;
-    throw new UserError(`${file}: ${formatPath(issue.path)}: ${issue.message}`);
+    throw new UserError(`${file}: ${formatKeyPath(issue.path) || '(top level)'}: ${issue.message}`);
   }
   const seen = new Set<string>();
   return top.data.backbones.map((rawEntry, index) => {
@@ -94,7 +81,7 @@ function parseFile(file: string): BackboneEntry[] {
     const parsed = entrySchema.safeParse(rawEntry);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new UserError(`${file}: ${label}: ${formatPath(issue.path)}: ${issue.message}`);
+      throw new UserError(`${file}: ${label}: ${formatKeyPath(issue.path) || '(top level)'}: ${issue.message}`);
     }
     if (seen.has(parsed.data.id)) throw new UserError(`${file}: ${label}: id: "${parsed.data.id}" appears twice in this file`);
     seen.add(parsed.data.id);
