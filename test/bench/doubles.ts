@@ -14,6 +14,15 @@ import type { Provenance } from '../../src/runs/store.js';
 import type { CommandIO } from '../../src/util/command_io.js';
 import { MASKED, NO_CLASS, type DatasetView, type LabelColumn, type Split, type SplitData } from '../../src/datasets/types.js';
 import type { CellConfig } from '../../src/config/cell.js';
+import { TRAINING_REVISION } from '../../src/config/defaults.js';
+import {
+  METHOD_OPTIONS,
+  TRAIN_OPTIONS,
+  defaultsOf,
+  methodOptionsFor,
+  type MethodOptions,
+  type TrainOptions,
+} from '../../src/config/options.js';
 import type { CellResult, EpochRecord } from '../../src/train/types.js';
 import { Chalk } from 'chalk';
 
@@ -253,4 +262,22 @@ export function writeBenchmark(dir: string, text: string, file = 'study.yaml'): 
   const target = path.join(dir, file);
   fs.writeFileSync(target, text);
   return target;
+}
+
+/**
+ * A cell config for report tests that write run folders by hand: the configuration module's
+ * defaults (2 epochs, batch 4, 8×8 convnet-s on the toy dataset) with the given identity and tasks.
+ */
+export function handCellConfig(
+  fields: Pick<CellConfig, 'benchmark' | 'tasks' | 'setting' | 'seed' | 'relatedness' | 'regime'>,
+): CellConfig {
+  return {
+    dataset: 'toy',
+    inputSize: 8,
+    backbone: 'convnet-s',
+    train: { ...defaultsOf(TRAIN_OPTIONS), epochs: 2, batchSize: 4 } as TrainOptions,
+    method: methodOptionsFor(fields.setting, defaultsOf(METHOD_OPTIONS) as MethodOptions),
+    trainingRevision: TRAINING_REVISION,
+    ...fields,
+  };
 }

@@ -4,14 +4,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Chalk } from 'chalk';
 import type { CellConfig } from '../../src/config/cell.js';
-import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import type { Setting } from '../../src/config/settings.js';
 import { buildReport } from '../../src/report/aggregate.js';
 import { reportAcrossRuns } from '../../src/report/command.js';
 import { configHash } from '../../src/runs/identity.js';
 import { beginCell, finishCell } from '../../src/runs/store.js';
 import type { CellResult } from '../../src/train/types.js';
-import { FAKE_PROVENANCE, captureIO, tempDir } from '../bench/doubles.js';
+import { FAKE_PROVENANCE, captureIO, tempDir, handCellConfig } from '../bench/doubles.js';
 import { summaryCsv } from '../../src/report/csv.js';
 import { reportHtml } from '../../src/report/html.js';
 import { summaryTable } from '../../src/report/terminal.js';
@@ -20,48 +19,20 @@ import type { EpochRecord } from '../../src/train/types.js';
 
 /** Two tasks, subgroup and group, related subgroup->group from a file table blended with `beta`. */
 function config(benchmark: string, setting: Setting, seed: number, beta: number): CellConfig {
-  return {
-    benchmark,
-    dataset: 'toy',
-    tasks: [
-      { name: 'subgroup', primary: 'accuracy' },
-      { name: 'group', primary: 'accuracy' },
-    ],
-    inputSize: 8,
-    backbone: 'convnet-s',
-    train: {
-      epochs: 2,
-      batchSize: 4,
-      learningRate: 0.001,
-      optimizer: 'adam',
-      momentum: 0.9,
-      schedule: 'cosine',
-      stepEvery: 30,
-      stepGamma: 0.1,
-      weightDecay: 0,
-      cropPadding: 0,
-      flip: false,
-      classBalanced: false,
-    },
-    method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
-    relatedness:
-      setting === 'stl'
-        ? []
-        : [
-            {
-              from: 'subgroup',
-              to: 'group',
-              source: 'file',
-              alpha: 1,
-              minCoannotated: 20,
-              ...(beta === 0 ? {} : { sharpnessBlend: beta }),
-            },
-          ],
-    regime: { name: 'disjoint', spec: { kind: 'disjoint', overlap: 0.05 } },
-    setting,
-    seed,
-    trainingRevision: TRAINING_REVISION,
+  const tasks: CellConfig['tasks'] = [
+    { name: 'subgroup', primary: 'accuracy' },
+    { name: 'group', primary: 'accuracy' },
+  ];
+  const pair = {
+    from: 'subgroup',
+    to: 'group',
+    source: 'file' as const,
+    alpha: 1,
+    minCoannotated: 20,
+    ...(beta === 0 ? {} : { sharpnessBlend: beta }),
   };
+  const regime = { name: 'disjoint', spec: { kind: 'disjoint' as const, overlap: 0.05 } };
+  return handCellConfig({ benchmark, tasks, relatedness: setting === 'stl' ? [] : [pair], regime, setting, seed });
 }
 
 function history(group: number, teacher: number | undefined): EpochRecord[] {

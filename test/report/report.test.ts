@@ -17,10 +17,18 @@ import { collectRuns } from '../../src/runs/collect.js';
 import { writeReports } from '../../src/report/index.js';
 import { summaryTable } from '../../src/report/terminal.js';
 import type { CellConfig } from '../../src/config/cell.js';
-import { TRAINING_REVISION } from '../../src/config/defaults.js';
 import type { Setting } from '../../src/config/settings.js';
 import type { CellResult } from '../../src/train/types.js';
-import { FAKE_PROVENANCE, captureIO, fakeDeps, fakeTrainer, tempDir, toyBenchmarkYaml, writeBenchmark } from '../bench/doubles.js';
+import {
+  FAKE_PROVENANCE,
+  captureIO,
+  fakeDeps,
+  fakeTrainer,
+  tempDir,
+  toyBenchmarkYaml,
+  writeBenchmark,
+  handCellConfig,
+} from '../bench/doubles.js';
 
 const INFO: BenchmarkInfo = {
   name: 'hand',
@@ -39,36 +47,11 @@ const INFO: BenchmarkInfo = {
 };
 
 function handConfig(setting: Setting, seed: number): CellConfig {
-  return {
-    benchmark: 'hand',
-    dataset: 'toy',
-    tasks: [
-      { name: 'group', primary: 'accuracy' },
-      { name: 'tags', primary: 'macro_f1' },
-    ],
-    inputSize: 8,
-    backbone: 'convnet-s',
-    train: {
-      epochs: 2,
-      batchSize: 4,
-      learningRate: 0.001,
-      optimizer: 'adam',
-      momentum: 0.9,
-      schedule: 'cosine',
-      stepEvery: 30,
-      stepGamma: 0.1,
-      weightDecay: 0,
-      cropPadding: 0,
-      flip: false,
-      classBalanced: false,
-    },
-    method: { tau: 1, detachTarget: false, dmVariant: 'likelihood', dmScope: 'all', lambdaSca: 1, lambdaDm: 1, taskWeights: {} },
-    relatedness: [],
-    regime: { name: 'full', spec: { kind: 'full' } },
-    setting,
-    seed,
-    trainingRevision: TRAINING_REVISION,
-  };
+  const tasks: CellConfig['tasks'] = [
+    { name: 'group', primary: 'accuracy' },
+    { name: 'tags', primary: 'macro_f1' },
+  ];
+  return handCellConfig({ benchmark: 'hand', tasks, relatedness: [], regime: { name: 'full', spec: { kind: 'full' } }, setting, seed });
 }
 
 function handResult(group: number, tags: number, trainSeconds: number, coupled = false): CellResult {
