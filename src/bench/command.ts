@@ -7,6 +7,7 @@ import { displayPath } from '../util/paths.js';
 import type { DatasetCatalog } from './catalog.js';
 import { parseShard, type Shard } from './matrix.js';
 import { ensureBackboneReady, estimateStudy, planStudy, reportDryRun, reportEstimate, type PreviewDeps } from './preview.js';
+import type { JobPlan } from './jobs.js';
 import { jsonReporter, textReporter } from './progress.js';
 import { applyOverrides, ensureDatasetsReady, resolveBenchmark, type Overrides, type ResolvedBenchmark } from './resolve.js';
 import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunnerDeps } from './runner.js';
@@ -41,6 +42,8 @@ export interface RunCommandOptions {
   check?: boolean;
   /** Print the matrix, the resolved configuration and the time estimate; train nothing. */
   dryRun?: boolean;
+  /** Cells trained at once and the threads of each (`--jobs`, planned by the CLI before the backend starts); absent, one at a time. */
+  jobPlan?: JobPlan;
 }
 
 /**
@@ -110,7 +113,8 @@ export async function runCommand(
     plans.map((p) => p.resolved),
     { outRoot, shard, catalog, deps },
   );
-  const estimate = await estimateStudy(previews, { catalog, deps, backend: backend.name });
+  const jobs = options.jobPlan?.jobs ?? 1;
+  const estimate = await estimateStudy(previews, { catalog, deps, backend: backend.name, jobs });
   if (options.dryRun) {
     reportDryRun(previews, estimate, { json: options.json, gpuInUse: backend.gpuInUse }, io);
     return { runs: [], problems: [] };
@@ -121,10 +125,24 @@ export async function runCommand(
   const reporter = options.json
     ? jsonReporter((line) => io.stdout(`${line}\n`))
     : textReporter((line) => io.stderr(`${line}\n`), io.paintErr, io.columns);
+  if (jobs > 1 && options.jobPlan) {
+    const threads =
+      options.jobPlan.wasmThreads !== undefined
+        ? `, ${options.jobPlan.wasmThreads} wasm thread${options.jobPlan.wasmThreads === 1 ? '' : 's'} each`
+        : '';
+    const why = options.jobPlan.reason === '--jobs' ? `--jobs ${jobs}` : `${options.jobPlan.reason}; --jobs N to change`;
+    const line = `${jobs} cells at a time in worker processes${threads} (${why})`;
+    if (options.json)
+      io.stdout(
+        `${JSON.stringify({ event: 'jobs', jobs, wasmThreads: options.jobPlan.wasmThreads ?? null, reason: options.jobPlan.reason })}\n`,
+      );
+    else io.stderr(`${io.paintErr.bold('jobs')} ${line}\n`);
+  }
   const result: RunCommandResult = { runs: [], problems: [] };
   for (const plan of plans) {
     const info = benchmarkInfo(plan.original);
-    const run = await runBenchmark(plan.resolved, info, { outRoot, shard, progress, signal: io.signal, reporter }, deps);
+    const runOptions = { outRoot, shard, progress, signal: io.signal, reporter, jobs: options.jobPlan, backend: backend.name };
+    const run = await runBenchmark(plan.resolved, info, runOptions, deps);
     result.runs.push(run);
     result.problems.push(...(await afterBenchmark(run, info)));
     if (run.interrupted) break;

@@ -16,6 +16,7 @@ import { perImageCost } from './cost.js';
 import type { ImageCounts } from './estimate.js';
 import type { PretrainedBackboneInfo } from './preview.js';
 import { collectProvenance } from './provenance.js';
+import { workerTrainer } from './worker_trainer.js';
 
 /** Split sizes: counted in the index when the data is indexed here, else the manifest's published ones (validation carved from train). */
 function imageCounts(entry: DatasetEntry, home: string): ImageCounts | undefined {
@@ -93,6 +94,7 @@ export function defaultBenchDeps(options: { manifestFiles?: string[] } = {}): Be
   const backbones = loadBackboneManifest();
   return {
     trainCell: (config, data, trainOptions) => trainCell(config, data, trainOptions),
+    workerTrainer: (setup) => workerTrainer(setup, options.manifestFiles),
     loadDataset: (id, { inputSize }) => loadDataset(id, { inputSize, manifest: getManifest() }),
     provenance: collectProvenance,
     priorMatrix: (prior, rows, columns) => getCatalog().priorMatrix(prior, rows, columns),

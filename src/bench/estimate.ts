@@ -32,6 +32,8 @@ export interface BenchmarkEstimate {
   epochs: number;
   images?: ImageCounts;
   cost?: PerImageCost;
+  /** Cells trained side by side (`run --jobs`); the seconds are wall time, the work divided among them. */
+  jobs: number;
   /** Undefined when the image counts or the cost are unknown (`missing` says which). */
   seconds?: number;
   missing?: string;
@@ -52,13 +54,17 @@ export function estimateBenchmark(
   images: ImageCounts | undefined,
   cost: PerImageCost | undefined,
   missing?: string,
+  requestedJobs = 1,
 ): BenchmarkEstimate {
   const networksOf = (cell: Cell) => (cell.config.setting === 'stl' ? cell.config.tasks.length : 1);
   const networks = cells.reduce((sum, cell) => sum + networksOf(cell), 0);
   const epochs = cells.reduce((max, cell) => Math.max(max, cell.config.train.epochs), 0);
+  // The cost per image is measured at one job's share of the cores, so the jobs divide the work.
+  const jobs = Math.max(1, Math.min(requestedJobs, cells.length));
   const base: BenchmarkEstimate = {
     benchmark,
     cells: cells.length,
+    jobs,
     networks,
     epochs,
     ...(images ? { images } : {}),
@@ -72,7 +78,7 @@ export function estimateBenchmark(
       (images.train * cost.trainSeconds * relativeStepCost(cell.config.setting, cell.config.tasks.length) +
         images.val * cost.inferSeconds) +
     images.test * cost.inferSeconds;
-  const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell), 0);
+  const seconds = cells.reduce((sum, cell) => sum + networksOf(cell) * perNetwork(cell), 0) / jobs;
   return { ...base, seconds };
 }
 
@@ -107,7 +113,8 @@ export function formatEstimate(estimate: StudyEstimate, options: { gpuInUse: boo
     const cost = b.cost
       ? `; per image ${milliseconds(b.cost.trainSeconds)} training, ${milliseconds(b.cost.inferSeconds)} evaluation (${b.cost.how})`
       : '';
-    const total = b.seconds !== undefined ? `: ${humanDuration(b.seconds)} on ${estimate.backend}` : `: no estimate, ${b.missing}`;
+    const inJobs = b.jobs > 1 ? ` in ${b.jobs} parallel jobs` : '';
+    const total = b.seconds !== undefined ? `: ${humanDuration(b.seconds)} on ${estimate.backend}${inJobs}` : `: no estimate, ${b.missing}`;
     return `${head}${images}${total}${cost}`;
   });
   if (estimate.benchmarks.length > 1 && estimate.seconds !== undefined)

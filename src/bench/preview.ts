@@ -87,7 +87,7 @@ function imagesOf(resolved: ResolvedBenchmark, catalog: DatasetCatalog): ImageCo
 /** Times each benchmark's network once (per backbone, input size and batch) and estimates the cells still to run. */
 export async function estimateStudy(
   plans: BenchmarkPlan[],
-  options: { catalog: DatasetCatalog; deps: PreviewDeps; backend: string },
+  options: { catalog: DatasetCatalog; deps: PreviewDeps; backend: string; jobs?: number },
 ): Promise<StudyEstimate | undefined> {
   const measureCost = options.deps.measureCost;
   if (!measureCost) return undefined;
@@ -110,7 +110,7 @@ export async function estimateStudy(
       : !cost
         ? `no way to time backbone "${request.backbone}" here`
         : undefined;
-    benchmarks.push(estimateBenchmark(plan.resolved.name, pending, images, cost, missing));
+    benchmarks.push(estimateBenchmark(plan.resolved.name, pending, images, cost, missing, options.jobs));
   }
   return combineEstimates(options.backend, benchmarks);
 }

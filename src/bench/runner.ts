@@ -1,12 +1,14 @@
 import path from 'node:path';
-import { MASKED, NO_CLASS, type DatasetView, type LabelColumn } from '../datasets/types.js';
+import type { DatasetView } from '../datasets/types.js';
 import type { CellConfig } from '../config/cell.js';
+import { createProgress, type ProgressMode, type ProgressReporter } from '../train/progress.js';
 import type { CellResult } from '../train/types.js';
-import { UserError, errorMessage } from '../util/errors.js';
-import type { LoadDatasetFn } from './catalog.js';
+import { errorMessage } from '../util/errors.js';
+import type { DataDeps } from './benchmark_data.js';
+import { inProcessTrainer, type CellTrainer, type WorkerSetup } from './cell_trainer.js';
+import type { JobPlan } from './jobs.js';
 import { expandMatrix, selectShard, type Cell, type Shard } from './matrix.js';
 import type { ResolvedBenchmark } from './resolve.js';
-import { combineSources } from './sources.js';
 import { claimCells, describeConflicts, lockCell } from '../runs/sharing.js';
 import {
   beginCell,
@@ -23,21 +25,20 @@ import {
 } from '../runs/store.js';
 import { describeOwner } from '../util/lock.js';
 
-export type ProgressMode = 'bar' | 'lines' | 'quiet' | 'jsonl';
+export type { ProgressMode } from '../train/progress.js';
 
 export type TrainCellFn = (
   config: CellConfig,
   data: DatasetView,
-  options: { outDir?: string; progress?: ProgressMode; progressLabel?: string; signal?: AbortSignal },
+  options: { outDir?: string; progress?: ProgressMode; progressLabel?: string; signal?: AbortSignal; reporter?: ProgressReporter },
 ) => Promise<CellResult>;
 
 /** The trainer and the data loader are injected so the runner can be tested with doubles. */
-export interface RunnerDeps {
+export interface RunnerDeps extends DataDeps {
   trainCell: TrainCellFn;
-  loadDataset: LoadDatasetFn;
   provenance: () => Provenance;
-  /** Lays out a named manifest prior (only needed when a benchmark names one). */
-  priorMatrix?: (prior: string, rows: string[], columns: string[]) => number[][];
+  /** Starts a worker process for parallel jobs (`run --jobs`); absent, the runner trains one cell at a time in-process. */
+  workerTrainer?: (setup: WorkerSetup) => CellTrainer;
 }
 
 /**
@@ -83,6 +84,14 @@ export interface RunOptions {
   progress: ProgressMode;
   signal?: AbortSignal;
   reporter: RunReporter;
+  /** Cells in parallel (`run --jobs`); absent, one at a time in this process. */
+  jobs?: JobPlan;
+  /** The backend the run started: parallel workers start the same. */
+  backend?: string;
+  /** Where a parallel job's cell shows its progress (a live panel); absent, `progress` decides as in-process. */
+  cellProgress?: (slot: number, label: string) => ProgressReporter;
+  /** Lines worker processes print by themselves; default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface BenchmarkRun {
@@ -90,95 +99,6 @@ export interface BenchmarkRun {
   dir: string;
   outcomes: CellOutcome[];
   interrupted: boolean;
-}
-
-function carriesLabel(column: LabelColumn, sample: number): boolean {
-  if (column.kind === 'categorical') return column.values[sample] !== NO_CLASS;
-  for (let j = 0; j < column.width; j++) if (column.values[sample * column.width + j] !== MASKED) return true;
-  return false;
-}
-
-/**
- * Relatedness from `data` needs samples that carry both labels after the regime thinned them.
- * The trainer has the final word (it counts exactly); this estimate catches the hopeless cases
- * before hours of other cells have run.
- */
-function checkCoannotation(resolved: ResolvedBenchmark, data: DatasetView, cells: Cell[]): void {
-  const coupledRegimes = new Set(cells.filter((c) => c.config.relatedness.length > 0).map((c) => c.config.regime.name));
-  const train = data.splits.train;
-  for (const pair of resolved.doc.relatedness) {
-    if (pair.source !== 'data') continue;
-    const a = train.labels[pair.from];
-    const b = train.labels[pair.to];
-    if (!a || !b)
-      throw new UserError(
-        `${resolved.file}: relatedness ${pair.from}->${pair.to}: the training split has no labels for ${!a ? pair.from : pair.to}`,
-      );
-    let both = 0;
-    for (let i = 0; i < train.count; i++) if (carriesLabel(a, i) && carriesLabel(b, i)) both++;
-    for (const regime of resolved.regimes) {
-      if (!coupledRegimes.has(regime.name)) continue;
-      const spec = regime.spec;
-      const kept =
-        spec.kind === 'disjoint'
-          ? both * spec.overlap
-          : spec.kind === 'scarce'
-            ? both * spec.fraction
-            : spec.kind === 'multi-source'
-              ? 0
-              : both;
-      if (Math.floor(kept) < pair.minCoannotated) {
-        throw new UserError(
-          `${resolved.file}: relatedness ${pair.from}->${pair.to} (data): ` +
-            `regime "${regime.name}" leaves about ${Math.floor(kept)} co-annotated training samples ` +
-            `(of ${both}), fewer than min_coannotated ${pair.minCoannotated}; widen the regime, lower min_coannotated, or use a prior`,
-        );
-      }
-    }
-  }
-}
-
-async function loadBenchmarkData(resolved: ResolvedBenchmark, deps: RunnerDeps): Promise<DatasetView> {
-  const inputSize = resolved.doc.input.size;
-  let view: DatasetView;
-  if (resolved.doc.dataset) {
-    view = await deps.loadDataset(resolved.doc.dataset, { inputSize });
-  } else {
-    const views = new Map<string, DatasetView>();
-    for (const id of resolved.datasetIds) views.set(id, await deps.loadDataset(id, { inputSize }));
-    const bindings = resolved.tasks.map((t) => ({
-      task: t.name,
-      dataset: resolved.doc.sources![t.name]!.dataset,
-      sourceTask: resolved.doc.sources![t.name]!.task,
-    }));
-    view = combineSources(views, bindings);
-  }
-  return withNamedPriors(resolved, view, deps);
-}
-
-/**
- * A relatedness pair that names a manifest prior gets that prior as its table, laid out for the
- * view's class and label names; it replaces any table the dataset ships for the same pair.
- */
-function withNamedPriors(resolved: ResolvedBenchmark, view: DatasetView, deps: RunnerDeps): DatasetView {
-  const named = resolved.doc.relatedness.filter((r) => r.prior !== undefined);
-  if (named.length === 0) return view;
-  if (!deps.priorMatrix) throw new Error('a named relatedness prior needs the dataset catalog');
-  const tables = [...view.relatedness];
-  for (const r of named) {
-    const fromSpec = view.tasks.find((t) => t.name === r.from);
-    const toSpec = view.tasks.find((t) => t.name === r.to);
-    if (!fromSpec || !toSpec)
-      throw new UserError(`${resolved.file}: relatedness ${r.from}->${r.to}: the dataset view lacks one of the tasks`);
-    // Validation made `from` the categorical task: its classes are the prior's rows.
-    const matrix = deps.priorMatrix(r.prior!, fromSpec.labels, toSpec.labels);
-    for (let i = tables.length - 1; i >= 0; i--) {
-      const t = tables[i]!;
-      if (t.source === 'prior' && t.from === r.from && t.to === r.to) tables.splice(i, 1);
-    }
-    tables.push({ from: r.from, to: r.to, source: 'prior', matrix, description: `prior "${r.prior}" of the dataset manifest` });
-  }
-  return { ...view, relatedness: tables };
 }
 
 /** A result without the primary metric of every task is a trainer bug, not a result. */
@@ -278,7 +198,18 @@ export async function runBenchmark(
   }
 }
 
-/** Trains the pending cells one after another, each under its lock; returns whether it was interrupted. */
+/** The average wall time of the cells trained so far, spread over the jobs: the time left, roughly. */
+function etaSeconds(walls: number[], remaining: number, jobs: number): number | undefined {
+  if (walls.length === 0) return undefined;
+  return ((walls.reduce((a, b) => a + b, 0) / walls.length) * remaining) / jobs;
+}
+
+/**
+ * Trains the pending cells, one at a time or (with a job plan of several jobs) in worker
+ * processes side by side, each cell under its lock; returns whether it was interrupted. A cell
+ * that fails is recorded and the others go on; an error that is not a cell's (the data cannot be
+ * loaded) stops every job and is thrown once they have stopped.
+ */
 async function runPending(
   resolved: ResolvedBenchmark,
   info: BenchmarkInfo,
@@ -289,41 +220,61 @@ async function runPending(
   deps: RunnerDeps,
   notice: (message: string) => void,
 ): Promise<boolean> {
-  let data: DatasetView | undefined;
+  const jobs = Math.max(1, Math.min(options.jobs?.jobs ?? 1, pending.length));
+  const trainers = Array.from({ length: jobs }, (_, slot) => openTrainer(resolved, pending, options, deps, slot, jobs));
+  // Stops the other jobs when one meets an error that is not a cell's; the user's stop stops it too.
+  const stop = new AbortController();
+  const onUserStop = () => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) onUserStop();
+  else options.signal?.addEventListener('abort', onUserStop, { once: true });
+  let fatal: { error: unknown } | undefined;
   let provenance: Provenance | undefined;
-  let trainedSeconds = 0;
-  let trained = 0;
-  for (const [i, cell] of pending.entries()) {
-    if (options.signal?.aborted) return true;
+  let firstPrepare: Promise<unknown> | undefined;
+  const walls: number[] = [];
+  let started = 0;
+  let finished = 0;
+  let interrupted = false;
+
+  // The first job loads the data alone (a first run builds the image cache there); the others
+  // start once it is ready, from the cache.
+  const prepare = async (trainer: CellTrainer) => {
+    if (!firstPrepare) {
+      firstPrepare = trainer.prepare().then((classes) =>
+        writeBenchmarkInfo(
+          dir,
+          withClasses(info, (task) => classes[task.name]),
+        ),
+      );
+      await firstPrepare;
+      return;
+    }
+    await firstPrepare;
+    await trainer.prepare();
+  };
+
+  const runCell = async (trainer: CellTrainer, cell: Cell, position: number): Promise<void> => {
     const cellDir = path.join(dir, cell.id);
-    const position = { benchmark: resolved.name, position: i + 1, toRun: pending.length };
+    const where = { benchmark: resolved.name, position, toRun: pending.length };
     const end = (outcome: CellOutcome) => {
+      finished++;
       outcomes.push(outcome);
-      options.reporter.cellEnd({ ...outcome, ...position });
+      options.reporter.cellEnd({ ...outcome, ...where });
     };
     const lock = await lockCell(dir, cell.id, notice);
     if ('busy' in lock) {
       end({ cell, dir: cellDir, status: 'busy', note: `${describeOwner(lock.busy)} is training it; left to that process` });
-      continue;
+      return;
     }
     try {
       // Another process may have finished it since this run looked.
       if (hasResult(cellDir, cell.hash)) {
         end({ cell, dir: cellDir, status: 'skipped', note: 'finished meanwhile by another process' });
-        continue;
+        return;
       }
-      if (!data) {
-        data = await loadBenchmarkData(resolved, deps);
-        checkCoannotation(resolved, data, pending);
-        const view = data;
-        await writeBenchmarkInfo(
-          dir,
-          withClasses(info, (task) => view.tasks.find((t) => t.name === task.name)?.labels.length),
-        );
-      }
+      await prepare(trainer);
       provenance ??= deps.provenance();
-      const etaSeconds = trained > 0 ? (trainedSeconds / trained) * (pending.length - i) : undefined;
-      options.reporter.cellStart({ benchmark: resolved.name, cell, position: i + 1, toRun: pending.length, etaSeconds });
+      const eta = etaSeconds(walls, pending.length - finished, jobs);
+      options.reporter.cellStart({ benchmark: resolved.name, cell, position, toRun: pending.length, etaSeconds: eta });
       const previous = await beginCell(cellDir, cell.config, cell.hash);
       if (previous === 'other-config')
         notice(`${cell.id}: its folder held the results of an earlier, different configuration; they are replaced`);
@@ -331,12 +282,7 @@ async function runPending(
       const startedAt = new Date();
       const t0 = performance.now();
       try {
-        const result = await deps.trainCell(cell.config, data, {
-          outDir: cellDir,
-          progress: options.progress,
-          progressLabel: `[${cell.id}]`,
-          signal: options.signal,
-        });
+        const result = await trainer.train(cell, { outDir: cellDir, label: `[${cell.id}]`, signal: stop.signal });
         checkResult(cell.config, result);
         const wallSeconds = (performance.now() - t0) / 1000;
         const timings = {
@@ -346,14 +292,14 @@ async function runPending(
           trainSeconds: result.trainSeconds,
         };
         const metrics = await finishCell(cellDir, cell.hash, result, timings, provenance);
+        walls.push(wallSeconds);
         end({ cell, dir: cellDir, status: 'done', metrics, wallSeconds });
-        trainedSeconds += wallSeconds;
-        trained++;
       } catch (err) {
-        if (options.signal?.aborted) {
-          // Stopped by the user, not broken: no error.json, so the next run simply resumes it.
+        if (stop.signal.aborted) {
+          // Stopped, not broken: no error.json, so the next run simply resumes it.
           end({ cell, dir: cellDir, status: 'interrupted', note: errorMessage(err).split('\n')[0] });
-          return true;
+          interrupted = true;
+          return;
         }
         const error = await recordFailure(cellDir, cell.hash, err, provenance);
         end({ cell, dir: cellDir, status: 'failed', error, wallSeconds: (performance.now() - t0) / 1000 });
@@ -361,6 +307,42 @@ async function runPending(
     } finally {
       await lock.held.release();
     }
+  };
+
+  const runJob = async (trainer: CellTrainer) => {
+    while (started < pending.length && !stop.signal.aborted) {
+      const position = ++started;
+      try {
+        await runCell(trainer, pending[position - 1]!, position);
+      } catch (err) {
+        fatal ??= { error: err };
+        stop.abort(err);
+      }
+    }
+  };
+
+  try {
+    await Promise.all(trainers.map(runJob));
+  } finally {
+    options.signal?.removeEventListener('abort', onUserStop);
+    await Promise.all(trainers.map((t) => t.close()));
   }
-  return false;
+  if (fatal) throw fatal.error;
+  return interrupted || started < pending.length;
+}
+
+/** Where the cells of job `slot` train: this process when there is one job, else a worker process of its own. */
+function openTrainer(resolved: ResolvedBenchmark, pending: Cell[], options: RunOptions, deps: RunnerDeps, slot: number, jobs: number) {
+  if (jobs === 1) return inProcessTrainer(resolved, pending, deps, options.progress);
+  if (!deps.workerTrainer || !options.jobs || !options.backend)
+    throw new Error('parallel jobs need a worker trainer, a job plan and the backend');
+  return deps.workerTrainer({
+    resolved,
+    pending,
+    backend: options.backend,
+    plan: options.jobs,
+    slot,
+    reporterFor: (label) => options.cellProgress?.(slot, label) ?? createProgress(options.progress, process.stderr, { label }),
+    log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
+  });
 }

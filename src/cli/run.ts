@@ -17,6 +17,12 @@ export function registerRunCommand(program: Command): void {
     .option('--regimes <list>', "only these of the benchmark's regimes", commaList)
     .option('--seeds <list>', "these seeds instead of the benchmark's, e.g. 1,2", commaList)
     .option('--epochs <n>', "train this many epochs instead of the benchmark's", positiveInt)
+    .option(
+      '--jobs <n>',
+      'train up to N cells at once, each in a worker process with cores/N wasm threads ' +
+        '(default: the idle cores on wasm and cpu, one job on native TensorFlow or one per CUDA_VISIBLE_DEVICES device)',
+      positiveInt,
+    )
     .option('--shard <i/n>', 'run only shard I of N (1 ≤ I ≤ N) of the cells; merge the folders with `mtl-bench report`')
     .addOption(backendOption())
     .addOption(manifestOption())
@@ -26,7 +32,7 @@ export function registerRunCommand(program: Command): void {
       '--dry-run',
       'print the cells, the resolved configuration and the time estimate on this backend; train nothing (the data need not be here)',
     )
-    .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[] }) => {
+    .action(async (files: string[], opts: RunCommandOptions & { manifest?: string[]; jobs?: number }) => {
       const controller = new AbortController();
       let stoppedBy: NodeJS.Signals | undefined;
       // The first Ctrl-C (or SIGTERM) stops cleanly after the current training step: the running
@@ -51,6 +57,19 @@ export function registerRunCommand(program: Command): void {
         const { runVerdict } = await import('../bench/command.js');
         const { defaultBenchDeps } = await import('../bench/deps.js');
         const { runStudy } = await import('./run_study.js');
+        const { planJobs } = await import('../bench/jobs.js');
+        const { nativePackageInstalled } = await import('../engine/backend.js');
+        const { currentMachineLoad } = await import('../engine/wasm_threads.js');
+        const jobPlan = planJobs({
+          jobs: opts.jobs,
+          backend: opts.backend ?? process.env.MTL_BENCH_BACKEND,
+          nativeInstalled: nativePackageInstalled(),
+          machine: currentMachineLoad(),
+          env: process.env,
+        });
+        // Before the backend starts: the time estimate is measured at one job's share of the
+        // cores, and the worker processes inherit it.
+        if (jobPlan.wasmThreads !== undefined) process.env.MTL_BENCH_WASM_THREADS = String(jobPlan.wasmThreads);
         const io: CommandIO = {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),
@@ -60,7 +79,7 @@ export function registerRunCommand(program: Command): void {
           columns: process.stderr.isTTY ? process.stderr.columns : undefined,
           signal: controller.signal,
         };
-        const result = await runStudy(files, opts, defaultBenchDeps({ manifestFiles: opts.manifest }), io);
+        const result = await runStudy(files, { ...opts, jobPlan }, defaultBenchDeps({ manifestFiles: opts.manifest }), io);
         const verdict = runVerdict(result);
         if (stoppedBy) {
           const exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;

@@ -14,3 +14,14 @@ export const DEFAULT_RUNS_DIR = 'runs';
  * partial batch of an epoch is trained (was dropped).
  */
 export const TRAINING_REVISION = 2;
+
+/**
+ * `run --jobs`: on the wasm and cpu backends, how many wasm threads each parallel job gets when
+ * the user sets neither --jobs nor MTL_BENCH_WASM_THREADS. One: a second wasm thread speeds a step
+ * up by only about 1.4× on two cores, while a second job doubles the cells in flight (measured in
+ * the README, "Parallel jobs").
+ */
+export const THREADS_PER_JOB = 1;
+
+/** The most jobs `run` starts by itself (each holds the dataset and a backend; more only if asked). */
+export const MAX_DEFAULT_JOBS = 8;

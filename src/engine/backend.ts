@@ -140,14 +140,24 @@ export async function initBackend(options: { requested?: string; env?: NodeJS.Pr
   throw new UserError(`no TensorFlow.js backend could start: ${skipped.map((s) => `${s.choice}: ${s.reason}`).join('; ')}`);
 }
 
-/** Whether @tensorflow/tfjs-node-gpu is installed where this package would import it from (without loading it). */
-export function gpuPackageInstalled(): boolean {
+/** Whether `specifier` is installed where this package would import it from (without loading it). */
+function installed(specifier: string): boolean {
   try {
-    import.meta.resolve('@tensorflow/tfjs-node-gpu');
+    import.meta.resolve(specifier);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Whether @tensorflow/tfjs-node-gpu is installed. */
+export function gpuPackageInstalled(): boolean {
+  return installed('@tensorflow/tfjs-node-gpu');
+}
+
+/** Whether tfjs-node or tfjs-node-gpu is installed, so that an automatic choice would try TensorFlow's native code first. */
+export function nativePackageInstalled(): boolean {
+  return gpuPackageInstalled() || installed('@tensorflow/tfjs-node');
 }
 
 function describeLoadFailure(err: unknown): string {

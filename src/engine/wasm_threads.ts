@@ -78,7 +78,7 @@ export interface MachineLoad {
   load: number;
 }
 
-function currentMachineLoad(): MachineLoad {
+export function currentMachineLoad(): MachineLoad {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return { cores, load: os.loadavg()[0] ?? 0 };
 }

@@ -46,6 +46,8 @@ export interface TrainCellOptions {
   progressLabel?: string;
   /** Where progress goes; default process.stderr. */
   progressStream?: NodeJS.WritableStream;
+  /** Receives the progress instead of `progress` (a worker process forwards it to the run's display). */
+  reporter?: ProgressReporter;
   /**
    * Checked before every step: an aborted cell finishes the step under way, writes a checkpoint of
    * the partial epoch and rejects with a TrainingAborted that says what the checkpoint holds.
@@ -877,7 +879,7 @@ export async function trainCell(config: CellConfig, data: DatasetView, options: 
     test,
     relatedness,
     objective: { sca, dm },
-    progress: createProgress(options.progress ?? 'bar', options.progressStream, { label: options.progressLabel }),
+    progress: options.reporter ?? createProgress(options.progress ?? 'bar', options.progressStream, { label: options.progressLabel }),
     options,
     evalBatchSize: options.evalBatchSize ?? Math.max(64, config.train.batchSize),
     fingerprintBase: fingerprintBase(config, data),
