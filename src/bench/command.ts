@@ -10,7 +10,8 @@ import { ensureBackboneReady, estimateStudy, planStudy, reportDryRun, reportEsti
 import type { JobPlan } from './jobs.js';
 import { jsonReporter, textReporter } from './progress.js';
 import { applyOverrides, ensureDatasetsReady, resolveBenchmark, type Overrides, type ResolvedBenchmark } from './resolve.js';
-import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunnerDeps } from './runner.js';
+import { livePanel } from './live_panel.js';
+import { benchmarkInfo, runBenchmark, type BenchmarkRun, type ProgressMode, type RunOptions, type RunnerDeps } from './runner.js';
 import { loadBenchmarkFile, type LoadedBenchmark } from './schema.js';
 
 /**
@@ -141,8 +142,20 @@ export async function runCommand(
   const result: RunCommandResult = { runs: [], problems: [] };
   for (const plan of plans) {
     const info = benchmarkInfo(plan.original);
-    const runOptions = { outRoot, shard, progress, signal: io.signal, reporter, jobs: options.jobPlan, backend: backend.name };
-    const run = await runBenchmark(plan.resolved, info, runOptions, deps);
+    const runOptions: RunOptions = { outRoot, shard, progress, signal: io.signal, reporter, jobs: options.jobPlan, backend: backend.name };
+    // Several cells at once at a terminal: one live line per job under the study's line.
+    const panel = progress === 'bar' && jobs > 1 ? livePanel(process.stderr, jobs) : undefined;
+    if (panel) {
+      runOptions.reporter = panel.track(textReporter((line) => panel.log(line), io.paintErr, io.columns));
+      runOptions.cellProgress = (slot, label) => panel.cellProgress(slot, label);
+      runOptions.log = (line) => panel.log(line);
+    }
+    let run: BenchmarkRun;
+    try {
+      run = await runBenchmark(plan.resolved, info, runOptions, deps);
+    } finally {
+      panel?.stop();
+    }
     result.runs.push(run);
     result.problems.push(...(await afterBenchmark(run, info)));
     if (run.interrupted) break;

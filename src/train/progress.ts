@@ -188,16 +188,20 @@ class LineProgress implements ProgressReporter {
   }
 }
 
-/** One JSON object per line: {"event":"epoch"|"note"|"test", "unit", ...}. NaN metrics are written as null. */
+/** One JSON object per line: {"event":"epoch"|"note"|"test", "unit", ..., "label"}. NaN metrics are written as null. */
 class JsonLinesProgress implements ProgressReporter {
   private readonly stream: NodeJS.WritableStream;
+  private readonly label: string | undefined;
 
-  constructor(stream: NodeJS.WritableStream) {
+  constructor(stream: NodeJS.WritableStream, label: string | undefined) {
     this.stream = stream;
+    this.label = label;
   }
 
+  // The label tells apart the lines of cells that train at once (`run --jobs`).
   private emit(event: Record<string, unknown>): void {
-    this.stream.write(`${JSON.stringify(event)}\n`);
+    const labelled = this.label ? { ...event, label: this.label } : event;
+    this.stream.write(`${JSON.stringify(labelled)}\n`);
   }
 
   startEpoch(): void {}
@@ -239,7 +243,7 @@ export function createProgress(
     case 'lines':
       return new LineProgress(stream, options.label);
     case 'jsonl':
-      return new JsonLinesProgress(stream);
+      return new JsonLinesProgress(stream, options.label);
     case 'quiet':
       return new QuietProgress();
     default:

@@ -201,12 +201,12 @@ test(
   { timeout: 600_000 },
   async () => {
     const file = study('interrupt', '{ epochs: 2, batch: 16, lr: 0.003 }');
-    const reference = runToEnd(['run', file, '--out', 'reference']);
+    const reference = runToEnd(['run', file, '--jobs', '1', '--out', 'reference']);
     assert.equal(reference.code, 0, reference.stderr);
 
     // First Ctrl-C a moment into the second epoch of the second cell: an epoch has about 175 steps
     // of some 15 ms here, so the signal lands between two of them.
-    const first = start(['run', file, '--out', 'interrupted', '--json']);
+    const first = start(['run', file, '--jobs', '1', '--out', 'interrupted', '--json']);
     await first.waitFor(() => first.events().filter((e) => e.event === 'epoch').length >= 3, 'the first epoch of the second cell');
     await new Promise((r) => setTimeout(r, 300));
     const signalledAt = Date.now();
@@ -233,7 +233,7 @@ test(
     );
 
     // Resume, then Ctrl-C twice: the second one ends the process at once, whatever it was doing.
-    const second = start(['run', file, '--out', 'interrupted', '--json']);
+    const second = start(['run', file, '--jobs', '1', '--out', 'interrupted', '--json']);
     await second.waitFor((text) => /resuming from .*checkpoint\.bin in epoch 2 at step \d+/.test(text), 'the resume');
     second.child.kill('SIGINT');
     await second.waitFor((text) => text.includes('stopping after the current training step'), 'the first signal to be handled');
@@ -244,7 +244,7 @@ test(
     assert.ok(killed.at - secondSignalAt < 2_000, `ended ${killed.at - secondSignalAt} ms after the second signal`);
 
     // Nothing written was damaged: the next run finishes, with exactly the numbers of the uninterrupted run.
-    const last = runToEnd(['run', file, '--out', 'interrupted']);
+    const last = runToEnd(['run', file, '--jobs', '1', '--out', 'interrupted']);
     assert.equal(last.code, 0, last.stderr);
     for (const cell of ['full.mtl.seed1', 'full.mtl.seed2']) {
       const resumed = readJson(path.join(dir, 'interrupted', 'interrupt', cell, CELL_FILES.metrics));
@@ -252,6 +252,80 @@ test(
       assert.deepEqual(resumed.test, uninterrupted.test, cell);
       assert.deepEqual(resumed.val, uninterrupted.val, cell);
     }
+  },
+);
+
+/** The processes whose parent is `pid` (Linux: read from /proc). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name in field 2 may hold spaces: the fields after it start after the last ')'.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test(
+  '--jobs 2 trains two cells at once in worker processes; Ctrl-C stops both within a step; the resumed results ' +
+    'equal a one-job run; killing the run ends its workers',
+  { timeout: 600_000, skip: process.platform !== 'linux' && 'reads /proc' },
+  async () => {
+    const file = study('parallel', '{ epochs: 2, batch: 16, lr: 0.003 }');
+    const reference = runToEnd(['run', file, '--jobs', '1', '--out', 'one-job']);
+    assert.equal(reference.code, 0, reference.stderr);
+
+    const first = start(['run', file, '--jobs', '2', '--out', 'two-jobs', '--json']);
+    const epochsOf = (run: Running, label: string) => run.events().filter((e) => e.event === 'epoch' && e.label === label).length;
+    await first.waitFor(
+      () => epochsOf(first, '[full.mtl.seed1]') >= 1 && epochsOf(first, '[full.mtl.seed2]') >= 1,
+      'an epoch of each cell',
+    );
+    assert.equal(childrenOf(first.child.pid!).length, 2, 'two worker processes');
+    await new Promise((r) => setTimeout(r, 300));
+    first.child.kill('SIGINT');
+    const ended = await first.exited;
+    assert.equal(ended.code, 130, first.stderr());
+    const stopped = first.events().filter((e) => e.event === 'cell-interrupted');
+    assert.deepEqual(stopped.map((e) => e.cell).sort(), ['full.mtl.seed1', 'full.mtl.seed2'], 'both cells in flight stop');
+    for (const e of stopped) assert.match(String(e.note), /^mtl: stopped in epoch 2 after step \d+ of \d+; .* holds this partial epoch/);
+
+    // Resumed with two jobs: exactly the numbers of the one-job run.
+    const resumed = runToEnd(['run', file, '--jobs', '2', '--out', 'two-jobs']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    for (const cell of ['full.mtl.seed1', 'full.mtl.seed2']) {
+      const parallel = readJson(path.join(dir, 'two-jobs', 'parallel', cell, CELL_FILES.metrics));
+      const sequential = readJson(path.join(dir, 'one-job', 'parallel', cell, CELL_FILES.metrics));
+      assert.deepEqual(parallel.test, sequential.test, cell);
+      assert.deepEqual(parallel.val, sequential.val, cell);
+      assert.equal(parallel.configHash, sequential.configHash);
+    }
+
+    // A run killed outright (kill -9) cannot tell its workers: they notice the closed channel and exit.
+    const killed = start(['run', file, '--jobs', '2', '--out', 'killed', '--json']);
+    await killed.waitFor(() => killed.events().filter((e) => e.event === 'cell-start').length === 2, 'both cells to start');
+    const workers = childrenOf(killed.child.pid!);
+    assert.equal(workers.length, 2);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    const deadline = Date.now() + 20_000;
+    while (workers.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(workers.filter(alive), [], 'no worker outlives its run');
   },
 );
 
