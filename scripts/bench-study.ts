@@ -78,6 +78,8 @@ interface CellTimes {
 
 const MTL_BENCH = path.join(packageRoot, 'bin', 'mtl-bench.js');
 
+const NOT_DONE = new Set(['cell-failed', 'cell-interrupted', 'cell-busy', 'cell-skipped', 'cell-refused']);
+
 /** The arguments of `mtl-bench run` for one timed run. */
 function runArguments(file: string | undefined, out: string, options: StudyOptions): string[] {
   const args = [MTL_BENCH, 'run', ...(file ? [file] : []), '--out', out, '--json'];
@@ -188,7 +190,8 @@ async function timeOneRun(file: string | undefined, options: StudyOptions): Prom
     const starts = events.filter((e) => e.event === 'benchmark-start');
     if (starts.length !== 1) throw new UserError(`bench-study times one benchmark at a time; mtl-bench run started ${starts.length}`);
     const start = starts[0]!;
-    const failed = events.filter((e) => e.event !== 'cell-done' && e.event.startsWith('cell-') && e.event !== 'cell-start');
+    // Every way a cell can end other than done (src/bench/progress.ts); other events (progress) pass.
+    const failed = events.filter((e) => NOT_DONE.has(e.event));
     if (failed.length > 0) throw new UserError(`cell ${failed[0]!.cell} ended as ${failed[0]!.event}: ${failed[0]!.error ?? 'no message'}`);
     const done = events.filter((e) => e.event === 'cell-done');
     if (done.length !== start.cells)
