@@ -30,7 +30,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { backendOption } from '../src/cli/options.js';
 import { commaList, positiveInt } from '../src/cli/parse.js';
 import { createProgram, runProgram } from '../src/cli/program.js';
-import { MAX_WASM_THREADS, chooseWasmThreads } from '../src/engine/wasm_threads.js';
+import { MAX_WASM_THREADS } from '../src/engine/wasm_threads.js';
 import { CELL_FILES, type MetricsFile, type Provenance, type TimingsFile, readJson } from '../src/runs/store.js';
 import { cleanupOnExit } from '../src/util/cleanup.js';
 import { UserError } from '../src/util/errors.js';
@@ -66,6 +66,8 @@ interface RunOutcome {
   benchmark: string;
   cells: number;
   backend: string;
+  /** As the cells' provenance.json records it (null on other backends). */
+  wasmThreads: number | null;
   figures: RunFigures;
 }
 
@@ -215,28 +217,17 @@ async function timeOneRun(file: string | undefined, options: StudyOptions): Prom
       loadAverageAtStart,
       ...(options.keep ? { runDir: start.dir! } : {}),
     };
-    return { benchmark: start.benchmark!, cells: cells.length, backend: provenance?.backend ?? 'unknown', figures };
+    return {
+      benchmark: start.benchmark!,
+      cells: cells.length,
+      backend: provenance?.backend ?? 'unknown',
+      wasmThreads: provenance?.wasmThreads ?? null,
+      figures,
+    };
   } finally {
     unregister();
     if (!options.keep) fs.rmSync(out, { recursive: true, force: true });
   }
-}
-
-/**
- * The wasm threads each cell ran with, by the rule the child applies (its runs do not record
- * it): MTL_BENCH_WASM_THREADS when set, else with --jobs the cores shared among the jobs, else
- * the idle cores at the start of the first run.
- */
-function wasmThreadsOfCells(
-  backend: string,
-  options: StudyOptions,
-  cores: number,
-  load: number,
-): { threads: number; chosenBy: string } | null {
-  if (backend !== 'wasm') return null;
-  const env = childEnvironment(options);
-  if (env.MTL_BENCH_WASM_THREADS || options.jobs === undefined) return chooseWasmThreads(env, { cores, load });
-  return { threads: Math.max(1, Math.floor(cores / options.jobs)), chosenBy: `${cores} cores / --jobs ${options.jobs}` };
 }
 
 function median(values: readonly number[]): number {
@@ -271,7 +262,7 @@ async function benchStudy(file: string | undefined, options: StudyOptions): Prom
     parallelEfficiency: medianOf('parallelEfficiency'),
     machine: { cores, cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown', loadAverageAtStart: loadAtStart, node: process.version },
     backend: first.backend,
-    wasmThreads: wasmThreadsOfCells(first.backend, options, cores, loadAtStart[0] ?? 0),
+    wasmThreads: first.wasmThreads,
     runs,
   };
   process.stdout.write(`${JSON.stringify(record)}\n`);

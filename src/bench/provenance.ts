@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { activeBackend } from '../engine/backend.js';
+import { wasmThreadsStatus } from '../engine/wasm_threads.js';
 import { packageRoot } from '../util/paths.js';
 import type { Provenance } from '../runs/store.js';
 
@@ -37,6 +38,8 @@ export function collectProvenance(): Provenance {
     gitDirty,
     // Never tf.getBackend() here: with no backend yet it would start one as a side effect.
     backend: backend?.choice ?? 'none',
+    // With `run --jobs` the workers start with the run's own thread count (jobs.ts), so this is theirs too.
+    wasmThreads: backend?.choice === 'wasm' ? (wasmThreadsStatus()?.threads ?? null) : null,
     tfjs: tf.version.tfjs,
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,

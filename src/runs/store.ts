@@ -65,6 +65,8 @@ export interface Provenance {
   gitCommit: string | null;
   gitDirty: boolean | null;
   backend: string;
+  /** Threads of the wasm backend that trained the cell (null on other backends; absent in runs from before it was recorded). */
+  wasmThreads?: number | null;
   tfjs: string;
   node: string;
   platform: string;
