@@ -79,11 +79,23 @@ export function planJobs(request: JobRequest): JobPlan {
   };
 }
 
-/** The environment of the worker in `slot`: the run's thread count and, with known devices, its own GPU. */
+/**
+ * What every process of the run (the run itself and its workers) gets in its environment. With
+ * one job per GPU, TensorFlow must take GPU memory as it needs it: by default the first process
+ * on a device takes nearly all of it, and the run itself times a step there before the workers start.
+ */
+export function runEnvironment(plan: JobPlan, env: NodeJS.ProcessEnv): Record<string, string> {
+  return {
+    ...(plan.wasmThreads !== undefined ? { MTL_BENCH_WASM_THREADS: String(plan.wasmThreads) } : {}),
+    ...(plan.devices && env.TF_FORCE_GPU_ALLOW_GROWTH === undefined ? { TF_FORCE_GPU_ALLOW_GROWTH: 'true' } : {}),
+  };
+}
+
+/** The environment of the worker in `slot`: the run's, and with known devices its own GPU. */
 export function workerEnvironment(plan: JobPlan, slot: number, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return {
     ...env,
-    ...(plan.wasmThreads !== undefined ? { MTL_BENCH_WASM_THREADS: String(plan.wasmThreads) } : {}),
+    ...runEnvironment(plan, env),
     ...(plan.devices ? { CUDA_VISIBLE_DEVICES: plan.devices[slot % plan.devices.length] } : {}),
   };
 }

@@ -57,7 +57,7 @@ export function registerRunCommand(program: Command): void {
         const { runVerdict } = await import('../bench/command.js');
         const { defaultBenchDeps } = await import('../bench/deps.js');
         const { runStudy } = await import('./run_study.js');
-        const { planJobs } = await import('../bench/jobs.js');
+        const { planJobs, runEnvironment } = await import('../bench/jobs.js');
         const { nativePackageInstalled } = await import('../engine/backend.js');
         const { currentMachineLoad } = await import('../engine/wasm_threads.js');
         const jobPlan = planJobs({
@@ -69,7 +69,7 @@ export function registerRunCommand(program: Command): void {
         });
         // Before the backend starts: the time estimate is measured at one job's share of the
         // cores, and the worker processes inherit it.
-        if (jobPlan.wasmThreads !== undefined) process.env.MTL_BENCH_WASM_THREADS = String(jobPlan.wasmThreads);
+        Object.assign(process.env, runEnvironment(jobPlan, process.env));
         const io: CommandIO = {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),

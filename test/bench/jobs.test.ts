@@ -41,6 +41,8 @@ test('native TensorFlow runs one job, or one per CUDA_VISIBLE_DEVICES device, ea
   assert.deepEqual([gpus.jobs, gpus.devices, gpus.wasmThreads], [3, ['0', '2', '3'], undefined]);
   assert.equal(workerEnvironment(gpus, 1, { PATH: '/bin' }).CUDA_VISIBLE_DEVICES, '2');
   assert.equal(workerEnvironment(gpus, 1, { PATH: '/bin' }).PATH, '/bin');
+  assert.equal(workerEnvironment(gpus, 1, {}).TF_FORCE_GPU_ALLOW_GROWTH, 'true', 'no process takes a whole GPU');
+  assert.equal(workerEnvironment(gpus, 1, { TF_FORCE_GPU_ALLOW_GROWTH: 'false' }).TF_FORCE_GPU_ALLOW_GROWTH, 'false', 'the user decides');
   assert.equal(planJobs({ ...native, env: { CUDA_VISIBLE_DEVICES: '-1' } }).jobs, 1, '-1 hides every device');
   const cpuJobs: JobPlan = { jobs: 2, wasmThreads: 1, reason: '--jobs' };
   assert.equal(workerEnvironment(cpuJobs, 0, {}).MTL_BENCH_WASM_THREADS, '1');
