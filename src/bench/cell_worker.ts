@@ -51,16 +51,16 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     }
     case 'train': {
-      if (!deps || !data) {
+      const controller = running;
+      if (!deps || !data || !controller) {
         send({ type: 'failed', error: describe(new Error('the worker was sent a cell before it was ready')) });
         return;
       }
-      running = new AbortController();
       try {
         const result = await deps.trainCell(message.config, data, {
           outDir: message.outDir,
           progressLabel: message.label,
-          signal: running.signal,
+          signal: controller.signal,
           reporter: forwardingReporter((call) => send({ type: 'progress', call })),
         });
         send({ type: 'result', result });
@@ -81,6 +81,9 @@ process.on('message', (message: ToWorker) => {
     running?.abort(new Error(message.reason));
     return;
   }
+  // The cell's stop signal exists from the moment its message arrives, so that an abort sent
+  // right after it reaches it even before it starts.
+  if (message.type === 'train') running = new AbortController();
   queue = queue.then(() => handle(message));
 });
 

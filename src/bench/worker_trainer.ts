@@ -62,7 +62,13 @@ export function workerTrainer(setup: WorkerSetup, manifestFiles: string[] = []):
     return proc;
   };
 
-  const post = (message: ToWorker) => child?.send(message);
+  const post = (message: ToWorker) => {
+    try {
+      child?.send(message);
+    } catch {
+      // The channel closed under us: the worker's 'exit' follows and fails what waits on it.
+    }
+  };
 
   return {
     prepare() {
