@@ -3,7 +3,7 @@
 
 Alternates the two for several rounds on the same machine, so that outside load (the machine may
 be shared) hits both alike, and prints each round, the medians and the medians of the per-round
-ratios. The cell is one of a benchmark's (default: the package's benchmarks/quick.yaml, regime
+ratios. The cell is one of a benchmark's (default: the package's benchmarks/openmoji.yaml (32×32, 20 epochs), regime
 full, setting mtl, seed 1); both sides run it with the same number of threads (mtl-bench's wasm
 threads, PyTorch's intra-op threads). Run by hand after `npm run build`, with a Python that has
 PyTorch and PyYAML:
@@ -30,7 +30,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH_STUDY = os.path.join(ROOT, "dist", "scripts", "bench-study.js")
 TORCH_CELL = os.path.join(ROOT, "benchmarks", "reference", "pytorch_cell.py")
-QUICK = os.path.join(ROOT, "benchmarks", "quick.yaml")
+STUDY = os.path.join(ROOT, "benchmarks", "openmoji.yaml")
 
 
 def positive_int(text):
@@ -84,7 +84,7 @@ def mtl_bench_cell(command):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("file", nargs="?", default=QUICK, help="benchmark YAML file (default: the package's benchmarks/quick.yaml)")
+    parser.add_argument("file", nargs="?", default=STUDY, help="benchmark YAML file (default: the package's benchmarks/openmoji.yaml, whose full regime the quick study lacks)")
     parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--regime", default="full")
     parser.add_argument("--setting", default="mtl", choices=["mtl", "stl"])

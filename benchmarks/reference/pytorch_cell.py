@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch CPU reference for one study cell (issue 16): the same network and schedule as mtl-bench trains.
 
-Times one cell of a benchmark (by default the package's benchmarks/quick.yaml, regime `full`,
+Times one cell of a benchmark (by default the package's benchmarks/openmoji.yaml (32×32, 20 epochs), regime `full`,
 setting `mtl`, seed 1) the way mtl-bench's trainer runs it, and prints one JSON object in the
 terms of `npm run bench:study` (wallSeconds, trainSeconds, images/s).
 
@@ -58,7 +58,7 @@ except ImportError as missing:  # pragma: no cover - depends on the machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MTL_BENCH = os.path.join(ROOT, "bin", "mtl-bench.js")
-QUICK = os.path.join(ROOT, "benchmarks", "quick.yaml")
+STUDY = os.path.join(ROOT, "benchmarks", "openmoji.yaml")
 
 # src/model/backbones.ts, CONVNET_SPECS (one convolution per block in both).
 CONVNET_WIDTHS = {"convnet-s": [32, 64, 128], "convnet-4": [32, 64, 128, 128]}
@@ -302,7 +302,7 @@ def cpu_model():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("file", nargs="?", default=QUICK, help="benchmark YAML file (default: the package's benchmarks/quick.yaml)")
+    parser.add_argument("file", nargs="?", default=STUDY, help="benchmark YAML file (default: the package's benchmarks/openmoji.yaml, whose full regime the quick study lacks)")
     parser.add_argument("--regime", default="full")
     parser.add_argument("--setting", default="mtl", choices=["mtl", "stl"])
     parser.add_argument("--seed", type=positive_int, default=1)
