@@ -43,15 +43,17 @@ function visibleDevices(env: NodeJS.ProcessEnv): string[] | undefined {
 /**
  * The number of parallel jobs and the threads of each. TensorFlow's native backends spread one
  * training over all cores (or run it on a GPU) themselves: one job, or one per visible CUDA device.
- * The wasm and cpu backends gain little from a second thread per step, so the idle cores are
- * shared out as jobs of THREADS_PER_JOB threads each. A --jobs N splits the cores N ways.
+ * The wasm and cpu backends gain little from a second thread per step, so the cores are shared
+ * out as jobs of THREADS_PER_JOB threads each. Unlike the threads of one step, which wait for
+ * each other so that one on a busy core slows them all (hence the backend's own rule of idle
+ * cores), jobs never wait for each other: the load of other processes does not lower their
+ * number (measured in the README, "Parallel jobs"). A --jobs N splits the cores N ways.
  */
 export function planJobs(request: JobRequest): JobPlan {
   const { machine, env } = request;
   const native = isNative(request.backend, request.nativeInstalled);
   const devices = native ? visibleDevices(env) : undefined;
   const threadsFixed = Boolean(env.MTL_BENCH_WASM_THREADS?.trim());
-  const idle = Math.max(1, Math.min(machine.cores, Math.floor(machine.cores - machine.load + 0.5)));
   if (request.jobs !== undefined) {
     if (!Number.isInteger(request.jobs) || request.jobs < 1)
       throw new UserError(`--jobs: expected a whole number ≥ 1, got "${request.jobs}"`);
@@ -71,11 +73,11 @@ export function planJobs(request: JobRequest): JobPlan {
     return { jobs: 1, reason: 'a native TensorFlow backend uses every core (or the GPU) itself' };
   }
   const threads = threadsFixed ? Number(env.MTL_BENCH_WASM_THREADS) : THREADS_PER_JOB;
-  const jobs = Math.max(1, Math.min(MAX_DEFAULT_JOBS, Math.floor(idle / Math.max(1, threads))));
+  const jobs = Math.max(1, Math.min(MAX_DEFAULT_JOBS, Math.floor(machine.cores / Math.max(1, threads))));
   return {
     jobs,
     ...(threadsFixed ? {} : { wasmThreads: THREADS_PER_JOB }),
-    reason: `${idle} idle core${idle === 1 ? '' : 's'} of ${machine.cores}, ${threads} thread${threads === 1 ? '' : 's'} per job`,
+    reason: `${machine.cores} core${machine.cores === 1 ? '' : 's'}, ${threads} thread${threads === 1 ? '' : 's'} per job`,
   };
 }
 

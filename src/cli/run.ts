@@ -20,7 +20,7 @@ export function registerRunCommand(program: Command): void {
     .option(
       '--jobs <n>',
       'train up to N cells at once, each in a worker process with cores/N wasm threads ' +
-        '(default: the idle cores on wasm and cpu, one job on native TensorFlow or one per CUDA_VISIBLE_DEVICES device)',
+        '(default: one per core on wasm and cpu, one on native TensorFlow, or one per CUDA_VISIBLE_DEVICES device)',
       positiveInt,
     )
     .option('--shard <i/n>', 'run only shard I of N (1 ≤ I ≤ N) of the cells; merge the folders with `mtl-bench report`')
