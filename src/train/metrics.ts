@@ -108,6 +108,24 @@ export class TaskMetrics {
     return annotated === 0 ? undefined : { predicted: predicted / annotated, truth: truth / annotated };
   }
 
+  /**
+   * Categorical only: what always predicting the split's most frequent class would score
+   * (accuracy: its share; macro-F1: its own F1, 2p/(1+p), over the classes present, the others
+   * scoring 0). A head below both has learnt less than that constant.
+   */
+  majorityBaseline(): { accuracy: number; macro_f1: number } | undefined {
+    if (this.task.kind !== 'categorical' || this.labelled === 0) return undefined;
+    let largest = 0;
+    let present = 0;
+    for (let k = 0; k < this.tp.length; k++) {
+      const support = this.tp[k]! + this.fn[k]!;
+      if (support > 0) present++;
+      largest = Math.max(largest, support);
+    }
+    const share = largest / this.labelled;
+    return { accuracy: share, macro_f1: (2 * share) / (1 + share) / present };
+  }
+
   result(): Record<string, number> {
     if (this.task.kind === 'categorical') {
       return { accuracy: this.labelled === 0 ? Number.NaN : this.correct / this.labelled, macro_f1: this.macroF1() };

@@ -13,7 +13,13 @@ import type { EpochRecord } from './types.js';
  *    VAL_DROPS times (one dip that recovers is what a constant learning rate does now and then);
  * 3. a multi-label head that predicts nearly everything present: on the test split of the
  *    selected checkpoint, the share of annotated entries predicted present is at least
- *    SATURATION_SHARE and at least SATURATION_RATIO × the share truly present.
+ *    SATURATION_SHARE and at least SATURATION_RATIO × the share truly present;
+ * 4. a categorical head that learnt less than a constant: on the test split of the selected
+ *    checkpoint, its accuracy more than BELOW_MAJORITY (an absolute fraction) under the share of
+ *    the most frequent class, and its macro-F1 under what always predicting that class scores (a
+ *    head trained for balanced classes may trade accuracy for macro-F1, so both must fall; issue
+ *    14's quick study had a seed whose group head ended at 29% where the most frequent group is
+ *    65% of the test split).
  *
  * SCA and DM terms are left out of (1): they measure agreement between heads, which may grow
  * while training is healthy.
@@ -24,6 +30,7 @@ const VAL_DROP = 0.2;
 const VAL_DROPS = 2;
 const SATURATION_SHARE = 0.5;
 const SATURATION_RATIO = 2;
+const BELOW_MAJORITY = 0.1;
 
 export interface StabilityVerdict {
   unstable: boolean;
@@ -39,6 +46,8 @@ export interface UnitTrace {
   primaries: Record<string, string>;
   /** Multi-label tasks of this network → shares of annotated test entries predicted and truly present. */
   testPositiveRates: Record<string, { predicted: number; truth: number }>;
+  /** Categorical tasks of this network → its test accuracy and macro-F1, and those of always predicting the most frequent class. */
+  testCategorical?: Record<string, { accuracy: number; macro_f1: number; majority: { accuracy: number; macro_f1: number } }>;
 }
 
 function percent(value: number): string {
@@ -101,7 +110,22 @@ function saturatedHeads(trace: UnitTrace): string[] {
     );
 }
 
+function headsBelowConstant(trace: UnitTrace): string[] {
+  return Object.entries(trace.testCategorical ?? {})
+    .filter(([, t]) => t.accuracy < t.majority.accuracy - BELOW_MAJORITY && t.macro_f1 < t.majority.macro_f1)
+    .map(
+      ([task, t]) =>
+        `${trace.unit}: the ${task} head scores below always predicting the most frequent class on test ` +
+        `(accuracy ${percent(t.accuracy)} against ${percent(t.majority.accuracy)}, macro-F1 ${percent(t.macro_f1)} against ${percent(t.majority.macro_f1)})`,
+    );
+}
+
 export function assessStability(traces: readonly UnitTrace[]): StabilityVerdict {
-  const reasons = traces.flatMap((trace) => [...lossRises(trace), ...validationSwings(trace), ...saturatedHeads(trace)]);
+  const reasons = traces.flatMap((trace) => [
+    ...lossRises(trace),
+    ...validationSwings(trace),
+    ...saturatedHeads(trace),
+    ...headsBelowConstant(trace),
+  ]);
   return { unstable: reasons.length > 0, reasons };
 }

@@ -100,6 +100,7 @@ interface UnitOutcome {
   best: BestSoFar;
   test: Record<string, Record<string, number>>;
   testPositiveRates: Record<string, { predicted: number; truth: number }>;
+  testMajorityBaselines: Record<string, { accuracy: number; macro_f1: number }>;
   testSeconds: number;
 }
 
@@ -236,6 +237,8 @@ interface Evaluation {
   teachers: Record<string, Record<string, number>>;
   /** Multi-label tasks: shares of annotated entries predicted and truly present. */
   positiveRates: Record<string, { predicted: number; truth: number }>;
+  /** Categorical tasks: the scores of always predicting the most frequent class. */
+  majorityBaselines: Record<string, { accuracy: number; macro_f1: number }>;
 }
 
 /** Rows of `predictions` (width `rowWidth`) whose sample carries a label of `column`: SCA teaches only from a known label. */
@@ -306,11 +309,13 @@ function evaluateInDetail(
       offset += m.predictionWidth;
     }
   }
-  const result: Evaluation = { metrics: {}, teachers: {}, positiveRates: {} };
+  const result: Evaluation = { metrics: {}, teachers: {}, positiveRates: {}, majorityBaselines: {} };
   metrics.forEach((m) => {
     result.metrics[m.task.name] = m.result();
     const rates = m.positiveRates();
     if (rates) result.positiveRates[m.task.name] = rates;
+    const majority = m.majorityBaseline();
+    if (majority) result.majorityBaselines[m.task.name] = majority;
   });
   for (const { direction, metrics: m } of teacherMetrics) result.teachers[direction.name] = m.result();
   return result;
@@ -692,10 +697,10 @@ function testSelected(ctx: CellContext, unit: Unit, state: TrainingState, net: M
   if (!best || !bestWeights) throw new Error(`${unit.name}: training ended without a selected epoch`);
   const testStart = performance.now();
   net.restore(bestWeights, `best weights of ${unit.name}`);
-  const { metrics: test, positiveRates } = evaluateInDetail(net, unit.tasks, ctx.test, ctx.evalBatchSize);
+  const { metrics: test, positiveRates, majorityBaselines } = evaluateInDetail(net, unit.tasks, ctx.test, ctx.evalBatchSize);
   const testSeconds = (performance.now() - testStart) / 1000;
   ctx.progress.finish(unit.name, test, best.epoch);
-  return { history, best, test, testPositiveRates: positiveRates, testSeconds };
+  return { history, best, test, testPositiveRates: positiveRates, testMajorityBaselines: majorityBaselines, testSeconds };
 }
 
 /** Trains one network (resuming from its checkpoint), keeps the best epoch on validation, and tests it. */
@@ -910,6 +915,12 @@ function unitTrace(config: CellConfig, unit: Unit, outcome: UnitOutcome): UnitTr
     history: outcome.history,
     primaries: Object.fromEntries(unit.tasks.map((t) => [t.name, config.tasks.find((c) => c.name === t.name)!.primary])),
     testPositiveRates: outcome.testPositiveRates,
+    testCategorical: Object.fromEntries(
+      Object.entries(outcome.testMajorityBaselines).map(([task, majority]) => [
+        task,
+        { accuracy: outcome.test[task]!.accuracy!, macro_f1: outcome.test[task]!.macro_f1!, majority },
+      ]),
+    ),
   };
 }
 

@@ -92,6 +92,8 @@ describe('trainer components', () => {
     m.add([0, 1, 1, 1, 0, 2], 1, 0, column, [0, 1, 2, 3, 4, 5]);
     // F1: a = 2·1/(2+1+1) = 0.5; b = 2·2/(4+1+0) = 0.8; c = 0/(0+0+1) = 0.
     assert.deepEqual(m.result(), { accuracy: 3 / 5, macro_f1: (0.5 + 0.8 + 0) / 3 });
+    // Always predicting the most frequent class (a or b, 2 of 5): accuracy 0.4; its F1 2·0.4/1.4, over 3 classes.
+    assert.deepEqual(m.majorityBaseline(), { accuracy: 2 / 5, macro_f1: 0.8 / 1.4 / 3 });
 
     const ml: TaskSpec = { name: 'm', kind: 'multilabel', labels: ['x', 'y', 'z'] };
     const mm = new TaskMetrics(ml);
@@ -105,6 +107,7 @@ describe('trainer components', () => {
     assert.ok(Math.abs(r.label_accuracy! - (2 / 3 + 1 + 2 / 3) / 3) < 1e-12);
     assert.ok(Math.abs(r.macro_f1! - (2 / 3 + 1) / 2) < 1e-12);
     assert.ok(Number.isNaN(new TaskMetrics(ml).result().macro_f1!), 'nothing to average is NaN');
+    assert.equal(mm.majorityBaseline(), undefined, 'categorical only');
   });
 
   it('crop and flip move pixels as edge-pad-then-crop and mirror, and read only the batch', () => {

@@ -160,6 +160,19 @@ describe('stability', () => {
     ]);
   });
 
+  it('flags a categorical head below the constant majority predictor in accuracy and macro-F1, not one that trades accuracy for macro-F1', () => {
+    const majority = { accuracy: 0.65, macro_f1: 0.1 };
+    const collapsed = { ...healthy, testCategorical: { group: { accuracy: 0.29, macro_f1: 0.08, majority } } };
+    assert.deepEqual(assessStability([collapsed]).reasons, [
+      'mtl: the group head scores below always predicting the most frequent class on test ' +
+        '(accuracy 29.0% against 65.0%, macro-F1 8.0% against 10.0%)',
+    ]);
+    const balanced = { ...healthy, testCategorical: { group: { accuracy: 0.4, macro_f1: 0.35, majority } } };
+    assert.equal(assessStability([balanced]).unstable, false);
+    const nearConstant = { ...healthy, testCategorical: { group: { accuracy: 0.6, macro_f1: 0.09, majority } } };
+    assert.equal(assessStability([nearConstant]).unstable, false, 'within 10 points of the constant');
+  });
+
   it('does not flag 20-point drops, one dip that recovers, a loss 1.5× its lowest, a near-zero loss doubling, a head half present', () => {
     const edge = {
       ...healthy,
