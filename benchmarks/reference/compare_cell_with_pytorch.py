@@ -24,8 +24,8 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
+from reference_cli import positive_int, run_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH_STUDY = os.path.join(ROOT, "dist", "scripts", "bench-study.js")
@@ -33,30 +33,9 @@ TORCH_CELL = os.path.join(ROOT, "benchmarks", "reference", "pytorch_cell.py")
 STUDY = os.path.join(ROOT, "benchmarks", "openmoji.yaml")
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    return value
-
-
-def run_json(command):
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        sys.exit(f"compare_cell_with_pytorch.py: {os.path.basename(command[1])} failed: {last}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        sys.exit(f"compare_cell_with_pytorch.py: {os.path.basename(command[1])} printed no JSON")
-    return json.loads(lines[-1])
-
-
 def mtl_bench_cell(command):
     """bench-study on one cell, kept just long enough to read the cell's history; its folder is removed."""
-    record = run_json(command)
+    record = run_json(command, "compare_cell_with_pytorch.py")
     if record["cells"] != 1:
         sys.exit(f"compare_cell_with_pytorch.py: expected one cell, bench-study ran {record['cells']}")
     run_dir = record["runs"][0]["runDir"]
@@ -111,7 +90,7 @@ def main():
         order = ["mtl-bench", "pytorch"] if round_index % 2 == 0 else ["pytorch", "mtl-bench"]
         results = {}
         for side in order:
-            results[side] = mtl_bench_cell(node_cmd) if side == "mtl-bench" else run_json(torch_cmd)
+            results[side] = mtl_bench_cell(node_cmd) if side == "mtl-bench" else run_json(torch_cmd, "compare_cell_with_pytorch.py")
         ours, theirs = results["mtl-bench"], results["pytorch"]
         entry = {
             "round": round_index + 1,

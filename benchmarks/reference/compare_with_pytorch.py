@@ -17,33 +17,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
+from reference_cli import positive_int, run_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "dist", "scripts", "bench-train.js")
 TORCH = os.path.join(ROOT, "benchmarks", "reference", "pytorch_cnn.py")
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    return value
-
-
-def run_json(command):
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        sys.exit(f"compare_with_pytorch.py: {' '.join(command[:2])} failed: {last}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        sys.exit(f"compare_with_pytorch.py: {' '.join(command[:2])} printed no JSON")
-    return json.loads(lines[-1])
 
 
 def main():
@@ -73,7 +52,7 @@ def main():
         pair = [("mtl-bench", node_cmd), ("pytorch", torch_cmd)]
         if round_index % 2:
             pair.reverse()
-        results = {name: run_json(command) for name, command in pair}
+        results = {name: run_json(command, "compare_with_pytorch.py") for name, command in pair}
         a = results["mtl-bench"]["train_images_per_s"]
         b = results["pytorch"]["train_images_per_s"]
         ours.append(a)

@@ -47,6 +47,7 @@ import resource
 import subprocess
 import sys
 import time
+from reference_cli import cpu_model, positive_int
 
 try:
     import torch
@@ -66,16 +67,6 @@ CONVNET_WIDTHS = {"convnet-s": [32, 64, 128], "convnet-4": [32, 64, 128, 128]}
 
 def fail(message):
     sys.exit(f"pytorch_cell.py: error: {message}")
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    return value
 
 
 def mtl_bench_json(args):
@@ -287,17 +278,6 @@ def train_network(cell, tasks, data, seed):
         "images": images_per_epoch * train["epochs"],
         "epoch_seconds": epoch_seconds,
     }
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():

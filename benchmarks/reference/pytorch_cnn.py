@@ -15,27 +15,17 @@ Run by hand; it is never a dependency of mtl-bench:
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
 import time
+from reference_cli import cpu_model, positive_int
 
 try:
     import torch
     from torch import nn
 except ImportError:  # pragma: no cover - depends on the machine
     sys.exit("pytorch_cnn.py: PyTorch is not installed (Debian: apt-get install python3-torch)")
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    return value
 
 
 def non_negative_int(text):
@@ -61,17 +51,6 @@ def build_network(widths, channels, classes):
         channels = width
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes)]
     return nn.Sequential(*layers)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def forward_macs_per_image(widths, size, channels, classes):
