@@ -29,6 +29,12 @@ const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAs
 const REQUIRED_FUNCTIONS = {
   filter_grad_tiles: 4,
   filter_grad: 18,
+  channel_blocks: 1,
+  channel_sums: 7,
+  batch_norm_grad_sums: 9,
+  batch_norm_apply: 8,
+  batch_norm_grad_input: 10,
+  relu_grad: 5,
 } as const;
 export type SimdFunctionName = keyof typeof REQUIRED_FUNCTIONS;
 

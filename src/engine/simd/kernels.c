@@ -115,3 +115,155 @@ void filter_grad(const float *x, const float *dy, float *dw, int n, int h, int w
     }
   }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Training batch normalisation over the channels of [M, C] data (M = N*H*W positions; C a
+ * multiple of 4), the closed form of src/model/training_batch_norm.ts:
+ *   forward:  mean = sum(x)/M, var = sum((x-mean)^2)/M, y = (x-mean)*factor + offset
+ *   backward: sum_dy = sum(dy), sum_dyc = sum(dy*(x-mean)),
+ *             dx = dy*factor + (x-mean)*coef + shift   (coef, shift per channel, from the sums)
+ * Sums are split by blocks of 16 channels (one 64-byte line of a position), so that each part
+ * reads its own lines; within a block they add 64 positions at a time into a partial that is
+ * then added to the total, which keeps float32 rounding close to a pairwise sum. Element-wise
+ * passes are split by positions.
+ * ------------------------------------------------------------------------------------------- */
+
+#define CHUNK 64
+
+/* Channel blocks of 16 that the sums split into. */
+EXPORT(channel_blocks)
+int channel_blocks(int c) { return (c + 15) / 16; }
+
+INLINE void sum_block(const int NV, const float *x, const float *mean, float *out, int m, int c, int c0) {
+  v128_t total[4], mu[4];
+  for (int j = 0; j < NV; j++) {
+    total[j] = wasm_f32x4_splat(0.0f);
+    mu[j] = mean ? wasm_v128_load(mean + c0 + 4 * j) : wasm_f32x4_splat(0.0f);
+  }
+  for (int p0 = 0; p0 < m; p0 += CHUNK) {
+    const int p1 = p0 + CHUNK < m ? p0 + CHUNK : m;
+    v128_t part[4];
+    for (int j = 0; j < NV; j++) part[j] = wasm_f32x4_splat(0.0f);
+    const float *xp = x + p0 * c + c0;
+    for (int p = p0; p < p1; p++, xp += c) {
+      for (int j = 0; j < NV; j++) {
+        v128_t v = wasm_v128_load(xp + 4 * j);
+        if (mean) {
+          v = wasm_f32x4_sub(v, mu[j]);
+          v = wasm_f32x4_mul(v, v);
+        }
+        part[j] = wasm_f32x4_add(part[j], v);
+      }
+    }
+    for (int j = 0; j < NV; j++) total[j] = wasm_f32x4_add(total[j], part[j]);
+  }
+  for (int j = 0; j < NV; j++) wasm_v128_store(out + c0 + 4 * j, total[j]);
+}
+
+/* out[c] = sum over positions of x (mean == 0) or of (x - mean[c])^2, for channel blocks [begin, end). */
+EXPORT(channel_sums)
+void channel_sums(const float *x, const float *mean, float *out, int m, int c, int block_begin, int block_end) {
+  for (int b = block_begin; b < block_end; b++) {
+    const int c0 = 16 * b;
+    const int nv = (c - c0) / 4 < 4 ? (c - c0) / 4 : 4;
+    switch (nv) {
+      case 1: sum_block(1, x, mean, out, m, c, c0); break;
+      case 2: sum_block(2, x, mean, out, m, c, c0); break;
+      case 3: sum_block(3, x, mean, out, m, c, c0); break;
+      default: sum_block(4, x, mean, out, m, c, c0); break;
+    }
+  }
+}
+
+INLINE void grad_sum_block(const int NV, const float *dy, const float *x, const float *mean, float *sum_dy, float *sum_dyc, int m,
+                           int c, int c0) {
+  v128_t total_dy[4], total_dyc[4], mu[4];
+  for (int j = 0; j < NV; j++) {
+    total_dy[j] = wasm_f32x4_splat(0.0f);
+    total_dyc[j] = wasm_f32x4_splat(0.0f);
+    mu[j] = wasm_v128_load(mean + c0 + 4 * j);
+  }
+  for (int p0 = 0; p0 < m; p0 += CHUNK) {
+    const int p1 = p0 + CHUNK < m ? p0 + CHUNK : m;
+    v128_t part_dy[4], part_dyc[4];
+    for (int j = 0; j < NV; j++) part_dy[j] = part_dyc[j] = wasm_f32x4_splat(0.0f);
+    const float *xp = x + p0 * c + c0;
+    const float *gp = dy + p0 * c + c0;
+    for (int p = p0; p < p1; p++, xp += c, gp += c) {
+      for (int j = 0; j < NV; j++) {
+        const v128_t g = wasm_v128_load(gp + 4 * j);
+        const v128_t centered = wasm_f32x4_sub(wasm_v128_load(xp + 4 * j), mu[j]);
+        part_dy[j] = wasm_f32x4_add(part_dy[j], g);
+        part_dyc[j] = wasm_f32x4_add(part_dyc[j], wasm_f32x4_mul(g, centered));
+      }
+    }
+    for (int j = 0; j < NV; j++) {
+      total_dy[j] = wasm_f32x4_add(total_dy[j], part_dy[j]);
+      total_dyc[j] = wasm_f32x4_add(total_dyc[j], part_dyc[j]);
+    }
+  }
+  for (int j = 0; j < NV; j++) {
+    wasm_v128_store(sum_dy + c0 + 4 * j, total_dy[j]);
+    wasm_v128_store(sum_dyc + c0 + 4 * j, total_dyc[j]);
+  }
+}
+
+/* sum_dy[c] = sum of dy, sum_dyc[c] = sum of dy*(x - mean[c]), for channel blocks [begin, end). */
+EXPORT(batch_norm_grad_sums)
+void batch_norm_grad_sums(const float *dy, const float *x, const float *mean, float *sum_dy, float *sum_dyc, int m, int c,
+                          int block_begin, int block_end) {
+  for (int b = block_begin; b < block_end; b++) {
+    const int c0 = 16 * b;
+    const int nv = (c - c0) / 4 < 4 ? (c - c0) / 4 : 4;
+    switch (nv) {
+      case 1: grad_sum_block(1, dy, x, mean, sum_dy, sum_dyc, m, c, c0); break;
+      case 2: grad_sum_block(2, dy, x, mean, sum_dy, sum_dyc, m, c, c0); break;
+      case 3: grad_sum_block(3, dy, x, mean, sum_dy, sum_dyc, m, c, c0); break;
+      default: grad_sum_block(4, dy, x, mean, sum_dy, sum_dyc, m, c, c0); break;
+    }
+  }
+}
+
+/* y = (x - mean)*factor + offset for positions [begin, end). */
+EXPORT(batch_norm_apply)
+void batch_norm_apply(const float *x, const float *mean, const float *factor, const float *offset, float *y, int c, int begin,
+                      int end) {
+  for (int p = begin; p < end; p++) {
+    const float *xp = x + p * c;
+    float *yp = y + p * c;
+    for (int k = 0; k < c; k += 4) {
+      const v128_t centered = wasm_f32x4_sub(wasm_v128_load(xp + k), wasm_v128_load(mean + k));
+      wasm_v128_store(yp + k, wasm_f32x4_add(wasm_f32x4_mul(centered, wasm_v128_load(factor + k)), wasm_v128_load(offset + k)));
+    }
+  }
+}
+
+/* dx = dy*factor + (x - mean)*coef + shift for positions [begin, end). */
+EXPORT(batch_norm_grad_input)
+void batch_norm_grad_input(const float *dy, const float *x, const float *mean, const float *factor, const float *coef,
+                           const float *shift, float *dx, int c, int begin, int end) {
+  for (int p = begin; p < end; p++) {
+    const float *gp = dy + p * c;
+    const float *xp = x + p * c;
+    float *out = dx + p * c;
+    for (int k = 0; k < c; k += 4) {
+      const v128_t centered = wasm_f32x4_sub(wasm_v128_load(xp + k), wasm_v128_load(mean + k));
+      const v128_t scaled = wasm_f32x4_mul(wasm_v128_load(gp + k), wasm_v128_load(factor + k));
+      const v128_t value = wasm_f32x4_add(wasm_f32x4_add(scaled, wasm_f32x4_mul(centered, wasm_v128_load(coef + k))), wasm_v128_load(shift + k));
+      wasm_v128_store(out + k, value);
+    }
+  }
+}
+
+/* ReLU's gradient: dx = dy where x > 0, else 0 (also where x is NaN), for elements [begin, end). */
+EXPORT(relu_grad)
+void relu_grad(const float *dy, const float *x, float *dx, int begin, int end) {
+  int i = begin;
+  for (; i < end && (i & 3) != 0; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (; i + 4 <= end; i += 4) {
+    const v128_t positive = wasm_f32x4_gt(wasm_v128_load(x + i), zero);
+    wasm_v128_store(dx + i, wasm_v128_and(wasm_v128_load(dy + i), positive));
+  }
+  for (; i < end; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
