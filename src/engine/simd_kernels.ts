@@ -35,6 +35,7 @@ const REQUIRED_FUNCTIONS = {
   batch_norm_apply: 8,
   batch_norm_grad_input: 10,
   relu_grad: 5,
+  max_pool_grad_2x2: 10,
 } as const;
 export type SimdFunctionName = keyof typeof REQUIRED_FUNCTIONS;
 

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initTestWasmBackend } from '../wasm_backend.js';
-import { originalCpuConv2DBackpropFilter } from '../../src/engine/kernels/index.js';
+import { originalCpuConv2DBackpropFilter, originalCpuKernel } from '../../src/engine/kernels/index.js';
+import { simdMaxPoolGradCallCount } from '../../src/engine/kernels/layout_kernels.js';
 import { simdFilterGradCallCount } from '../../src/engine/kernels/conv2d_grads.js';
 import { setSimdKernels, setSimdModuleFolderForTests, simdKernelsStatus } from '../../src/engine/simd_kernels.js';
 import { packageRoot } from '../../src/util/paths.js';
@@ -193,4 +194,47 @@ test('on tfjs single-threaded build (plain memory) the other module loads and gi
   assert.equal(report.status.loaded, true);
   assert.match(report.status.file, /mtl_simd\.wasm$/);
   assert.ok(report.error <= TOLERANCE, `relative error ${report.error}`);
+});
+
+describe('the SIMD max-pool gradient (2×2, stride 2) equals the cpu backend’s exactly', () => {
+  function poolCall(shape: [number, number, number, number], seed: number, special: boolean): KernelCall {
+    const count = shape.reduce((a, b) => a * b, 1);
+    // After a ReLU many inputs are exactly 0, so windows tie: the first maximum must win.
+    const input = randomValues(count, seed).map((v) => Math.max(0, v));
+    if (special) {
+      // Window (0,0): NaN in scan position 0 for channel 0, -Infinity everywhere for channel 1,
+      // NaN in the last position for channel 2.
+      const [, , w, c] = shape;
+      input[0] = NaN;
+      for (const p of [0, c, w * c, w * c + c]) input[p + 1] = -Infinity;
+      input[w * c + c + 2] = NaN;
+    }
+    const info = tf.backend_util.computePool2DInfo(shape, 2, 2, 1, 'valid');
+    const outCount = info.outShape.reduce((a, b) => a * b, 1);
+    return {
+      inputs: {
+        dy: { values: randomValues(outCount, seed + 1), shape: info.outShape },
+        input: { values: input, shape },
+        output: { values: new Float32Array(outCount), shape: info.outShape },
+      },
+      attrs: { filterSize: 2, strides: 2, pad: 'valid' },
+    };
+  }
+  const POOL_CASES: { name: string; shape: [number, number, number, number]; special: boolean }[] = [
+    { name: 'ties after a ReLU, NaN and -Infinity', shape: [2, 6, 6, 4], special: true },
+    { name: 'odd height and width (an uncovered row and column)', shape: [2, 7, 5, 8], special: false },
+    { name: 'convnet-4 layer 1 (split between threads)', shape: [8, 64, 64, 32], special: false },
+  ];
+  for (const [index, c] of POOL_CASES.entries()) {
+    test(c.name, async () => {
+      const call = poolCall(c.shape, 60 + index, c.special);
+      await tf.setBackend('cpu');
+      const expected = runKernelFunc(originalCpuKernel('MaxPoolGrad'), call);
+      await tf.setBackend('wasm');
+      const callsBefore = simdMaxPoolGradCallCount();
+      const actual = runRegistered('MaxPoolGrad', call);
+      assert.equal(simdMaxPoolGradCallCount(), callsBefore + 1, 'the registered kernel ran the SIMD module');
+      assert.equal(relativeError(actual, expected), 0);
+    });
+  }
 });

@@ -267,3 +267,49 @@ void relu_grad(const float *dy, const float *x, float *dx, int begin, int end) {
   }
   for (; i < end; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Max-pool gradient for 2x2 windows with stride 2 and no padding over [N, H, W, C] (C a multiple
+ * of 4), images [begin, end): each window's dy goes to its first maximum in scan order (00, 01,
+ * 10, 11; a strictly greater value wins, NaN never does), the tie rule of tfjs's cpu backend.
+ * Positions no window covers (an odd last row or column) get 0.
+ * ------------------------------------------------------------------------------------------- */
+
+EXPORT(max_pool_grad_2x2)
+void max_pool_grad_2x2(const float *x, const float *dy, float *dx, int h, int w, int c, int oh, int ow, int begin, int end) {
+  const v128_t lowest = wasm_f32x4_splat(-__builtin_inff());
+  const int row = w * c;
+  for (int b = begin; b < end; b++) {
+    const float *xi = x + b * h * row;
+    float *di = dx + b * h * row;
+    const float *g = dy + b * oh * ow * c;
+    for (int y = 2 * oh; y < h; y++)
+      for (int k = 0; k < row; k++) di[y * row + k] = 0.0f;
+    if (2 * ow < w)
+      for (int y = 0; y < 2 * oh; y++)
+        for (int k = 2 * ow * c; k < row; k++) di[y * row + k] = 0.0f;
+    for (int oy = 0; oy < oh; oy++) {
+      for (int ox = 0; ox < ow; ox++, g += c) {
+        const int p00 = 2 * oy * row + 2 * ox * c;
+        const int p01 = p00 + c, p10 = p00 + row, p11 = p10 + c;
+        for (int k = 0; k < c; k += 4) {
+          const v128_t v00 = wasm_v128_load(xi + p00 + k), v01 = wasm_v128_load(xi + p01 + k);
+          const v128_t v10 = wasm_v128_load(xi + p10 + k), v11 = wasm_v128_load(xi + p11 + k);
+          const v128_t s0 = wasm_f32x4_gt(v00, lowest);
+          v128_t best = wasm_v128_bitselect(v00, lowest, s0);
+          const v128_t s1 = wasm_f32x4_gt(v01, best);
+          best = wasm_v128_bitselect(v01, best, s1);
+          const v128_t s2 = wasm_f32x4_gt(v10, best);
+          best = wasm_v128_bitselect(v10, best, s2);
+          const v128_t s3 = wasm_f32x4_gt(v11, best);
+          const v128_t later2 = s3, later1 = wasm_v128_or(s2, s3), later0 = wasm_v128_or(s1, later1);
+          const v128_t grad = wasm_v128_load(g + k);
+          wasm_v128_store(di + p00 + k, wasm_v128_and(grad, wasm_v128_andnot(s0, later0)));
+          wasm_v128_store(di + p01 + k, wasm_v128_and(grad, wasm_v128_andnot(s1, later1)));
+          wasm_v128_store(di + p10 + k, wasm_v128_and(grad, wasm_v128_andnot(s2, later2)));
+          wasm_v128_store(di + p11 + k, wasm_v128_and(grad, s3));
+        }
+      }
+    }
+  }
+}
