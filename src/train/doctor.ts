@@ -48,7 +48,7 @@ export function environmentReport(backend: BackendReport, env: NodeJS.ProcessEnv
   // A missing or broken SIMD module only slows training down (the built-in kernels run instead).
   const simdWarning =
     simdKernels && !simdKernels.loaded
-      ? `mtl-bench's SIMD kernels are not in use (${simdKernels.reason ?? 'unknown reason'}); slower built-in kernels run instead`
+      ? `mtl-bench's SIMD kernels are not in use, slower built-in kernels run instead: ${simdKernels.reason ?? 'no reason recorded'}`
       : undefined;
   return {
     backend: backend.choice,
