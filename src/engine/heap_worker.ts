@@ -1,5 +1,6 @@
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type CopyArray, type PoolDims, type TransposePlan, maxPoolGradTwoByTwoRange, transposeRange } from './kernels/heap_loops.js';
+import type { SimdFunctionName, WasmMemory, WasmModule } from './simd_kernels.js';
 
 /**
  * A helper thread of heap_workers.ts: waits on its control word, takes its part of a kernel's loop
@@ -16,7 +17,15 @@ export interface HeapSpan {
 
 export type HeapJob =
   | { kind: 'transpose'; source: HeapSpan; target: HeapSpan; plan: TransposePlan }
-  | { kind: 'maxPoolGrad2x2'; x: HeapSpan; dy: HeapSpan; dx: HeapSpan; dims: PoolDims };
+  | { kind: 'maxPoolGrad2x2'; x: HeapSpan; dy: HeapSpan; dx: HeapSpan; dims: PoolDims }
+  /** A function of mtl-bench's SIMD module (simd_kernels.ts), called with `args` then the part's begin and end. */
+  | { kind: 'simd'; fn: SimdFunctionName; args: number[] };
+
+/** The SIMD module and the memory it works on, sent to a helper once. */
+export interface SimdAttachment {
+  module: WasmModule;
+  memory: WasmMemory;
+}
 
 export interface HeapJobPart {
   job: HeapJob;
@@ -24,12 +33,26 @@ export interface HeapJobPart {
   end: number;
   /** Sent with the first part and whenever wasm memory has grown since the last one. */
   heap?: SharedArrayBuffer;
+  /** Sent with the first SIMD job and whenever the module or memory changed since. */
+  simd?: SimdAttachment;
 }
 
 /** States of a helper's control word, shared with heap_workers.ts. */
 export const IDLE = 0;
 export const POSTED = 1;
 export const FAILED = 2;
+
+interface WasmInstanceApi {
+  Instance: new (module: WasmModule, imports: object) => { exports: Record<string, unknown> };
+}
+
+/** This helper's instance of the SIMD module, on the backend's (shared) memory. */
+let simdExports: Record<string, unknown> | undefined;
+
+function attachSimd(simd: SimdAttachment): void {
+  const api = (globalThis as unknown as { WebAssembly: WasmInstanceApi }).WebAssembly;
+  simdExports = new api.Instance(simd.module, { env: { memory: simd.memory } }).exports;
+}
 
 function copyView(heap: SharedArrayBuffer, span: HeapSpan): CopyArray {
   return span.bytes === 1 ? new Uint8Array(heap, span.offset, span.length) : new Int32Array(heap, span.offset * 4, span.length);
@@ -47,6 +70,12 @@ export function runHeapJob(heap: SharedArrayBuffer, job: HeapJob, begin: number,
     case 'maxPoolGrad2x2':
       maxPoolGradTwoByTwoRange(floatView(heap, job.x), floatView(heap, job.dy), floatView(heap, job.dx), job.dims, begin, end);
       return;
+    case 'simd': {
+      const fn = simdExports?.[job.fn];
+      if (typeof fn !== 'function') throw new Error(`the SIMD module has no function ${job.fn} in this helper`);
+      (fn as (...args: number[]) => unknown)(...job.args, begin, end);
+      return;
+    }
     default:
       throw new Error(`unknown heap job "${(job as { kind: string }).kind}"`);
   }
@@ -62,6 +91,7 @@ function serve(control: Int32Array, port: MessagePort): void {
       const part = receiveMessageOnPort(port)?.message as HeapJobPart | undefined;
       if (!part) throw new Error('woken without a job');
       if (part.heap) heap = part.heap;
+      if (part.simd) attachSimd(part.simd);
       if (!heap) throw new Error('no heap received');
       runHeapJob(heap, part.job, part.begin, part.end);
       Atomics.store(control, 0, IDLE);

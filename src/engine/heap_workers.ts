@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 // Only constants and types come from the helper's module; its serving loop starts only inside a worker.
-import { FAILED, POSTED, type HeapJob, type HeapJobPart } from './heap_worker.js';
+import { FAILED, POSTED, type HeapJob, type HeapJobPart, type SimdAttachment } from './heap_worker.js';
 
 /**
  * Helper threads for the memory-bound kernels we write in JavaScript (transposes, max-pool
@@ -24,6 +24,7 @@ interface Helper {
   port: MessagePort;
   control: Int32Array;
   sentHeap?: SharedArrayBuffer;
+  sentSimd?: SimdAttachment;
 }
 
 let helpers: Helper[] = [];
@@ -79,7 +80,8 @@ function stopHeapHelpers(reason?: string): void {
 /**
  * Runs `job` over items [0, total): helper i takes the i-th of (helpers + 1) near-equal parts and
  * the main thread the last one. Falls back to one part on the main thread when no helper runs,
- * the heap is not shared, or the work is too small to be worth waking anyone.
+ * the heap is not shared, or the work is too small to be worth waking anyone. A 'simd' job needs
+ * `simd`, the module and memory its function runs on.
  */
 export function runOnHeap(
   heap: ArrayBufferLike,
@@ -87,6 +89,7 @@ export function runOnHeap(
   total: number,
   minItemsPerPart: number,
   runPart: (begin: number, end: number) => void,
+  simd?: SimdAttachment,
 ): void {
   const parts = Math.min(helpers.length + 1, Math.floor(total / Math.max(1, minItemsPerPart)));
   if (parts < 2 || !(heap instanceof SharedArrayBuffer)) {
@@ -100,6 +103,10 @@ export function runOnHeap(
     if (helper.sentHeap !== heap) {
       part.heap = heap;
       helper.sentHeap = heap;
+    }
+    if (simd && (helper.sentSimd?.module !== simd.module || helper.sentSimd.memory !== simd.memory)) {
+      part.simd = simd;
+      helper.sentSimd = simd;
     }
     helper.port.postMessage(part);
     Atomics.store(helper.control, 0, POSTED);

@@ -1,4 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import {
+  BATCH_NORM_APPLY,
+  BATCH_NORM_GRAD_INPUT,
+  BATCH_NORM_GRAD_SUMS,
+  BATCH_NORM_STATISTICS,
+  fusedBatchNormBackwardReady,
+  fusedBatchNormForwardReady,
+} from '../engine/kernels/batch_norm_simd.js';
 
 /**
  * Batch normalisation whose training step is one differentiable op with the closed-form gradient.
@@ -10,6 +18,10 @@ import * as tf from '@tensorflow/tfjs';
  * gradient is
  *   dβ = Σ dy,   dγ = Σ dy·x̂,   dx = k·dy − (k/M)·Σ dy − x̂·(k/M)·Σ dy·x̂
  * (sums over the M = N·H·W positions of each channel): two sums and four elementwise passes.
+ *
+ * On wasm with mtl-bench's SIMD module (engine/kernels/batch_norm_simd.ts) the same formulas run
+ * as fused passes: the statistics as two reading passes, the output as one, and the backward pass
+ * as one pass for both sums and one for dx; elsewhere as the tfjs ops below.
  *
  * Used on the wasm and cpu backends, whose kernels run one pass at a time; on TensorFlow's native
  * backends (not measurable here) the standard layer stays, as issue 6 asks of every speed-up.
@@ -48,32 +60,69 @@ function normalizeTrainingBatch(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tenso
   let statistics: { mean: tf.Tensor1D; variance: tf.Tensor1D } | undefined;
   // customGrad's typing passes every argument as `Tensor | GradSaveFunc`; ours are x, γ, β, save.
   const op = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, save: tf.GradSaveFunc) => {
-    const mean = tf.mean(input, axes) as tf.Tensor1D;
-    const centered = tf.sub(input, mean);
-    const variance = tf.mean(tf.square(centered), axes) as tf.Tensor1D;
-    const invStd = tf.rsqrt(tf.add(variance, epsilon));
-    const factor = tf.mul(scale, invStd);
-    save([centered, invStd, factor]);
-    // Kept past customGrad's own scope: the layer reads them for its moving averages.
-    statistics = { mean: tf.keep(mean), variance: tf.keep(variance) };
+    let value: tf.Tensor;
+    if (fusedBatchNormForwardReady(input)) {
+      const [mean, variance] = tf.engine().runKernel(BATCH_NORM_STATISTICS, { x: input }) as [tf.Tensor1D, tf.Tensor1D];
+      const invStd = tf.rsqrt(tf.add(variance, epsilon));
+      const factor = tf.mul(scale, invStd);
+      save([invStd, factor, input, mean]);
+      statistics = { mean: tf.keep(mean), variance: tf.keep(variance) };
+      value = tf.engine().runKernel(BATCH_NORM_APPLY, { x: input, mean, factor, offset }) as tf.Tensor;
+    } else {
+      const mean = tf.mean(input, axes) as tf.Tensor1D;
+      const centered = tf.sub(input, mean);
+      const variance = tf.mean(tf.square(centered), axes) as tf.Tensor1D;
+      const invStd = tf.rsqrt(tf.add(variance, epsilon));
+      const factor = tf.mul(scale, invStd);
+      save([invStd, factor, centered]);
+      // Kept past customGrad's own scope: the layer reads them for its moving averages.
+      statistics = { mean: tf.keep(mean), variance: tf.keep(variance) };
+      value = tf.add(tf.mul(centered, factor), offset);
+    }
     return {
-      value: tf.add(tf.mul(centered, factor), offset),
+      value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [savedCentered, savedInvStd, savedFactor] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
-        const grad = Array.isArray(dy) ? dy[0]! : dy;
-        const sumDy = tf.sum(grad, axes);
-        // Σ dy·(x − μ); times 1/σ it is Σ dy·x̂.
-        const sumDyCentered = tf.sum(tf.mul(grad, savedCentered), axes);
-        const perCount = tf.div(savedFactor, count);
-        const centeredCoefficient = tf.neg(tf.mul(tf.mul(perCount, tf.square(savedInvStd)), sumDyCentered));
-        const shift = tf.neg(tf.mul(perCount, sumDy));
-        const dx = tf.add(tf.add(tf.mul(grad, savedFactor), tf.mul(savedCentered, centeredCoefficient)), shift);
-        return [dx, tf.mul(sumDyCentered, savedInvStd), sumDy];
+        const [invStd, factor, xOrCentered, mean] = saved as [tf.Tensor1D, tf.Tensor1D, tf.Tensor, tf.Tensor1D | undefined];
+        return batchNormBackward(Array.isArray(dy) ? dy[0]! : dy, xOrCentered, mean, invStd, factor, axes, count);
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const normed = op(x, gamma, beta);
   return { normed, ...statistics! };
+}
+
+/**
+ * [dx, dγ, dβ] from dy and x with its batch mean, or (mean undefined) x already centered.
+ * Σ dy·(x − μ) times 1/σ is Σ dy·x̂.
+ */
+function batchNormBackward(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  mean: tf.Tensor1D | undefined,
+  invStd: tf.Tensor1D,
+  factor: tf.Tensor1D,
+  axes: number[],
+  count: number,
+): tf.Tensor[] {
+  const perCount = tf.div(factor, count);
+  const coefficients = (sumDy: tf.Tensor, sumDyCentered: tf.Tensor) => ({
+    coef: tf.neg(tf.mul(tf.mul(perCount, tf.square(invStd)), sumDyCentered)),
+    shift: tf.neg(tf.mul(perCount, sumDy)),
+  });
+  if (fusedBatchNormBackwardReady(x)) {
+    const centeredAround = mean ?? tf.zeros([factor.shape[0]]);
+    const sums = tf.engine().runKernel(BATCH_NORM_GRAD_SUMS, { dy, x, mean: centeredAround }) as [tf.Tensor1D, tf.Tensor1D];
+    const [sumDy, sumDyCentered] = sums;
+    const { coef, shift } = coefficients(sumDy, sumDyCentered);
+    const dx = tf.engine().runKernel(BATCH_NORM_GRAD_INPUT, { dy, x, mean: centeredAround, factor, coef, shift }) as tf.Tensor;
+    return [dx, tf.mul(sumDyCentered, invStd), sumDy];
+  }
+  const centered = mean ? tf.sub(x, mean) : x;
+  const sumDy = tf.sum(dy, axes);
+  const sumDyCentered = tf.sum(tf.mul(dy, centered), axes);
+  const { coef, shift } = coefficients(sumDy, sumDyCentered);
+  const dx = tf.add(tf.add(tf.mul(dy, factor), tf.mul(centered, coef)), shift);
+  return [dx, tf.mul(sumDyCentered, invStd), sumDy];
 }
 
 /** Backends whose training uses the one-op form. */

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type BackendReport, gpuPackageInstalled, initBackend } from '../engine/backend.js';
 import { type GpuStatus, nodeVersionWarning } from '../engine/gpu.js';
 import { type WasmThreadsStatus, wasmThreadsStatus } from '../engine/wasm_threads.js';
+import { type SimdKernelsStatus, simdKernelsStatus } from '../engine/simd_kernels.js';
 import { DEFAULT_BACKBONE } from '../model/backbones.js';
 import { mtlBenchHome } from '../util/paths.js';
 import { type ThroughputResult, measureThroughput } from './throughput.js';
@@ -21,6 +22,8 @@ export interface EnvironmentReport {
   cpus: string;
   /** Only on the wasm backend. */
   wasmThreads?: WasmThreadsStatus;
+  /** Only on the wasm backend, once a kernel asked for them: whether mtl-bench's SIMD kernels run, and if not, why. */
+  simdKernels?: SimdKernelsStatus;
   /** Only on the tensorflow-gpu backend: whether TensorFlow really runs on a GPU, and if not, why. */
   gpu?: GpuStatus;
   /** Problems with this setup that do not stop training, one line each. */
@@ -41,6 +44,12 @@ export interface DoctorOptions {
 
 export function environmentReport(backend: BackendReport, env: NodeJS.ProcessEnv = process.env): EnvironmentReport {
   const wasmThreads = backend.tfName === 'wasm' ? wasmThreadsStatus() : undefined;
+  const simdKernels = backend.tfName === 'wasm' ? simdKernelsStatus() : undefined;
+  // A missing or broken SIMD module only slows training down (the built-in kernels run instead).
+  const simdWarning =
+    simdKernels && !simdKernels.loaded
+      ? `mtl-bench's SIMD kernels are not in use, slower built-in kernels run instead: ${simdKernels.reason ?? 'no reason recorded'}`
+      : undefined;
   return {
     backend: backend.choice,
     tfBackend: backend.tfName,
@@ -52,8 +61,9 @@ export function environmentReport(backend: BackendReport, env: NodeJS.ProcessEnv
     tfjs: tf.version.tfjs,
     cpus: `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
     ...(wasmThreads ? { wasmThreads } : {}),
+    ...(simdKernels ? { simdKernels } : {}),
     ...(backend.gpu ? { gpu: backend.gpu } : {}),
-    warnings: [nodeVersionWarning(process.version, backend.choice === 'tensorflow-gpu' || gpuPackageInstalled())].filter(
+    warnings: [nodeVersionWarning(process.version, backend.choice === 'tensorflow-gpu' || gpuPackageInstalled()), simdWarning].filter(
       (w): w is string => w !== undefined,
     ),
   };

@@ -79,3 +79,24 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   if (!Number.isFinite(maxDiff)) return Infinity;
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
+
+/** Counts calls of `kernelName` on `backendName` while `body` runs, then restores the kernel. */
+export async function countCalls(kernelName: string, backendName: string, body: () => Promise<void> | void): Promise<number> {
+  const config = tf.getKernel(kernelName, backendName)!;
+  let calls = 0;
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({
+    ...config,
+    kernelFunc: (args) => {
+      calls++;
+      return config.kernelFunc(args);
+    },
+  });
+  try {
+    await body();
+  } finally {
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel(config);
+  }
+  return calls;
+}

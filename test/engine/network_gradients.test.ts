@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initTestWasmBackend } from '../wasm_backend.js';
 import { customKernelNamesFor, customKernelsInUse, setCustomKernels } from '../../src/engine/kernels/index.js';
 import { buildBackbone } from '../../src/model/backbones.js';
-import { relativeError } from './helpers.js';
+import { BATCH_NORM_APPLY, BATCH_NORM_STATISTICS } from '../../src/engine/kernels/batch_norm_simd.js';
+import { countCalls, relativeError } from './helpers.js';
 
 const TOLERANCE = 1e-4;
 
@@ -81,27 +82,6 @@ for (const [backboneName, inputSize] of [
   });
 }
 
-/** Counts calls of `kernelName` on `backendName` while `body` runs, then restores the kernel. */
-async function countCalls(kernelName: string, backendName: string, body: () => Promise<void> | void): Promise<number> {
-  const config = tf.getKernel(kernelName, backendName)!;
-  let calls = 0;
-  tf.unregisterKernel(kernelName, backendName);
-  tf.registerKernel({
-    ...config,
-    kernelFunc: (args) => {
-      calls++;
-      return config.kernelFunc(args);
-    },
-  });
-  try {
-    await body();
-  } finally {
-    tf.unregisterKernel(kernelName, backendName);
-    tf.registerKernel(config);
-  }
-  return calls;
-}
-
 test('our gradients stand aside on a backend we do not serve', async () => {
   // A copy of the cpu backend under another name plays the part of tfjs-node here.
   tf.registerBackend('stand-in', () => new tf.MathBackendCPU());
@@ -133,8 +113,9 @@ test('our gradients stand aside on a backend we do not serve', async () => {
 
 test('convnet-4 at 64×64: with the forward pass unchanged, our backward kernels on wasm match the stock ones at full size', async () => {
   // Full-size activations take the paths small tests never reach (reductions through XNNPACK
-  // pooling above 65536 elements). The forward kernels we replace (Mean, FusedBatchNorm) stay
-  // stock here so that both runs see bit-identical activations and no ReLU can flip; the
+  // pooling above 65536 elements). The forward kernels we replace (Mean, FusedBatchNorm, the fused
+  // batch-norm statistics and output) stay stock here so that both runs see bit-identical
+  // activations and no ReLU can flip; the
   // reference is tfjs's own wasm kernels plus our filter gradient (which wasm lacks, and which
   // the per-kernel tests check against the cpu backend).
   await tf.setBackend('wasm');
@@ -143,7 +124,7 @@ test('convnet-4 at 64×64: with the forward pass unchanged, our backward kernels
     const reference = gradientsOf('convnet-4', 64, 8);
     setCustomKernels(
       'wasm',
-      customKernelNamesFor('wasm').filter((id) => id !== 'Mean' && id !== 'FusedBatchNorm'),
+      customKernelNamesFor('wasm').filter((id) => !['Mean', 'FusedBatchNorm', BATCH_NORM_STATISTICS, BATCH_NORM_APPLY].includes(id)),
     );
     const ours = gradientsOf('convnet-4', 64, 8);
     assert.equal(ours.loss, reference.loss, 'identical forward pass');

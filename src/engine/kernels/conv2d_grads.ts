@@ -2,6 +2,8 @@ import { backend_util } from '@tensorflow/tfjs';
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import { type Backend, callKernel, withScratch } from './backend_calls.js';
 import { type CustomBackendName, allocateFloat32, float32View } from './raw_memory.js';
+import { runOnHeap } from '../heap_workers.js';
+import { simdKernels } from '../simd_kernels.js';
 import { transposeFlipped, transposeTensor } from './transpose.js';
 
 /**
@@ -22,6 +24,10 @@ import { transposeFlipped, transposeTensor } from './transpose.js';
  *
  * Shapes these formulations cannot express (NCHW data, negative padding after the rewrite) go to
  * the fallback kernel the caller provides, so behaviour never depends on the rewrite applying.
+ *
+ * On wasm, when mtl-bench's SIMD module loads (../simd_kernels.ts), the filter gradient is instead
+ * computed directly from x and dy in their own layout by simd/kernels.c, split between the main
+ * thread and the helper threads: no transposes and no per-call filter packing.
  */
 
 type Conv2DAttrs = {
@@ -57,8 +63,77 @@ export function makeConvFilterGradKernel(backendName: CustomBackendName, fallbac
       if (fallback) return fallback({ inputs, backend, attrs });
       throw new Error(`Conv2DBackpropFilter on ${backendName} supports only float32 NHWC tensors (got ${a.dataFormat}, ${x.dtype})`);
     }
+    if (backendName === 'wasm') {
+      const direct = conv2dBackpropFilterSimd(backend as Backend, x, dy, a);
+      if (direct) return direct;
+    }
     return conv2dBackpropFilterViaConv(backendName, backend as Backend, x, dy, a);
   };
+}
+
+let simdFilterGradCalls = 0;
+
+/** How many filter gradients the SIMD module computed (tests check that it is the path taken). */
+export function simdFilterGradCallCount(): number {
+  return simdFilterGradCalls;
+}
+
+/** Floating-point operations worth handing a thread (about 0.1 ms of work). */
+const MIN_FLOPS_PER_PART = 1_000_000;
+
+/** The filter gradient by the SIMD module; undefined when it is not loaded or Cout is not a multiple of 4. */
+function conv2dBackpropFilterSimd(backend: Backend, x: TensorInfo, dy: TensorInfo, attrs: Conv2DAttrs & { filterShape: Shape4 }) {
+  const simd = simdKernels(backend);
+  const xShape = assertFourD(x, 'Conv2DBackpropFilter x');
+  assertFourD(dy, 'Conv2DBackpropFilter dy');
+  if (!simd || attrs.filterShape[3] % 4 !== 0) return undefined;
+  const info = backend_util.computeConv2DInfo(
+    xShape,
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  if (dy.shape.some((d, i) => d !== info.outShape[i])) {
+    throw new Error(
+      `Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`,
+    );
+  }
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth } = info;
+  const dw = allocateFloat32('wasm', backend, [filterHeight, filterWidth, inChannels, outChannels]);
+  // Views only after the allocation: it may grow the heap.
+  const offsets = [x, dy, dw].map((t) => float32View('wasm', backend, t).byteOffset);
+  const args = [
+    ...offsets,
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels,
+    filterHeight,
+    filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
+  const tiles = simd.call('filter_grad_tiles', inChannels, outChannels, filterHeight, filterWidth);
+  const flopsPerTile = batchSize * outHeight * outWidth * 64;
+  runOnHeap(
+    simd.memory.buffer,
+    { kind: 'simd', fn: 'filter_grad', args },
+    tiles,
+    Math.ceil(MIN_FLOPS_PER_PART / flopsPerTile),
+    (begin, end) => simd.call('filter_grad', ...args, begin, end),
+    { module: simd.module, memory: simd.memory },
+  );
+  simdFilterGradCalls++;
+  return dw;
 }
 
 export function makeConvInputGradKernel(backendName: CustomBackendName, fallback: KernelFunc | undefined): KernelFunc {

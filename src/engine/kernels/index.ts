@@ -5,6 +5,19 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { GradFunc, KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { installThreadedWasm } from '../wasm_threads.js';
 import { makeBatchNormForwardKernel, makeBatchNormGradient, makeMeanGradient } from './batch_norm.js';
+import {
+  BATCH_NORM_APPLY,
+  BATCH_NORM_GRAD_INPUT,
+  BATCH_NORM_GRAD_SUMS,
+  BATCH_NORM_STATISTICS,
+  RELU_GRAD,
+  batchNormApplyKernel,
+  batchNormGradInputKernel,
+  batchNormGradSumsKernel,
+  batchNormStatisticsKernel,
+  makeReluGradient,
+  reluGradKernel,
+} from './batch_norm_simd.js';
 import { makeConvFilterGradKernel, makeConvInputGradKernel } from './conv2d_grads.js';
 import { makeDepthwiseFilterGradKernel, makeDepthwiseInputGradKernel } from './depthwise_grads.js';
 import { makeLeadingReductionKernel, makeMaxPoolGradKernel, makeSharingKernel, makeTileKernel } from './layout_kernels.js';
@@ -75,6 +88,17 @@ const REPLACEMENTS: Replacement[] = [
   { kind: 'kernel', name: 'DepthwiseConv2dNativeBackpropInput', backends: ['wasm'], make: makeDepthwiseInputGradKernel },
   { kind: 'gradient', name: 'FusedBatchNorm', make: makeBatchNormGradient },
   { kind: 'gradient', name: 'Mean', make: makeMeanGradient },
+  // Kernels of our own for the SIMD module (no tfjs kernel has these names; see batch_norm_simd.ts).
+  ...(
+    [
+      [BATCH_NORM_STATISTICS, batchNormStatisticsKernel],
+      [BATCH_NORM_APPLY, batchNormApplyKernel],
+      [BATCH_NORM_GRAD_SUMS, batchNormGradSumsKernel],
+      [BATCH_NORM_GRAD_INPUT, batchNormGradInputKernel],
+      [RELU_GRAD, reluGradKernel],
+    ] as const
+  ).map(([name, kernelFunc]): KernelReplacement => ({ kind: 'kernel', name, backends: ['wasm'], make: () => kernelFunc })),
+  { kind: 'gradient', name: 'Relu', backends: ['wasm'], make: makeReluGradient },
 ];
 
 /** A replacement's id: the kernel name, with ":grad" for gradients. */

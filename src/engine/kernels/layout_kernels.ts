@@ -3,6 +3,7 @@ import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { type Backend, callKernel, withScratch } from './backend_calls.js';
 import { runOnHeap } from '../heap_workers.js';
 import { maxPoolGradTwoByTwoRange } from './heap_loops.js';
+import { simdKernels } from '../simd_kernels.js';
 import { type CustomBackendName, allocate, allocateFloat32, float32View, heapSpan, isNumericDType, typedView } from './raw_memory.js';
 
 /** Below this many input elements per part, waking a helper thread costs more than it saves. */
@@ -136,6 +137,13 @@ function reduceByAveragePooling(
   });
 }
 
+let simdMaxPoolGradCalls = 0;
+
+/** How many max-pool gradients the SIMD module computed (tests check that it is the path taken). */
+export function simdMaxPoolGradCallCount(): number {
+  return simdMaxPoolGradCalls;
+}
+
 export function makeMaxPoolGradKernel(backendName: CustomBackendName, original: KernelFunc): KernelFunc {
   return (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
@@ -178,6 +186,17 @@ export function makeMaxPoolGradKernel(backendName: CustomBackendName, original: 
       const dims = { inHeight, inWidth, channels: inChannels, outHeight, outWidth };
       const job = { kind: 'maxPoolGrad2x2' as const, x: heapSpan(x), dy: heapSpan(dyValues), dx: heapSpan(dx), dims };
       const imagesPerPart = Math.ceil(MIN_ELEMENTS_PER_PART / (inHeight * inWidth * inChannels));
+      const simd = backendName === 'wasm' && inChannels % 4 === 0 ? simdKernels(backend) : undefined;
+      if (simd) {
+        // The same rule in SIMD (simd/kernels.c), four channels at a time.
+        const simdArgs = [x.byteOffset, dyValues.byteOffset, dx.byteOffset, inHeight, inWidth, inChannels, outHeight, outWidth];
+        const simdJob = { kind: 'simd' as const, fn: 'max_pool_grad_2x2' as const, args: simdArgs };
+        const attachment = { module: simd.module, memory: simd.memory };
+        const runPart = (begin: number, end: number) => simd.call('max_pool_grad_2x2', ...simdArgs, begin, end);
+        runOnHeap(dx.buffer, simdJob, batchSize, imagesPerPart, runPart, attachment);
+        simdMaxPoolGradCalls++;
+        return out;
+      }
       runOnHeap(dx.buffer, job, batchSize, imagesPerPart, (begin, end) => maxPoolGradTwoByTwoRange(x, dyValues, dx, dims, begin, end));
       return out;
     }
