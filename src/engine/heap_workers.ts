@@ -77,6 +77,29 @@ function stopHeapHelpers(reason?: string): void {
   if (reason) disabledReason = reason;
 }
 
+/** How a helper's part ended, as its control word tells. */
+export type PartOutcome = 'done' | 'failed' | 'timed-out';
+
+/**
+ * Waits until a helper's control word leaves POSTED (the helper stores IDLE or FAILED, then
+ * notifies). Atomics.wait answering 'ok' only means that someone notified the word, not that this
+ * part is finished: a helper notifies after its store, and that notify can arrive after the main
+ * thread has already read IDLE, posted the next part and gone to sleep on it. Trusting it let a
+ * kernel return while the helper was still writing its part, into memory the engine then reused
+ * (heap corruption: NaN losses, then a hang in the allocator, one two-thread run in a few). So
+ * the word is read again after every wake-up.
+ */
+export function waitWhilePosted(control: Int32Array, timeoutMs: number): PartOutcome {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = Atomics.load(control, 0);
+    if (state !== POSTED) return state === FAILED ? 'failed' : 'done';
+    const left = deadline - Date.now();
+    if (left <= 0) return 'timed-out';
+    Atomics.wait(control, 0, POSTED, left);
+  }
+}
+
 /**
  * Runs `job` over items [0, total): helper i takes the i-th of (helpers + 1) near-equal parts and
  * the main thread the last one. Falls back to one part on the main thread when no helper runs,
@@ -121,11 +144,11 @@ export function runOnHeap(
   }
   const failures: string[] = [];
   posted.forEach((helper, i) => {
-    // Waits until the helper leaves POSTED (it stores IDLE or FAILED and notifies).
     let failure: string | undefined;
-    if (Atomics.wait(helper.control, 0, POSTED, PART_TIMEOUT_MS) === 'timed-out') {
+    const outcome = waitWhilePosted(helper.control, PART_TIMEOUT_MS);
+    if (outcome === 'timed-out') {
       failure = `a helper thread did not finish its part within ${PART_TIMEOUT_MS / 1000} s`;
-    } else if (Atomics.load(helper.control, 0) === FAILED) {
+    } else if (outcome === 'failed') {
       const report = receiveMessageOnPort(helper.port)?.message as { error?: string } | undefined;
       failure = report?.error ?? 'a helper thread failed';
     }

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
@@ -62,4 +64,28 @@ test('a helper that fails has its part redone on the main thread, and later call
   assert.equal(report.after, 0);
   assert.equal(report.allDone, true);
   assert.match(report.reason, /unknown heap job "no-such-job"/);
+});
+
+test('a late wake-up does not end the wait: the main thread waits until the helper has stored its outcome', async () => {
+  const { waitWhilePosted } = await import('../../src/engine/heap_workers.js');
+  const { IDLE, POSTED } = await import('../../src/engine/heap_worker.js');
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  Atomics.store(control, 0, POSTED);
+  // The stand-in helper first wakes the waiting main thread without changing the word (the
+  // notify of an earlier part arriving late), and only then stores IDLE.
+  const helper = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const control = workerData;
+     while (Atomics.notify(control, 0) === 0) {}
+     Atomics.wait(control, 1, 0, 50);
+     Atomics.store(control, 0, ${IDLE});
+     Atomics.notify(control, 0);`,
+    { eval: true, workerData: control },
+  );
+  await once(helper, 'online');
+  const outcome = waitWhilePosted(control, 60_000);
+  const stateSeen = Atomics.load(control, 0);
+  await once(helper, 'exit');
+  assert.equal(outcome, 'done');
+  assert.equal(stateSeen, IDLE, 'the wait ended while the helper had not finished');
 });
