@@ -84,24 +84,8 @@ const MIN_FLOPS_PER_PART = 1_000_000;
 /** The filter gradient by the SIMD module; undefined when it is not loaded or Cout is not a multiple of 4. */
 function conv2dBackpropFilterSimd(backend: Backend, x: TensorInfo, dy: TensorInfo, attrs: Conv2DAttrs & { filterShape: Shape4 }) {
   const simd = simdKernels(backend);
-  const xShape = assertFourD(x, 'Conv2DBackpropFilter x');
-  assertFourD(dy, 'Conv2DBackpropFilter dy');
   if (!simd || attrs.filterShape[3] % 4 !== 0) return undefined;
-  const info = backend_util.computeConv2DInfo(
-    xShape,
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  if (dy.shape.some((d, i) => d !== info.outShape[i])) {
-    throw new Error(
-      `Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`,
-    );
-  }
+  const info = filterGradInfo(x, dy, attrs);
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth } = info;
   const dw = allocateFloat32('wasm', backend, [filterHeight, filterWidth, inChannels, outChannels]);
   // Views only after the allocation: it may grow the heap.
@@ -149,13 +133,8 @@ export function makeConvInputGradKernel(backendName: CustomBackendName, fallback
   };
 }
 
-function conv2dBackpropFilterViaConv(
-  backendName: CustomBackendName,
-  backend: Backend,
-  x: TensorInfo,
-  dy: TensorInfo,
-  attrs: Conv2DAttrs & { filterShape: Shape4 },
-): TensorInfo {
+/** The forward convolution's geometry, after checking that x and dy are 4-D and dy has its output shape. */
+function filterGradInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DAttrs & { filterShape: Shape4 }): backend_util.Conv2DInfo {
   const xShape = assertFourD(x, 'Conv2DBackpropFilter x');
   assertFourD(dy, 'Conv2DBackpropFilter dy');
   const info = backend_util.computeConv2DInfo(
@@ -168,6 +147,22 @@ function conv2dBackpropFilterViaConv(
     false,
     'channelsLast',
   );
+  if (dy.shape.some((d, i) => d !== info.outShape[i])) {
+    throw new Error(
+      `Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`,
+    );
+  }
+  return info;
+}
+
+function conv2dBackpropFilterViaConv(
+  backendName: CustomBackendName,
+  backend: Backend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  attrs: Conv2DAttrs & { filterShape: Shape4 },
+): TensorInfo {
+  const info = filterGradInfo(x, dy, attrs);
   const {
     batchSize,
     inHeight,
@@ -181,11 +176,6 @@ function conv2dBackpropFilterViaConv(
     strideHeight,
     strideWidth,
   } = info;
-  if (dy.shape[0] !== batchSize || dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
-    throw new Error(
-      `Conv2DBackpropFilter: dy shape [${dy.shape.join(', ')}] does not match the forward output [${info.outShape.join(', ')}]`,
-    );
-  }
   const top = info.padInfo.top;
   const left = info.padInfo.left;
   // Rows/columns the forward pass never reached (e.g. 'valid' with a stride that does not divide
