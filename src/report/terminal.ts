@@ -57,10 +57,9 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
       ),
     );
     lines.push(
-      paint.dim(
-        "  neg. transfer is the paper's (a lower mean than stl on a task); the finding is what the paired t-test over seeds supports.",
-      ),
+      paint.dim("  neg. transfer is the paper's (a lower mean than stl on a task); the finding is the paired t-test over seeds per task,"),
     );
+    lines.push(paint.dim('  the strongest of the row (a significant drop on one task wins), so it can differ from the Δm% interval.'));
     for (const note of leftOutNotes(b.summary)) lines.push(...wrap(note, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));
     const transfer = transferSentence(b.summary);
     if (transfer) lines.push(...wrap(transfer, WIDTH, '  ', '  '));
