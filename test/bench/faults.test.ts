@@ -329,6 +329,49 @@ test(
   },
 );
 
+test(
+  'a worker process killed in the middle of a cell fails only that cell: a new worker takes the next cell, and a resumed run ' +
+    'trains just the failed one',
+  { timeout: 600_000, skip: process.platform !== 'linux' && 'reads /proc' },
+  async () => {
+    const file = study('crash', '{ epochs: 2, batch: 16, lr: 0.003 }', '[mtl]', '[1, 2, 3]');
+    const run = start(['run', file, '--jobs', '2', '--out', 'crash', '--json']);
+    await run.waitFor(() => run.events().filter((e) => e.event === 'epoch').length >= 1, 'a first epoch');
+    const workers = childrenOf(run.child.pid!);
+    assert.equal(workers.length, 2, 'two worker processes');
+    process.kill(workers[0]!, 'SIGKILL');
+    const ended = await run.exited;
+    const outcomes = run.events().filter((e) => e.event === 'cell-done' || e.event === 'cell-failed');
+    const failed = outcomes.filter((e) => e.event === 'cell-failed');
+    assert.equal(failed.length, 1, run.stderr());
+    assert.match(String(failed[0]!.error), /^the worker process training full\.mtl\.seed\d stopped \(signal SIGKILL\)$/);
+    assert.deepEqual(
+      outcomes.map((e) => e.cell).sort(),
+      ['full.mtl.seed1', 'full.mtl.seed2', 'full.mtl.seed3'],
+      'every cell ends, the failed one included',
+    );
+    // The run goes on after the failed cell, as for any failing cell, and then fails naming it.
+    const failedCell = String(failed[0]!.cell);
+    assert.equal(ended.code, 1);
+    assert.match(
+      run.stderr(),
+      new RegExp(`1 cell failed \\(crash/${failedCell.replaceAll('.', '\\.')}\\); each folder holds error\\.json`),
+    );
+    assert.equal(fs.existsSync(path.join(dir, 'crash', 'crash', failedCell, CELL_FILES.metrics)), false);
+    assert.equal(fs.existsSync(path.join(dir, 'crash', 'crash', failedCell, CELL_FILES.error)), true);
+
+    const resumed = start(['run', file, '--jobs', '2', '--out', 'crash', '--json']);
+    assert.equal((await resumed.exited).code, 0, resumed.stderr());
+    const trained = resumed.events().filter((e) => e.event === 'cell-done');
+    assert.deepEqual(
+      trained.map((e) => e.cell),
+      [failedCell],
+      'only the failed cell is trained again',
+    );
+    assertConsistent(path.join(dir, 'crash', 'crash'));
+  },
+);
+
 /** Whether this machine lets an unprivileged user namespace bind-mount a folder read-only. */
 function canMountReadOnly(): boolean {
   const probe = path.join(dir, 'ro-probe');
