@@ -113,6 +113,9 @@ export function livePanel(stream: NodeJS.WriteStream, jobs: number): LivePanel {
       };
     },
     stop() {
+      // MultiBar prints logged lines only when it redraws on its timer, and stop() does not: redraw
+      // once, or the last epoch summaries before the end are lost.
+      multibar.update();
       multibar.stop();
     },
   };
