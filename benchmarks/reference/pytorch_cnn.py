@@ -19,23 +19,13 @@ import resource
 import statistics
 import sys
 import time
-from reference_cli import cpu_model, positive_int
+from reference_cli import cpu_model, non_negative_int, positive_int
 
 try:
     import torch
     from torch import nn
 except ImportError:  # pragma: no cover - depends on the machine
     sys.exit("pytorch_cnn.py: PyTorch is not installed (Debian: apt-get install python3-torch)")
-
-
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a whole number >= 0, got "{text}"')
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'expected a whole number >= 0, got "{text}"')
-    return value
 
 
 def build_network(widths, channels, classes):

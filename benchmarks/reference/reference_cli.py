@@ -10,14 +10,22 @@ import subprocess
 import sys
 
 
-def positive_int(text):
+def _whole_number(text, minimum, expected):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive whole number, got "{text}"')
+        raise argparse.ArgumentTypeError(f'expected {expected}, got "{text}"')
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f'expected {expected}, got "{text}"')
     return value
+
+
+def positive_int(text):
+    return _whole_number(text, 1, "a positive whole number")
+
+
+def non_negative_int(text):
+    return _whole_number(text, 0, "a whole number >= 0")
 
 
 def cpu_model():
