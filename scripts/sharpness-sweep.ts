@@ -32,8 +32,10 @@ export function sweepBenchmark(beta: number): string {
 # blended toward their uninformative version, R_β = (1 − β)·R + β·R̄ (README, "Relatedness
 # sharpness"), here β = ${beta}. Run all five files and report them together:
 #   npx mtl-bench run benchmarks/openmoji-sharpness/*.yaml
-# Cost per file: 18 cells, 24 network trainings of 15 epochs (stl trains two networks; it is the
-# same in every file and is rerun in each, since a cell belongs to one benchmark). The cut
+# Cost per file: 18 cells, 24 network trainings of 15 epochs (stl trains two networks). The stl
+# cells are the same in every file, and at β = 0 every cell equals one of openmoji-hierarchy.yaml:
+# \`run\` trains each once under one --out and the other files reuse its result (README, "Cells
+# shared between benchmarks"). The cut
 # --regimes disjoint --seeds 1 --epochs 3 took about 100 s per file on a 2-core Intel Xeon with the
 # wasm backend (2026-11-29), about 8 s per network and epoch: some 50 minutes per file in full.
 name: openmoji-sharpness-${betaTag(beta)}

@@ -43,6 +43,11 @@ export interface RunCommandOptions {
   check?: boolean;
   /** Print the matrix, the resolved configuration and the time estimate; train nothing. */
   dryRun?: boolean;
+  /**
+   * false (`--no-reuse`): train cells that another benchmark under --out already trained with the
+   * same configuration instead of taking their results (runs/reuse.ts). Default true.
+   */
+  reuse?: boolean;
   /** Cells trained at once and the threads of each (`--jobs`, planned by the CLI before the backend starts); absent, one at a time. */
   jobPlan?: JobPlan;
 }
@@ -112,7 +117,7 @@ export async function runCommand(
   const outRoot = path.resolve(options.out ?? DEFAULT_RUNS_DIR);
   const previews = planStudy(
     plans.map((p) => p.resolved),
-    { outRoot, shard, catalog, deps },
+    { outRoot, shard, catalog, deps, reuse: options.reuse !== false },
   );
   const jobs = options.jobPlan?.jobs ?? 1;
   const estimate = await estimateStudy(previews, { catalog, deps, backend: backend.name, jobs });
@@ -142,7 +147,16 @@ export async function runCommand(
   const result: RunCommandResult = { runs: [], problems: [] };
   for (const plan of plans) {
     const info = benchmarkInfo(plan.original);
-    const runOptions: RunOptions = { outRoot, shard, progress, signal: io.signal, reporter, jobs: options.jobPlan, backend: backend.name };
+    const runOptions: RunOptions = {
+      outRoot,
+      shard,
+      progress,
+      signal: io.signal,
+      reporter,
+      jobs: options.jobPlan,
+      backend: backend.name,
+      reuse: options.reuse !== false,
+    };
     // Several cells at once at a terminal: one live line per job under the study's line.
     const panel = progress === 'bar' && jobs > 1 ? livePanel(process.stderr, jobs) : undefined;
     if (panel) {

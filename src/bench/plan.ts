@@ -13,6 +13,8 @@ export interface BenchmarkPlan {
   cells: Cell[];
   /** Ids of the cells that already hold a result for their config here. */
   done: ReadonlySet<string>;
+  /** Cell id → the cell ("benchmark/cell") whose result it will take instead of training (runs/reuse.ts). */
+  reusable: ReadonlyMap<string, string>;
   datasets: { id: string; ready: boolean; hint?: string }[];
   backbone: { name: string; pretrained?: string; library?: { label: string; ready: boolean; hint: string } };
   shard?: string;
@@ -31,7 +33,9 @@ function backboneLine(plan: BenchmarkPlan): string {
 export function formatPlan(plan: BenchmarkPlan): string[] {
   const { resolved, cells } = plan;
   const { doc } = resolved;
-  const toRun = cells.filter((c) => !plan.done.has(c.id)).length;
+  const toRun = cells.filter((c) => !plan.done.has(c.id) && !plan.reusable.has(c.id)).length;
+  const reused = plan.reusable.size > 0 ? `, ${plan.reusable.size} reused from other benchmarks` : '';
+  const state = (id: string) => (plan.done.has(id) ? '  done' : plan.reusable.has(id) ? `  reuses ${plan.reusable.get(id)}` : '');
   const lines = [
     `${resolved.name} (${resolved.file})${doc.description ? `: ${doc.description}` : ''}`,
     ...plan.datasets.map(
@@ -47,10 +51,8 @@ export function formatPlan(plan: BenchmarkPlan): string[] {
     `  regimes      ${resolved.regimes.map((r) => `${r.name} ${stableStringify(r.spec)}`).join('; ')}`,
     `  settings     ${resolved.settings.join(', ')}`,
     `  seeds        ${resolved.seeds.join(', ')}`,
-    `  cells        ${cells.length}${plan.shard ? ` in shard ${plan.shard}` : ''}: ${cells.length - toRun} done here, ${toRun} to run`,
-    ...cells.map(
-      (c) => `    ${c.id.padEnd(Math.max(...cells.map((x) => x.id.length)))}  ${c.hash.slice(0, 12)}${plan.done.has(c.id) ? '  done' : ''}`,
-    ),
+    `  cells        ${cells.length}${plan.shard ? ` in shard ${plan.shard}` : ''}: ${plan.done.size} done here${reused}, ${toRun} to run`,
+    ...cells.map((c) => `    ${c.id.padEnd(Math.max(...cells.map((x) => x.id.length)))}  ${c.hash.slice(0, 12)}${state(c.id)}`),
   ];
   return lines;
 }
@@ -76,6 +78,6 @@ export function planJson(plan: BenchmarkPlan): Record<string, unknown> {
       seeds: resolved.seeds,
     },
     shard: plan.shard ?? null,
-    cells: plan.cells.map((c) => ({ id: c.id, hash: c.hash, done: plan.done.has(c.id) })),
+    cells: plan.cells.map((c) => ({ id: c.id, hash: c.hash, done: plan.done.has(c.id), reuses: plan.reusable.get(c.id) ?? null })),
   };
 }

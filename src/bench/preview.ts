@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { trainingHash } from '../runs/identity.js';
+import { describeSource, findReusableCell } from '../runs/reuse.js';
 import { hasResult } from '../runs/store.js';
 import type { CommandIO } from '../util/command_io.js';
 import { UserError } from '../util/errors.js';
@@ -41,15 +43,31 @@ export function ensureBackboneReady(resolved: ResolvedBenchmark, deps: PreviewDe
     throw new UserError(`${resolved.file}: backbone: pretrained backbone "${name}" is not fetched here; ${info.hint}`);
 }
 
-/** The cells of each benchmark (of this shard), which are done under `outRoot`, and where data and backbone stand. */
+/**
+ * The cells of each benchmark (of this shard), which are done under `outRoot`, which will be
+ * reused (with `reuse`: a finished cell of another benchmark there, or a cell an earlier benchmark
+ * of this study trains first, has the same training hash), and where data and backbone stand.
+ */
 export function planStudy(
   benchmarks: ResolvedBenchmark[],
-  options: { outRoot: string; shard?: Shard; catalog: DatasetCatalog; deps: PreviewDeps },
+  options: { outRoot: string; shard?: Shard; catalog: DatasetCatalog; deps: PreviewDeps; reuse?: boolean },
 ): BenchmarkPlan[] {
+  // Training hash → the cell of an earlier benchmark of this study that trains it.
+  const plannedEarlier = new Map<string, string>();
   return benchmarks.map((resolved) => {
     const cells = selectShard(expandMatrix(resolved), options.shard);
     const dir = path.join(options.outRoot, resolved.name);
     const done = new Set(cells.filter((cell) => hasResult(path.join(dir, cell.id), cell.hash)).map((cell) => cell.id));
+    const reusable = new Map<string, string>();
+    for (const cell of cells) {
+      const key = trainingHash(cell.config);
+      if (options.reuse && !done.has(cell.id)) {
+        const found = findReusableCell(options.outRoot, cell.config, cell.id);
+        const source = found ? describeSource(found.reusedFrom) : plannedEarlier.get(key);
+        if (source) reusable.set(cell.id, source);
+      }
+      if (!plannedEarlier.has(key)) plannedEarlier.set(key, `${resolved.name}/${cell.id}`);
+    }
     const datasets = resolved.datasetIds.map((id) => {
       const entry = options.catalog.get(id)!;
       const hint = entry.buildsOffline && !entry.ready ? 'built from its installed npm package when the study starts' : entry.fetchHint;
@@ -62,6 +80,7 @@ export function planStudy(
       resolved,
       cells,
       done,
+      reusable,
       datasets,
       backbone: { name, ...(pretrained ? { pretrained } : {}), ...(library ? { library } : {}) },
       ...(options.shard ? { shard: `${options.shard.index}/${options.shard.count}` } : {}),
@@ -94,7 +113,7 @@ export async function estimateStudy(
   const costs = new Map<string, Promise<PerImageCost | undefined>>();
   const benchmarks = [];
   for (const plan of plans) {
-    const pending = plan.cells.filter((cell) => !plan.done.has(cell.id));
+    const pending = plan.cells.filter((cell) => !plan.done.has(cell.id) && !plan.reusable.has(cell.id));
     const images = imagesOf(plan.resolved, options.catalog);
     const request: CostRequest = {
       backbone: plan.backbone.name,

@@ -18,10 +18,13 @@ function headline(outcome: CellOutcome): string[] {
  */
 export function textReporter(write: (line: string) => void, paint: ChalkInstance, columns?: number): RunReporter {
   return {
-    benchmarkStart({ benchmark, dir, cells, toRun, skipped, refused, shard }) {
+    benchmarkStart({ benchmark, dir, cells, toRun, skipped, reused, refused, shard }) {
       const shardText = shard ? ` (shard ${shard.index}/${shard.count})` : '';
+      const reusedText = reused > 0 ? `, ${reused} reused` : '';
       const refusedText = refused > 0 ? `, ${paint.yellow(`${refused} refused`)}` : '';
-      write(`${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done, ${toRun} to run${refusedText} → ${dir}`);
+      write(
+        `${paint.bold(benchmark)}: ${cells} cells${shardText}, ${skipped} already done${reusedText}, ${toRun} to run${refusedText} → ${dir}`,
+      );
     },
     cellStart({ cell, position, toRun, etaSeconds }) {
       const eta = etaSeconds !== undefined ? paint.dim(` (about ${formatDuration(etaSeconds)} left)`) : '';
@@ -51,6 +54,7 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
       const tally = [
         `${count('done')} trained`,
         `${count('skipped')} already done`,
+        ...(count('reused') > 0 ? [`${count('reused')} reused`] : []),
         failed > 0 ? paint.red(`${failed} failed`) : '0 failed',
         ...others,
       ];
@@ -66,7 +70,7 @@ export function textReporter(write: (line: string) => void, paint: ChalkInstance
 export function jsonReporter(write: (line: string) => void): RunReporter {
   const emit = (event: Record<string, unknown>) => write(JSON.stringify(event));
   return {
-    benchmarkStart({ benchmark, dir, cells, toRun, skipped, refused, shard }) {
+    benchmarkStart({ benchmark, dir, cells, toRun, skipped, reused, refused, shard }) {
       emit({
         event: 'benchmark-start',
         benchmark,
@@ -74,6 +78,7 @@ export function jsonReporter(write: (line: string) => void): RunReporter {
         cells,
         toRun,
         skipped,
+        reused,
         refused,
         shard: shard ? `${shard.index}/${shard.count}` : null,
       });
@@ -103,6 +108,7 @@ export function jsonReporter(write: (line: string) => void): RunReporter {
         dir,
         done: count('done'),
         skipped: count('skipped'),
+        reused: count('reused'),
         failed: count('failed'),
         interrupted: count('interrupted'),
         busy: count('busy'),

@@ -10,7 +10,9 @@ import type { JobPlan } from './jobs.js';
 import { expandMatrix, selectShard, type Cell, type Shard } from './matrix.js';
 import type { ResolvedBenchmark } from './resolve.js';
 import { claimCells, describeConflicts, lockCell } from '../runs/sharing.js';
+import { describeSource, findReusableCell } from '../runs/reuse.js';
 import {
+  adoptResult,
   beginCell,
   finishCell,
   hasResult,
@@ -43,10 +45,10 @@ export interface RunnerDeps extends DataDeps {
 
 /**
  * done: trained now; skipped: already done (by an earlier run, or by another process meanwhile);
- * busy: another live process is training it; refused: another live run uses it with a different
+ * reused: copied from a finished cell of another benchmark that trained the same networks; busy: another live process is training it; refused: another live run uses it with a different
  * config; failed; interrupted.
  */
-export type CellStatus = 'done' | 'skipped' | 'busy' | 'refused' | 'failed' | 'interrupted';
+export type CellStatus = 'done' | 'skipped' | 'reused' | 'busy' | 'refused' | 'failed' | 'interrupted';
 
 export interface CellOutcome {
   cell: Cell;
@@ -67,6 +69,8 @@ export interface RunReporter {
     cells: number;
     toRun: number;
     skipped: number;
+    /** Cells whose results were taken from other benchmarks (see runs/reuse.ts). */
+    reused: number;
     refused: number;
     shard?: Shard;
   }): void;
@@ -92,6 +96,8 @@ export interface RunOptions {
   cellProgress?: (slot: number, label: string) => ProgressReporter;
   /** Lines worker processes print by themselves; default stderr. */
   log?: (line: string) => void;
+  /** Take the results of cells that other benchmarks under outRoot trained identically (runs/reuse.ts); default true. */
+  reuse?: boolean;
 }
 
 export interface BenchmarkRun {
@@ -176,16 +182,22 @@ export async function runBenchmark(
         note: 'another run uses this cell with a different configuration',
       }));
     const open = cells.filter((cell) => !refused.has(cell.id));
-    const pending = open.filter((cell) => !hasResult(path.join(dir, cell.id), cell.hash));
+    const unfinished = open.filter((cell) => !hasResult(path.join(dir, cell.id), cell.hash));
     outcomes.push(
-      ...open.filter((cell) => !pending.includes(cell)).map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'skipped' as const })),
+      ...open
+        .filter((cell) => !unfinished.includes(cell))
+        .map((cell) => ({ cell, dir: path.join(dir, cell.id), status: 'skipped' as const })),
     );
+    const reused = options.reuse === false ? [] : await reuseResults(options.outRoot, dir, unfinished, notice);
+    outcomes.push(...reused);
+    const pending = unfinished.filter((cell) => !reused.some((o) => o.cell === cell));
     options.reporter.benchmarkStart({
       benchmark: resolved.name,
       dir,
       cells: cells.length,
       toRun: pending.length,
-      skipped: cells.length - pending.length - refused.size,
+      skipped: open.length - unfinished.length,
+      reused: reused.length,
       refused: refused.size,
       shard: options.shard,
     });
@@ -196,6 +208,43 @@ export async function runBenchmark(
   } finally {
     await claim.release();
   }
+}
+
+/**
+ * Copies into this benchmark the results of the cells that another benchmark under `outRoot` has
+ * already trained with the same training hash, each under its lock; says once where they came from.
+ */
+async function reuseResults(
+  outRoot: string,
+  dir: string,
+  cells: readonly Cell[],
+  notice: (message: string) => void,
+): Promise<CellOutcome[]> {
+  const outcomes: CellOutcome[] = [];
+  const sources = new Set<string>();
+  for (const cell of cells) {
+    const source = findReusableCell(outRoot, cell.config, cell.id);
+    if (!source) continue;
+    const cellDir = path.join(dir, cell.id);
+    const lock = await lockCell(dir, cell.id, notice);
+    // Another process is training it here: leave it to that process, as runPending would.
+    if ('busy' in lock) continue;
+    try {
+      if (hasResult(cellDir, cell.hash)) continue;
+      const metrics = await adoptResult(cellDir, cell.config, cell.hash, source);
+      outcomes.push({ cell, dir: cellDir, status: 'reused', metrics, note: `from ${describeSource(source.reusedFrom)}` });
+      sources.add(source.reusedFrom.benchmark);
+    } finally {
+      await lock.held.release();
+    }
+  }
+  if (outcomes.length > 0) {
+    notice(
+      `${outcomes.length} cell${outcomes.length > 1 ? 's' : ''} reused from ${[...sources].join(', ')}, ` +
+        'which trained the same networks (metrics.json names each source; --no-reuse trains them here)',
+    );
+  }
+  return outcomes;
 }
 
 /** The average wall time of the cells trained so far, spread over the jobs: the time left, roughly. */

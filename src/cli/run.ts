@@ -23,6 +23,10 @@ export function registerRunCommand(program: Command): void {
         '(default: one per core on wasm and cpu, one on native TensorFlow, or one per CUDA_VISIBLE_DEVICES device)',
       positiveInt,
     )
+    .option(
+      '--no-reuse',
+      'train every cell here, even one that another benchmark under --out has already trained with the same configuration',
+    )
     .option('--shard <i/n>', 'run only shard I of N (1 ≤ I ≤ N) of the cells; merge the folders with `mtl-bench report`')
     .addOption(backendOption())
     .addOption(manifestOption())

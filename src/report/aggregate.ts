@@ -64,7 +64,16 @@ function describeProvenance(cells: CellRecord[]): string[] {
         `${p.cpu.count} × ${p.cpu.model}${p.gpu ? `; GPU ${p.gpu}` : ''}`,
     );
   }
-  return [...lines].sort();
+  const reused = groupBy(
+    cells.filter((c) => c.metrics?.reusedFrom),
+    (c) => c.metrics!.reusedFrom!.benchmark,
+  );
+  const reuseLines = [...reused].map(
+    ([source, list]) =>
+      `${list.length} cell${list.length > 1 ? 's' : ''} (${list.map((c) => cellId(c.config)).join(', ')}) not trained here: ` +
+      `results of ${source}, which trained the same networks`,
+  );
+  return [...[...lines].sort(), ...reuseLines.sort()];
 }
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {

@@ -7,6 +7,16 @@ export function configHash(config: CellConfig): string {
   return createHash('sha256').update(stableStringify(config)).digest('hex');
 }
 
+/**
+ * The sha256 of what a cell trains, leaving out the name of the benchmark it belongs to: two cells
+ * of different benchmarks with equal training hashes train the same networks on the same data, so
+ * one's result stands for the other's (runs/reuse.ts).
+ */
+export function trainingHash(config: CellConfig): string {
+  const { benchmark: _benchmark, ...training } = config;
+  return configHash(training as CellConfig);
+}
+
 /** The folder name of a cell under runs/<benchmark>/, e.g. "disjoint.mtl+sca+dm.seed2". */
 export function cellId(config: Pick<CellConfig, 'regime' | 'setting' | 'seed'>): string {
   return `${config.regime.name}.${config.setting}.seed${config.seed}`;

@@ -41,6 +41,18 @@ export interface MetricsFile {
   relatedness?: CellResult['relatednessDiagnostics'];
   /** Whether training was stable, with the signs found; absent in folders written before issue 14. */
   stability?: CellResult['stability'];
+  /**
+   * Present when this result was not trained here but taken from a finished cell of another
+   * benchmark with the same training hash (runs/reuse.ts): that benchmark's name, the cell's
+   * folder name and its config hash. Its history, timings and provenance are the source's.
+   */
+  reusedFrom?: ReusedFrom;
+}
+
+export interface ReusedFrom {
+  benchmark: string;
+  cell: string;
+  configHash: string;
 }
 
 export interface TimingsFile {
@@ -229,6 +241,33 @@ async function writeResult(
   };
   await writeFileAtomic(path.join(cellDir, CELL_FILES.metrics), json(metrics));
   return metrics;
+}
+
+/**
+ * Makes `cellDir` hold the finished result of `sourceDir`, a cell of another benchmark that trained
+ * the same networks: this cell's own config and hash, the source's history, relatedness, timings
+ * and provenance, and its metrics under this cell's hash with `reusedFrom` naming the source.
+ * Checkpoints are not copied (a finished cell needs none). metrics.json is written last, as in
+ * finishCell, so a copy killed half-way is simply not done. The caller holds the cell's lock.
+ */
+export async function adoptResult(
+  cellDir: string,
+  config: CellConfig,
+  hash: string,
+  source: { dir: string; metrics: MetricsFile; reusedFrom: ReusedFrom },
+): Promise<MetricsFile> {
+  try {
+    await beginCell(cellDir, config, hash);
+    for (const name of [CELL_FILES.relatedness, CELL_FILES.history, CELL_FILES.timings, CELL_FILES.provenance]) {
+      const text = readTextIfPresent(path.join(source.dir, name));
+      if (text !== undefined) await writeFileAtomic(path.join(cellDir, name), text);
+    }
+    const metrics: MetricsFile = { ...source.metrics, configHash: hash, reusedFrom: source.reusedFrom };
+    await writeFileAtomic(path.join(cellDir, CELL_FILES.metrics), json(metrics));
+    return metrics;
+  } catch (err) {
+    throw runFolderError(err, cellDir);
+  }
 }
 
 export async function recordFailure(cellDir: string, hash: string, err: unknown, provenance: Provenance): Promise<ErrorFile> {

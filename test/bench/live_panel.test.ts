@@ -36,7 +36,7 @@ test('the live panel draws a line per job under the study line, prints epoch sum
   const panel = livePanel(stream, 2);
   const calls: string[] = [];
   const reporter = panel.track(recordingReporter(calls));
-  reporter.benchmarkStart({ benchmark: 'b', dir: 'd', cells: 3, toRun: 3, skipped: 0, refused: 0 });
+  reporter.benchmarkStart({ benchmark: 'b', dir: 'd', cells: 3, toRun: 3, skipped: 0, reused: 0, refused: 0 });
   reporter.cellStart({ benchmark: 'b', cell, position: 1, toRun: 3, etaSeconds: 90 });
   const first = panel.cellProgress(0, '[full.mtl.seed1]');
   const second = panel.cellProgress(1, '[full.mtl.seed2]');
