@@ -182,8 +182,9 @@ test(
 
 test('two identical runs at once share the cells: each cell is trained exactly once', { timeout: 600_000 }, async () => {
   const file = study('twins', '{ epochs: 1, batch: 128, lr: 0.003 }');
-  const first = start(['run', file, '--json']);
-  const second = start(['run', file, '--json']);
+  // Its own --out: under runs/ an earlier test's benchmark holds the same cells, which would be reused.
+  const first = start(['run', file, '--json', '--out', 'twins-runs']);
+  const second = start(['run', file, '--json', '--out', 'twins-runs']);
   const ends = await Promise.all([first.exited, second.exited]);
   assert.deepEqual(
     ends.map((e) => e.code),
@@ -192,7 +193,7 @@ test('two identical runs at once share the cells: each cell is trained exactly o
   );
   const trained = [...first.events(), ...second.events()].filter((e) => e.event === 'cell-done').map((e) => e.cell);
   assert.deepEqual(trained.sort(), ['full.mtl.seed1', 'full.mtl.seed2'], 'no cell trained twice');
-  assertConsistent(path.join(dir, 'runs', 'twins'));
+  assertConsistent(path.join(dir, 'twins-runs', 'twins'));
 });
 
 test(
