@@ -12,7 +12,7 @@ import { buildRelatednessRows, type RelatednessRow } from './relatedness.js';
 import { buildSharpnessSweeps, type SharpnessSweep } from './sharpness_sweep.js';
 import { buildSummary, smallBaselineWarnings, type SummaryRow } from './summary.js';
 import { buildTeacherCharts, teacherBelowStudent, type TeacherChart } from './teachers.js';
-import { isUnstable, unstableCells, type UnstableCell } from './unstable.js';
+import { isUnstable, isWhollyUnstable, unstableCells, type UnstableCell } from './unstable.js';
 
 /**
  * Turns cell results into each benchmark's report: the leaderboard, the per-setting summary, the
@@ -115,7 +115,8 @@ function buildBenchmark(name: string, cells: CellRecord[], info: BenchmarkInfo |
       `benchmark "${name}": its cells ran with different configurations (e.g. a changed --epochs): ` +
         `${differing}; compare its rows with care`,
     );
-  const values = new SeedValues(done);
+  // Unlike `done`, stl cells with one collapsed network keep their healthy networks' values.
+  const values = new SeedValues(cells.filter((c) => c.metrics && !isWhollyUnstable(c)).sort((a, b) => a.config.seed - b.config.seed));
   const leaderboard = buildLeaderboard(layout, values);
   const summary = buildSummary(layout, cells, leaderboard, values);
   warnings.push(...smallBaselineWarnings(layout, leaderboard, summary));

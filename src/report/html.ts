@@ -5,6 +5,7 @@ import type { Interval } from './stats.js';
 import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
 import { FINDING_LABELS } from './verdict.js';
 import { provenanceText } from './relatedness.js';
+import { keptNote } from './unstable.js';
 import type { SharpnessSweep } from './sharpness_sweep.js';
 import { colorOf, dotsWithBaselines, escapeXml as esc, groupedBars, intervalChart, lineChart } from './svg.js';
 
@@ -203,7 +204,7 @@ function relatednessTable(b: BenchmarkReport): string {
 
 function unstableList(b: BenchmarkReport): string {
   if (b.unstable.length === 0) return '';
-  const items = b.unstable.map((u) => `<li><code>${esc(u.cell)}</code>: ${esc(u.reasons.join('; '))}</li>`).join('');
+  const items = b.unstable.map((u) => `<li><code>${esc(u.cell)}</code>${esc(keptNote(u))}: ${esc(u.reasons.join('; '))}</li>`).join('');
   return (
     `<h3 class="hurts">Unstable cells, left out of every number above</h3><ul>${items}</ul>` +
     '<p class="note">The trainer flags a cell when its training loss (total or supervised) ends above 1.5× its lowest epoch ' +

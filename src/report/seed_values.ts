@@ -1,4 +1,5 @@
 import type { CellRecord } from '../runs/store.js';
+import { unstableTasks } from './unstable.js';
 
 /** One metric of one (regime, setting, task) over the seeds that finished, in seed order; in percent. */
 export interface SeedSeries {
@@ -11,10 +12,15 @@ export class SeedValues {
   private readonly series = new Map<string, SeedSeries>();
   private readonly metrics = new Map<string, Set<string>>();
 
-  /** `done` must be sorted by seed: the series keep that order. */
+  /**
+   * `done`, cells with metrics, must be sorted by seed: the series keep that order. The tasks of
+   * networks flagged unstable are left out (report/unstable.ts).
+   */
   constructor(done: CellRecord[]) {
     for (const cell of done) {
+      const leftOut = unstableTasks(cell);
       for (const [task, metrics] of Object.entries(cell.metrics!.test)) {
+        if (leftOut.has(task)) continue;
         for (const [metric, value] of Object.entries(metrics)) {
           if (typeof value !== 'number' || !Number.isFinite(value)) continue;
           const key = SeedValues.key(cell.config.regime.name, cell.config.setting, task, metric);

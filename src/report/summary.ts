@@ -4,7 +4,7 @@ import type { BenchmarkLayout, TaskInfo } from './layout.js';
 import type { LeaderboardRow } from './leaderboard.js';
 import type { SeedValues } from './seed_values.js';
 import { deltaM, mean, pairedTest, tidy, type Interval, type PairedTest } from './stats.js';
-import { isUnstable } from './unstable.js';
+import { isUnstable, isWhollyUnstable, unstableTasks } from './unstable.js';
 import { formatP, type Finding, type RowFinding } from './verdict.js';
 
 export const SUMMARY_COLUMNS = [
@@ -164,6 +164,16 @@ function describe(row: SummaryRow, outcomes: TaskOutcome[]): string {
   return parts.join('; ');
 }
 
+/** "seeds 1, 3", or for stl cells of which only some networks were flagged "seed 1 (its group network)". */
+function describeUnstable(cells: CellRecord[]): string {
+  const parts = cells.map((c) => {
+    const tasks = unstableTasks(c);
+    const partial = tasks.size < c.config.tasks.length ? ` (its ${[...tasks].join(' and ')} network${tasks.size > 1 ? 's' : ''})` : '';
+    return `${c.config.seed}${partial}`;
+  });
+  return `seed${cells.length > 1 ? 's' : ''} ${parts.join(', ')}`;
+}
+
 /** One row per regime and setting: Δm% against stl, negative transfer and a verdict in words. */
 export function buildSummary(
   layout: BenchmarkLayout,
@@ -175,7 +185,7 @@ export function buildSummary(
   for (const regime of layout.regimes) {
     for (const setting of layout.settings) {
       const group = cells.filter((c) => c.config.regime.name === regime && c.config.setting === setting);
-      const groupDone = group.filter((c) => c.metrics && !isUnstable(c));
+      const groupDone = group.filter((c) => c.metrics && !isWhollyUnstable(c));
       if (group.length === 0) continue;
       const failedCells = group.filter((c) => c.error).length;
       const unstable = group.filter(isUnstable);
@@ -247,8 +257,7 @@ export function buildSummary(
         row.verdict = describe(row, row.tasks);
       }
       if (failedCells > 0) row.verdict += `; ${failedCells} cell${failedCells > 1 ? 's' : ''} failed`;
-      if (unstable.length > 0)
-        row.verdict += `; left out as unstable: seed${unstable.length > 1 ? 's' : ''} ${unstable.map((c) => c.config.seed).join(', ')}`;
+      if (unstable.length > 0) row.verdict += `; left out as unstable: ${describeUnstable(unstable)}`;
       summary.push(row);
     }
   }

@@ -5,6 +5,7 @@ import { relatednessLine } from './relatedness.js';
 import type { SharpnessSweep } from './sharpness_sweep.js';
 import { leftOutNotes, transferSentence, type SummaryRow, type TaskOutcome } from './summary.js';
 import { FINDING_LABELS } from './verdict.js';
+import { keptNote } from './unstable.js';
 
 /**
  * The summary as a terminal table. Cells are padded before they are painted, so the columns line
@@ -75,8 +76,8 @@ export function summaryTable(report: Report, paint: ChalkInstance): string {
     }
     for (const u of b.unstable)
       lines.push(
-        ...wrap(`unstable, left out of every number above: ${u.cell}: ${u.reasons.join('; ')}`, WIDTH, '  ', '    ').map((l) =>
-          paint.red(l),
+        ...wrap(`unstable, left out of every number above: ${u.cell}${keptNote(u)}: ${u.reasons.join('; ')}`, WIDTH, '  ', '    ').map(
+          (l) => paint.red(l),
         ),
       );
     for (const finding of b.teacherFindings) lines.push(...wrap(finding, WIDTH, '  ', '    ').map((l) => paint.yellow(l)));

@@ -34,8 +34,20 @@ const BELOW_MAJORITY = 0.1;
 
 export interface StabilityVerdict {
   unstable: boolean;
-  /** One sentence per sign found, naming the network, term or task, epochs and values. */
+  /** One sentence per sign found, each starting with the network's name and a colon ("group: …"). */
   reasons: string[];
+  /**
+   * The networks with a sign: `mtl`, or the tasks of an stl cell's networks. An stl cell trains
+   * one network per task, so one network's collapse says nothing of the others'. Absent in
+   * results written before it was recorded; flaggedNetworks reads it from the reasons there.
+   */
+  networks?: string[];
+}
+
+/** The networks a verdict flags. */
+export function flaggedNetworks(verdict: StabilityVerdict): string[] {
+  if (!verdict.unstable) return [];
+  return verdict.networks ?? [...new Set(verdict.reasons.map((reason) => reason.slice(0, reason.indexOf(':'))))];
 }
 
 export interface UnitTrace {
@@ -121,11 +133,11 @@ function headsBelowConstant(trace: UnitTrace): string[] {
 }
 
 export function assessStability(traces: readonly UnitTrace[]): StabilityVerdict {
-  const reasons = traces.flatMap((trace) => [
-    ...lossRises(trace),
-    ...validationSwings(trace),
-    ...saturatedHeads(trace),
-    ...headsBelowConstant(trace),
-  ]);
-  return { unstable: reasons.length > 0, reasons };
+  const byNetwork = traces.map((trace) => ({
+    network: trace.unit,
+    reasons: [...lossRises(trace), ...validationSwings(trace), ...saturatedHeads(trace), ...headsBelowConstant(trace)],
+  }));
+  const reasons = byNetwork.flatMap((n) => n.reasons);
+  if (reasons.length === 0) return { unstable: false, reasons };
+  return { unstable: true, reasons, networks: byNetwork.filter((n) => n.reasons.length > 0).map((n) => n.network) };
 }

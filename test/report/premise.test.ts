@@ -119,7 +119,11 @@ test('an unstable cell is left out of every number and named; the diagnostic, th
   assert.ok(Math.abs(dm.delta_m_pct! - 10) < 1e-9, `Δm% ${dm.delta_m_pct}`);
   assert.match(dm.verdict, /left out as unstable: seed 3/);
   assert.deepEqual(b0.unstable, [
-    { cell: 'disjoint.mtl+dm.seed3', reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'] },
+    {
+      cell: 'disjoint.mtl+dm.seed3',
+      reasons: ['mtl: validation group accuracy fell 49.0 points from epoch 1 to 2 (56.0% → 7.0%)'],
+      kept: [],
+    },
   ]);
   assert.match(summaryCsv(report).split('\n')[0]!, /,unstable_cells,/);
 
@@ -174,6 +178,39 @@ test('an unstable cell is left out of every number and named; the diagnostic, th
   assert.match(text, /subgroup->group: sharpness 1\.00 \(uninformed 0\.04\), 95\/760 entries above 0\.5, file \(the taxonomy\)/);
   assert.match(text, /unstable, left out of every number above: disjoint\.mtl\+dm\.seed3/);
   assert.match(text, /disjoint mtl\+dm: β 0: \+10\.00 \[\+10\.00, \+10\.00\]; β 1: 0\.00 \[0\.00, 0\.00\]/);
+});
+
+test("an stl cell with one collapsed network keeps its other network's results; a multi-task cell loses all", () => {
+  const groupOnly = { unstable: true, reasons: ['group: validation group accuracy fell more than 20 points between two epochs 2 times'] };
+  const all = [
+    ...cells().filter((c) => c.config.benchmark === 'sweep-b1'),
+    // Seed 3 of stl: its group network collapsed (an old record without `networks`), its subgroup network did not.
+    {
+      ...cell('sweep-b1', 'stl', 3, 1, 0.7, 0.01),
+      metrics: { ...cell('sweep-b1', 'stl', 3, 1, 0.7, 0.01).metrics!, stability: groupOnly },
+    },
+  ];
+  const b1 = buildReport({ cells: all, benchmarks: new Map(), warnings: [] }).benchmarks[0]!;
+  const stl = (task: string) => b1.leaderboard.find((r) => r.setting === 'stl' && r.task === task && r.metric === 'accuracy')!;
+  assert.deepEqual([stl('subgroup').n, stl('group').n], [3, 2]);
+  assert.ok(Math.abs(stl('subgroup').mean - 50) < 1e-9, 'the subgroup network of seed 3 (70%) counts');
+  assert.ok(Math.abs(stl('group').mean - 60) < 1e-9, 'the collapsed group network (1%) does not');
+  const row = b1.summary.find((r) => r.setting === 'stl')!;
+  assert.equal(row.n, 3);
+  assert.equal(row.unstable_cells, 1);
+  assert.match(row.verdict, /left out as unstable: seed 3 \(its group network\)/);
+  assert.deepEqual(b1.unstable, [{ cell: 'disjoint.stl.seed3', reasons: groupOnly.reasons, kept: ['subgroup'] }]);
+  const text = summaryTable({ benchmarks: [b1], sweeps: [], warnings: [] }, new Chalk({ level: 0 }));
+  assert.match(text.replace(/\s+/g, ' '), /disjoint\.stl\.seed3 \(its other networks, subgroup, are kept\)/);
+
+  // The same sign in a multi-task network takes out every task of the cell.
+  const mtl = {
+    ...cell('sweep-b1', 'mtl+dm', 3, 1, 0.9, 0.9),
+    metrics: { ...cell('sweep-b1', 'mtl+dm', 3, 1, 0.9, 0.9).metrics!, stability: { ...groupOnly, reasons: ['mtl: …'] } },
+  };
+  const withMtl = buildReport({ cells: [...all, mtl], benchmarks: new Map(), warnings: [] }).benchmarks[0]!;
+  const dm = (task: string) => withMtl.leaderboard.find((r) => r.setting === 'mtl+dm' && r.task === task && r.metric === 'accuracy')!;
+  assert.deepEqual([dm('subgroup').n, dm('group').n], [2, 2]);
 });
 
 test('benchmarks with a single β, or cells written before the diagnostics existed, add no sweep and no diagnostic', () => {

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend.js';
 import { couplingTensors, disposeCoupling, type TaskBatch } from '../../src/method/losses.js';
 import { teacherDirections, teacherPrediction } from '../../src/method/teachers.js';
-import { assessStability, type UnitTrace } from '../../src/train/stability.js';
+import { assessStability, flaggedNetworks, type UnitTrace } from '../../src/train/stability.js';
 import { trainCell } from '../../src/train/trainer.js';
 import type { EpochRecord } from '../../src/train/types.js';
 import { cellConfig, syntheticDataset } from './fixtures.js';
@@ -158,6 +158,16 @@ describe('stability', () => {
     assert.deepEqual(assessStability([saturated]).reasons, [
       'mtl: the tags head predicts 80.0% of annotated test entries present, where 8.0% are',
     ]);
+  });
+
+  it("names the flagged networks: of an stl cell's two networks only the one with a sign", () => {
+    const saturated = { ...healthy, unit: 'tags', testPositiveRates: { tags: { predicted: 0.8, truth: 0.08 } } };
+    const verdict = assessStability([{ ...healthy, unit: 'group' }, saturated]);
+    assert.deepEqual(verdict.networks, ['tags']);
+    assert.deepEqual(flaggedNetworks(verdict), ['tags']);
+    // Results written before `networks` was recorded: read from the reasons, which start with the network.
+    assert.deepEqual(flaggedNetworks({ unstable: true, reasons: verdict.reasons }), ['tags']);
+    assert.deepEqual(flaggedNetworks(assessStability([healthy])), []);
   });
 
   it('flags a categorical head below the constant majority predictor in accuracy and macro-F1, not one that trades accuracy for macro-F1', () => {
