@@ -55,5 +55,6 @@ export function unstableCells(cells: CellRecord[]): UnstableCell[] {
 
 /** What follows an unstable cell's name in the reports: what of it is kept, if anything. */
 export function keptNote(u: UnstableCell): string {
-  return u.kept.length === 0 ? '' : ` (its other networks, ${u.kept.join(', ')}, are kept)`;
+  if (u.kept.length === 0) return '';
+  return u.kept.length === 1 ? ` (its ${u.kept[0]} network is kept)` : ` (its ${u.kept.join(' and ')} networks are kept)`;
 }
