@@ -37,7 +37,9 @@ export function sweepBenchmark(beta: number): string {
 # \`run\` trains each once under one --out and the other files reuse its result (README, "Cells
 # shared between benchmarks"). The cut
 # --regimes disjoint --seeds 1 --epochs 3 took about 100 s per file on a 2-core Intel Xeon with the
-# wasm backend (2026-11-29), about 8 s per network and epoch: some 50 minutes per file in full.
+# wasm backend (2026-11-29). In full, all five files in one run with --jobs 2 under the --out of
+# openmoji-hierarchy.yaml (2026-11-30, same machine): 48 cells trained (12 per file with β > 0),
+# 42 reused, 2.25 hours of cell time, 69 minutes of wall time; README, "The three-seed β sweep".
 name: openmoji-sharpness-${betaTag(beta)}
 description: OpenMoji subgroup + group through the taxonomy, both directions, sharpness blend β = ${beta};
   mtl+dm and mtl+sca+dm against stl in regimes scarce-group and disjoint, 3 seeds
