@@ -50,7 +50,7 @@ export function ensureBackboneReady(resolved: ResolvedBenchmark, deps: PreviewDe
  */
 export function planStudy(
   benchmarks: ResolvedBenchmark[],
-  options: { outRoot: string; shard?: Shard; catalog: DatasetCatalog; deps: PreviewDeps; reuse?: boolean },
+  options: { outRoot: string; shard?: Shard; catalog: DatasetCatalog; deps: PreviewDeps; reuse: boolean },
 ): BenchmarkPlan[] {
   // Training hash → the cell of an earlier benchmark of this study that trains it.
   const plannedEarlier = new Map<string, string>();

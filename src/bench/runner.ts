@@ -45,8 +45,9 @@ export interface RunnerDeps extends DataDeps {
 
 /**
  * done: trained now; skipped: already done (by an earlier run, or by another process meanwhile);
- * reused: copied from a finished cell of another benchmark that trained the same networks; busy: another live process is training it; refused: another live run uses it with a different
- * config; failed; interrupted.
+ * reused: copied from a finished cell of another benchmark that trained the same networks; busy:
+ * another live process is training it; refused: another live run uses it with a different config;
+ * failed; interrupted.
  */
 export type CellStatus = 'done' | 'skipped' | 'reused' | 'busy' | 'refused' | 'failed' | 'interrupted';
 

@@ -244,7 +244,7 @@ async function writeResult(
 }
 
 /**
- * Makes `cellDir` hold the finished result of `sourceDir`, a cell of another benchmark that trained
+ * Makes `cellDir` hold the finished result of `source.dir`, a cell of another benchmark that trained
  * the same networks: this cell's own config and hash, the source's history, relatedness, timings
  * and provenance, and its metrics under this cell's hash with `reusedFrom` naming the source.
  * Checkpoints are not copied (a finished cell needs none). metrics.json is written last, as in
